@@ -1,0 +1,79 @@
+//! Configuration, parsed once from flags and environment.
+
+use std::net::SocketAddr;
+
+#[derive(Debug, clap::Parser)]
+#[command(name = "command-api", about = "Partida's write API")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum Subcommand {
+    /// Apply the database migrations and exit.
+    Migrate,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    #[arg(long, env = "COMMAND_API_ADDR", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// The primary's URL: the writer appends to the log there.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Requests that may wait for the writer before new ones get 503 `overloaded`.
+    #[arg(long, env = "PARTIDA_WRITER_QUEUE", default_value_t = 4_096)]
+    pub queue_capacity: usize,
+    /// Commands per writer transaction.
+    #[arg(long, env = "PARTIDA_WRITER_MAX_COMMANDS", default_value_t = 4_000)]
+    pub max_batch_commands: usize,
+    /// Postings per writer transaction.
+    #[arg(long, env = "PARTIDA_WRITER_MAX_POSTINGS", default_value_t = 40_000)]
+    pub max_batch_postings: usize,
+    /// Transfers accepted by one `POST /v1/transfers/batch`.
+    #[arg(long, env = "PARTIDA_BATCH_MAX_TRANSFERS", default_value_t = 1_000)]
+    pub batch_max_transfers: usize,
+    /// Postings accepted by one `POST /v1/transfers/batch`.
+    #[arg(long, env = "PARTIDA_BATCH_MAX_POSTINGS", default_value_t = 10_000)]
+    pub batch_max_postings: usize,
+    /// Log as JSON lines.
+    #[arg(long, env = "LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Defaults for everything but the database; what tests start from.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            queue_capacity: 4_096,
+            max_batch_commands: 4_000,
+            max_batch_postings: 40_000,
+            batch_max_transfers: 1_000,
+            batch_max_postings: 10_000,
+            log_json: false,
+        }
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        Limits { batch_max_transfers: self.batch_max_transfers, batch_max_postings: self.batch_max_postings }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub batch_max_transfers: usize,
+    pub batch_max_postings: usize,
+}
+
+impl Limits {
+    /// A body limit comfortably above the largest valid batch, so oversized batches get a
+    /// precise 413 from the count check rather than a cut-off body.
+    pub fn batch_body_bytes(&self) -> usize {
+        (self.batch_max_postings * 400 + self.batch_max_transfers * 4_096).max(1 << 20)
+    }
+}

@@ -1,0 +1,79 @@
+//! What every write request carries besides its body: tracing context and an optional
+//! `Idempotency-Key`; and how the writer's reply becomes the response.
+
+use axum::extract::FromRequestParts;
+use axum::http::{StatusCode, request::Parts};
+use axum::response::{IntoResponse, Response};
+use ledger::Command;
+use partida_eventstore::{AppendError, CommandContext, IdempotencyKey, Reply, Submission};
+use partida_service::ApiError;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error;
+
+/// Headers of a write request.
+pub(crate) struct WriteMeta {
+    context: CommandContext,
+    idempotency_key: Option<String>,
+}
+
+fn header(parts: &Parts, name: &str) -> Option<String> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WriteMeta {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let request_id = header(parts, "x-request-id");
+        let context = CommandContext {
+            correlation_id: header(parts, "x-correlation-id").or_else(|| request_id.clone()),
+            causation_id: header(parts, "x-causation-id"),
+            actor: header(parts, "x-actor"),
+            request_id,
+        };
+        let idempotency_key = match parts.headers.get("idempotency-key") {
+            None => None,
+            Some(value) => {
+                let valid = value
+                    .to_str()
+                    .ok()
+                    .filter(|key| (1..=255).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic()));
+                Some(valid.map(str::to_owned).ok_or_else(|| {
+                    ApiError::validation("Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key")
+                })?)
+            }
+        };
+        Ok(Self { context, idempotency_key })
+    }
+}
+
+impl WriteMeta {
+    /// A submission for `command`. With an `Idempotency-Key`, the key is bound to a hash of the
+    /// route and the normalized body, so the same key with another request is a conflict.
+    pub fn submission(&self, command: Command, route: &str, body: &Value) -> Submission {
+        let idempotency_key = self.idempotency_key.as_ref().map(|key| {
+            let mut hasher = Sha256::new();
+            hasher.update(route.as_bytes());
+            hasher.update([0]);
+            hasher.update(ledger::canonical::to_vec(body));
+            IdempotencyKey { key: key.clone(), request_hash: hasher.finalize().into() }
+        });
+        Submission { command, context: self.context.clone(), idempotency_key }
+    }
+
+    /// For writes whose body carries their own idempotency key (an id), the header is not used.
+    pub fn natural(&self, command: Command) -> Submission {
+        Submission { command, context: self.context.clone(), idempotency_key: None }
+    }
+}
+
+/// `201 {"id", "position"}` for a new write, `200` with the same body for an identical replay.
+pub(crate) fn respond(id: &str, reply: Result<Reply, AppendError>) -> Result<Response, ApiError> {
+    match reply.map_err(error::append)? {
+        Reply::Written { position } => Ok((StatusCode::CREATED, axum::Json(json!({"id": id, "position": position}))).into_response()),
+        Reply::Replayed { position } => Ok((StatusCode::OK, axum::Json(json!({"id": id, "position": position}))).into_response()),
+        Reply::Rejected(rejection) => Err(error::rejection(&rejection)),
+    }
+}

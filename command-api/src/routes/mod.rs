@@ -1,0 +1,45 @@
+//! The HTTP surface of command-api.
+
+mod accounts;
+mod assets;
+mod health;
+mod transfers;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use partida_service::ApiError;
+
+use crate::AppState;
+
+/// Bodies of single commands; a transfer of 64 postings with metadata fits easily.
+const SINGLE_BODY_BYTES: usize = 256 * 1024;
+
+pub(crate) fn router(state: AppState) -> Router {
+    let batch_limit = state.limits.batch_body_bytes();
+    let api = Router::new()
+        .route("/v1/assets", post(assets::register))
+        .route("/v1/accounts", post(accounts::open))
+        .route("/v1/accounts/{id}/freeze", post(accounts::freeze))
+        .route("/v1/accounts/{id}/unfreeze", post(accounts::unfreeze))
+        .route("/v1/accounts/{id}/close", post(accounts::close))
+        .route("/v1/transfers", post(transfers::post))
+        .layer(DefaultBodyLimit::max(SINGLE_BODY_BYTES))
+        .route("/v1/transfers/batch", post(transfers::batch).layer(DefaultBodyLimit::max(batch_limit)))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(partida_service::metrics::render))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    partida_service::standard_layers(api)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+}

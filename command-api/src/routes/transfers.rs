@@ -1,0 +1,106 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use ledger::{Command, Metadata, PostTransfer, Posting, PostingsError, TransferId};
+use partida_eventstore::{AppendError, Reply, Submission};
+use partida_service::{ApiError, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::request::{WriteMeta, respond};
+use crate::{AppState, error};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TransferBody {
+    id: TransferId,
+    postings: Vec<Posting>,
+    #[serde(default)]
+    metadata: Metadata,
+    #[serde(default)]
+    reverses: Option<TransferId>,
+}
+
+impl TransferBody {
+    fn into_command(self, prefix: &str) -> Result<PostTransfer, ApiError> {
+        PostTransfer::new(self.id, self.postings, self.metadata, self.reverses).map_err(|e| {
+            let field = match e {
+                PostingsError::Count { .. } => format!("{prefix}postings"),
+                PostingsError::SameAccount { index } => format!("{prefix}postings[{index}]"),
+            };
+            ApiError::validation(format!("{field}: {e}"), field)
+        })
+    }
+}
+
+/// `POST /v1/transfers`: the transfer id is the idempotency key.
+pub(super) async fn post(
+    State(state): State<AppState>,
+    meta: WriteMeta,
+    Json(body): Json<TransferBody>,
+) -> Result<Response, ApiError> {
+    let transfer = body.into_command("")?;
+    let id = transfer.id.clone();
+    let reply = state.writer.submit(meta.natural(Command::PostTransfer(transfer))).await;
+    respond(id.as_str(), reply)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BatchBody {
+    transfers: Vec<Value>,
+}
+
+/// `POST /v1/transfers/batch`: each transfer is decided on its own, in order, in as few
+/// transactions as the writer's caps allow. One result per transfer, in order.
+pub(super) async fn batch(
+    State(state): State<AppState>,
+    meta: WriteMeta,
+    Json(body): Json<BatchBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let limits = state.limits;
+    let too_large = |what: &str, max: usize| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("a batch holds at most {max} {what}"))
+            .with_details(json!({ "max": max, "limit": what }))
+    };
+    if body.transfers.is_empty() {
+        return Err(ApiError::validation("transfers must not be empty", "transfers"));
+    }
+    if body.transfers.len() > limits.batch_max_transfers {
+        return Err(too_large("transfers", limits.batch_max_transfers));
+    }
+    let postings: usize = body.transfers.iter().map(|t| t["postings"].as_array().map_or(0, Vec::len)).sum();
+    if postings > limits.batch_max_postings {
+        return Err(too_large("postings", limits.batch_max_postings));
+    }
+
+    let mut parsed: Vec<Result<TransferId, (Value, ApiError)>> = Vec::with_capacity(body.transfers.len());
+    let mut submissions: Vec<Submission> = Vec::with_capacity(body.transfers.len());
+    for (index, raw) in body.transfers.into_iter().enumerate() {
+        let raw_id = raw.get("id").cloned().unwrap_or(Value::Null);
+        let prefix = format!("transfers[{index}]");
+        let command = partida_service::from_value::<TransferBody>(raw, &prefix)
+            .and_then(|t| t.into_command(&format!("{prefix}.")));
+        match command {
+            Ok(transfer) => {
+                parsed.push(Ok(transfer.id.clone()));
+                submissions.push(meta.natural(Command::PostTransfer(transfer)));
+            }
+            Err(error) => parsed.push(Err((raw_id, error))),
+        }
+    }
+
+    let mut replies = state.writer.submit_all(submissions).await.into_iter();
+    let results: Vec<Value> = parsed
+        .into_iter()
+        .map(|item| match item {
+            Err((id, error)) => json!({"id": id, "error": error.body()["error"]}),
+            Ok(id) => match replies.next().unwrap_or(Err(AppendError::Internal)) {
+                Ok(Reply::Written { position } | Reply::Replayed { position }) => json!({"id": id, "position": position}),
+                Ok(Reply::Rejected(rejection)) => json!({"id": id, "error": error::rejection(&rejection).body()["error"]}),
+                Err(failure) => json!({"id": id, "error": error::append(failure).body()["error"]}),
+            },
+        })
+        .collect();
+    Ok(axum::Json(json!({ "results": results })))
+}

@@ -1,0 +1,239 @@
+//! One batch, one transaction: lock the head, load what the commands touch, decide them in order in
+//! memory, write everything set-based, notify, commit.
+
+use std::collections::BTreeSet;
+
+use ledger::log::{Hash, RecordFields};
+use ledger::{AccountId, AssetCode, Command, Event, Rejection, StreamId, Timestamp};
+use serde_json::Value;
+use sqlx::{Executor, PgConnection, Row};
+use uuid::Uuid;
+
+use crate::load::{self, Loaded};
+use crate::persist;
+use crate::time::datetime_to_micros;
+use crate::writer::{Reply, Submission};
+
+/// Why a batch was not written, which decides what the writer does next.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The database refused something in the batch: split it to find the culprit.
+    Data(sqlx::Error),
+    /// A serialization failure or deadlock: nothing was written, retry.
+    Transient(sqlx::Error),
+    /// The connection broke before COMMIT was sent: nothing was written.
+    Disconnected(sqlx::Error),
+    /// The connection broke while committing: the batch may or may not be in the log.
+    CommitUnknown(sqlx::Error),
+    NoConnection,
+}
+
+impl Failure {
+    fn before_commit(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                Some(code) if code.starts_with("08") || code.starts_with("57") || code.starts_with("53") => {
+                    Self::Disconnected(error)
+                }
+                Some(code) if code.starts_with("40") => Self::Transient(error),
+                _ => Self::Data(error),
+            },
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Self::Disconnected(error),
+            _ => Self::Data(error),
+        }
+    }
+
+    fn during_commit(error: sqlx::Error) -> Self {
+        match Self::before_commit(error) {
+            // The server answered COMMIT with an error: it rolled back.
+            known @ (Self::Data(_) | Self::Transient(_)) => known,
+            Self::Disconnected(error) | Self::CommitUnknown(error) => Self::CommitUnknown(error),
+            Self::NoConnection => Self::NoConnection,
+        }
+    }
+}
+
+pub(crate) async fn run(conn: &mut PgConnection, submissions: &[&Submission], clock: i64) -> Result<Vec<Reply>, Failure> {
+    conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(Failure::before_commit)?;
+    match decide_and_stage(conn, submissions, clock).await {
+        Ok((replies, wrote)) => {
+            let end = if wrote { "COMMIT" } else { "ROLLBACK" };
+            conn.execute(end).await.map_err(Failure::during_commit)?;
+            Ok(replies)
+        }
+        Err(error) => {
+            let failure = Failure::before_commit(error);
+            if let Err(rollback) = conn.execute("ROLLBACK").await {
+                return Err(Failure::Disconnected(rollback));
+            }
+            Err(failure)
+        }
+    }
+}
+
+/// Events decided in this batch, with their log fields, plus what write-side state they dirtied.
+pub(crate) struct Pending {
+    pub rows: Vec<NewRow>,
+    pub head_hash: Hash,
+    pub recorded_at: i64,
+    next_position: i64,
+    pub dirty_accounts: BTreeSet<AccountId>,
+    pub dirty_assets: BTreeSet<AssetCode>,
+    pub new_keys: Vec<(String, [u8; 32], i64)>,
+}
+
+pub(crate) struct NewRow {
+    pub position: i64,
+    pub event_id: Uuid,
+    pub stream_id: String,
+    pub stream_version: i64,
+    pub event_type: &'static str,
+    pub data: Value,
+    pub metadata: Value,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+impl Pending {
+    fn push(&mut self, event: &Event, stream_version: i64, metadata: Value) {
+        let data = event.data();
+        let stream_id = event.stream_id().to_string();
+        let event_id = Uuid::now_v7();
+        let hash = RecordFields {
+            position: self.next_position,
+            event_id: *event_id.as_bytes(),
+            stream_id: &stream_id,
+            stream_version,
+            event_type: event.event_type(),
+            schema_version: ledger::SCHEMA_VERSION,
+            data: &data,
+            metadata: &metadata,
+            recorded_at: self.recorded_at,
+            prev_hash: &self.head_hash,
+        }
+        .hash();
+        self.rows.push(NewRow {
+            position: self.next_position,
+            event_id,
+            stream_id,
+            stream_version,
+            event_type: event.event_type(),
+            data,
+            metadata,
+            prev_hash: self.head_hash,
+            hash,
+        });
+        self.head_hash = hash;
+        self.next_position += 1;
+    }
+
+    pub fn head_position(&self) -> i64 {
+        self.next_position - 1
+    }
+}
+
+async fn decide_and_stage(
+    conn: &mut PgConnection,
+    submissions: &[&Submission],
+    clock: i64,
+) -> Result<(Vec<Reply>, bool), sqlx::Error> {
+    // The serialization point: every writer of every instance queues here. Under READ COMMITTED
+    // each later statement sees everything committed before the lock was granted.
+    let head = sqlx::query("SELECT position, hash, recorded_at FROM event_head FOR UPDATE").fetch_one(&mut *conn).await?;
+    let head_position: i64 = head.try_get("position")?;
+    let head_hash: Vec<u8> = head.try_get("hash")?;
+    let head_time = datetime_to_micros(head.try_get("recorded_at")?);
+    let mut pending = Pending {
+        rows: Vec::new(),
+        head_hash: head_hash.try_into().map_err(|_| sqlx::Error::Decode("head hash is not 32 bytes".into()))?,
+        // One timestamp per batch, never before the previous one: time order follows position order.
+        recorded_at: clock.max(head_time),
+        next_position: head_position + 1,
+        dirty_accounts: BTreeSet::new(),
+        dirty_assets: BTreeSet::new(),
+        new_keys: Vec::new(),
+    };
+    let mut loaded = load::load(conn, submissions).await?;
+    let replies: Vec<Reply> = submissions.iter().map(|s| decide_one(&mut loaded, &mut pending, s)).collect();
+    if pending.rows.is_empty() {
+        return Ok((replies, false));
+    }
+    persist::write(conn, &loaded, &pending).await?;
+    Ok((replies, true))
+}
+
+fn decide_one(loaded: &mut Loaded, pending: &mut Pending, submission: &Submission) -> Reply {
+    let key = submission.idempotency_key.as_ref();
+    if let Some(key) = key
+        && let Some((request_hash, position)) = loaded.keys.get(&key.key)
+    {
+        return if *request_hash == key.request_hash {
+            Reply::Replayed { position: *position }
+        } else {
+            Reply::Rejected(Rejection::IdempotencyConflict { kind: "idempotency_key", id: key.key.clone() })
+        };
+    }
+    let events = match ledger::decide(&loaded.state, &submission.command, Timestamp(pending.recorded_at)) {
+        Ok(events) => events,
+        Err(rejection) => return Reply::Rejected(rejection),
+    };
+    let origin = origin_stream(&submission.command);
+    if events.is_empty() {
+        let position = origin.and_then(|stream| loaded.origins.get(&stream).copied()).unwrap_or(0);
+        return Reply::Replayed { position };
+    }
+    let first = pending.next_position;
+    let metadata = submission.context.metadata(key.map(|k| k.key.as_str()));
+    for event in &events {
+        loaded.state.apply(event);
+        let version = loaded.state.stream_version(&event.stream_id());
+        pending.push(event, version, metadata.clone());
+        mark_dirty(loaded, pending, event);
+    }
+    if let Some(stream) = origin {
+        loaded.origins.entry(stream).or_insert(first);
+    }
+    if let Some(key) = key {
+        loaded.keys.insert(key.key.clone(), (key.request_hash, first));
+        pending.new_keys.push((key.key.clone(), key.request_hash, first));
+    }
+    Reply::Written { position: first }
+}
+
+/// The stream whose first event answers an identical replay of `command`.
+fn origin_stream(command: &Command) -> Option<StreamId> {
+    match command {
+        Command::RegisterAsset(c) => Some(StreamId::Asset(c.code.clone())),
+        Command::OpenAccount(c) => Some(StreamId::Account(c.id.clone())),
+        Command::PostTransfer(c) => Some(StreamId::Transfer(c.id.clone())),
+        Command::ChangeAccount { .. } => None,
+    }
+}
+
+fn mark_dirty(loaded: &Loaded, pending: &mut Pending, event: &Event) {
+    match event {
+        Event::AssetRegistered(e) => {
+            pending.dirty_assets.insert(e.code.clone());
+        }
+        Event::AccountOpened(e) => {
+            pending.dirty_accounts.insert(e.id.clone());
+        }
+        Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
+            pending.dirty_accounts.insert(e.id.clone());
+        }
+        Event::TransferPosted(e) => {
+            for posting in &e.postings {
+                pending.dirty_accounts.insert(posting.debit.clone());
+                pending.dirty_accounts.insert(posting.credit.clone());
+                if let Some(account) = loaded.state.accounts.get(&posting.debit) {
+                    pending.dirty_assets.insert(account.asset.clone());
+                }
+            }
+        }
+    }
+}

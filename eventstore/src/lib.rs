@@ -1,0 +1,24 @@
+//! The PostgreSQL event store: the gap-free, hash-chained log, the write-side state the writer
+//! decides against, and the group-commit writer that appends to it.
+//!
+//! `docs/ARCHITECTURE.md` explains why positions come from a locked head row and what the database
+//! itself refuses.
+
+mod batch;
+mod load;
+mod log;
+mod persist;
+mod time;
+mod writer;
+
+pub use log::{StoredEvent, events_after, head, stream, verify_chain};
+pub use time::{format_timestamp, micros_to_datetime, datetime_to_micros};
+pub use writer::{
+    AppendError, CommandContext, IdempotencyKey, Reply, Submission, Writer, WriterConfig, WriterTask,
+};
+
+/// Every migration of the product, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// The channel the writer notifies after every commit; the payload is the new head position.
+pub const EVENTS_CHANNEL: &str = "partida_events";

@@ -1,0 +1,137 @@
+//! Reading the log back: the records every reader (projector, query-api, auditors) shares.
+
+use ledger::log::{Hash, RecordFields};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{PgExecutor, Row, postgres::PgRow};
+use uuid::Uuid;
+
+use crate::time::{datetime_to_micros, format_timestamp};
+
+/// One stored event with every hashed field, as it is served and exported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub position: i64,
+    pub event_id: Uuid,
+    pub stream_id: String,
+    pub stream_version: i64,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub data: Value,
+    pub metadata: Value,
+    /// Microseconds since the Unix epoch.
+    #[serde(skip)]
+    pub recorded_at_micros: i64,
+    /// RFC 3339, UTC, six fractional digits.
+    pub recorded_at: String,
+    #[serde(with = "hex_hash")]
+    pub prev_hash: Hash,
+    #[serde(with = "hex_hash")]
+    pub hash: Hash,
+}
+
+mod hex_hash {
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(hash: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(hash))
+    }
+}
+
+impl StoredEvent {
+    pub fn fields(&self) -> RecordFields<'_> {
+        RecordFields {
+            position: self.position,
+            event_id: *self.event_id.as_bytes(),
+            stream_id: &self.stream_id,
+            stream_version: self.stream_version,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+            data: &self.data,
+            metadata: &self.metadata,
+            recorded_at: self.recorded_at_micros,
+            prev_hash: &self.prev_hash,
+        }
+    }
+
+    /// Whether the stored hash is the hash of the stored fields.
+    pub fn hash_matches(&self) -> bool {
+        self.fields().hash() == self.hash
+    }
+
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let recorded_at = row.try_get("recorded_at")?;
+        Ok(Self {
+            position: row.try_get("position")?,
+            event_id: row.try_get("event_id")?,
+            stream_id: row.try_get("stream_id")?,
+            stream_version: row.try_get("stream_version")?,
+            event_type: row.try_get("event_type")?,
+            schema_version: row.try_get("schema_version")?,
+            data: row.try_get("data")?,
+            metadata: row.try_get("metadata")?,
+            recorded_at_micros: datetime_to_micros(recorded_at),
+            recorded_at: format_timestamp(recorded_at),
+            prev_hash: to_hash(row.try_get("prev_hash")?)?,
+            hash: to_hash(row.try_get("hash")?)?,
+        })
+    }
+}
+
+fn to_hash(bytes: Vec<u8>) -> Result<Hash, sqlx::Error> {
+    bytes.try_into().map_err(|_| sqlx::Error::Decode("a stored hash is not 32 bytes".into()))
+}
+
+const COLUMNS: &str = "position, event_id, stream_id, stream_version, event_type, schema_version, \
+                       data, metadata, recorded_at, prev_hash, hash";
+
+/// Up to `limit` events with positions after `after`, in order.
+pub async fn events_after(db: impl PgExecutor<'_>, after: i64, limit: i64) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+    let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(db).await?;
+    rows.iter().map(StoredEvent::from_row).collect()
+}
+
+/// The events of one stream, by version, from `after_version` on.
+pub async fn stream(
+    db: impl PgExecutor<'_>,
+    stream_id: &str,
+    after_version: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version LIMIT $3"
+    );
+    let rows = sqlx::query(&sql).bind(stream_id).bind(after_version).bind(limit).fetch_all(db).await?;
+    rows.iter().map(StoredEvent::from_row).collect()
+}
+
+/// The last position written (0 for an empty log).
+pub async fn head(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT position FROM event_head").fetch_one(db).await
+}
+
+/// Checks a run of the log from position 1: dense positions, every hash recomputed, every link,
+/// time never running backwards. Returns the first problem, naming its position.
+pub fn verify_chain(events: &[StoredEvent]) -> Result<(), String> {
+    let mut prev_hash = ledger::log::GENESIS_HASH;
+    let mut prev_time = i64::MIN;
+    for (index, event) in events.iter().enumerate() {
+        let expected = index as i64 + 1;
+        if event.position != expected {
+            return Err(format!("position {expected} is missing (found {} in its place)", event.position));
+        }
+        if event.prev_hash != prev_hash {
+            return Err(format!("event {expected} does not link to its predecessor"));
+        }
+        if !event.hash_matches() {
+            return Err(format!("event {expected} does not match its hash"));
+        }
+        if event.recorded_at_micros < prev_time {
+            return Err(format!("event {expected} is recorded before its predecessor"));
+        }
+        prev_hash = event.hash;
+        prev_time = event.recorded_at_micros;
+    }
+    Ok(())
+}

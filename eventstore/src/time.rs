@@ -1,0 +1,34 @@
+//! The log's clock: microseconds since the epoch, the resolution PostgreSQL stores exactly.
+
+use ::time::OffsetDateTime;
+use ::time::format_description::FormatItem;
+use ::time::macros::format_description;
+
+const RFC3339_MICROS: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+pub fn micros_to_datetime(micros: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub fn datetime_to_micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+/// RFC 3339 in UTC with exactly six fractional digits, so the hashed microseconds are always
+/// recoverable from the text.
+pub fn format_timestamp(at: OffsetDateTime) -> String {
+    at.to_offset(::time::UtcOffset::UTC).format(RFC3339_MICROS).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_print_six_digits_and_round_trip() {
+        let at = micros_to_datetime(1_700_000_000_000_001);
+        assert_eq!(format_timestamp(at), "2023-11-14T22:13:20.000001Z");
+        assert_eq!(datetime_to_micros(at), 1_700_000_000_000_001);
+    }
+}

@@ -1,0 +1,289 @@
+//! The group-commit writer: one task per command-api instance, one dedicated connection, fed by a
+//! bounded queue. Whatever is queued when it wakes becomes one transaction (up to the caps), so
+//! batches grow with load and an fsync is shared by every command in them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ledger::{Command, Rejection};
+use serde_json::{Map, Value};
+use sqlx::{ConnectOptions, Connection, PgConnection, postgres::PgConnectOptions};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::batch::{self, Failure};
+
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub connect_options: PgConnectOptions,
+    /// Requests (single commands or whole batches) that may wait; beyond it callers get `Overloaded`.
+    pub queue_capacity: usize,
+    /// Commands per transaction; a batch stops growing once it reaches either cap.
+    pub max_batch_commands: usize,
+    /// Postings per transaction.
+    pub max_batch_postings: usize,
+    pub connect_timeout: Duration,
+}
+
+impl WriterConfig {
+    pub fn new(connect_options: PgConnectOptions) -> Self {
+        Self {
+            connect_options,
+            queue_capacity: 4_096,
+            max_batch_commands: 4_000,
+            max_batch_postings: 40_000,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Who asked, recorded in each event's metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommandContext {
+    pub request_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
+    pub actor: Option<String>,
+}
+
+impl CommandContext {
+    pub(crate) fn metadata(&self, idempotency_key: Option<&str>) -> Value {
+        let mut map = Map::new();
+        let fields = [
+            ("request_id", self.request_id.as_deref()),
+            ("correlation_id", self.correlation_id.as_deref()),
+            ("causation_id", self.causation_id.as_deref()),
+            ("actor", self.actor.as_deref()),
+            ("idempotency_key", idempotency_key),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                map.insert(name.to_owned(), Value::String(value.to_owned()));
+            }
+        }
+        Value::Object(map)
+    }
+}
+
+/// An `Idempotency-Key` header with a hash of the request it came with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    pub command: Command,
+    pub context: CommandContext,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+impl Submission {
+    pub fn new(command: Command) -> Self {
+        Self { command, context: CommandContext::default(), idempotency_key: None }
+    }
+
+    fn postings(&self) -> usize {
+        match &self.command {
+            Command::PostTransfer(t) => t.postings().len(),
+            _ => 1,
+        }
+    }
+}
+
+/// The writer's answer to one command, known only after its batch committed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// New events were written; `position` is the first of them.
+    Written { position: i64 },
+    /// An identical command was written before, at `position`.
+    Replayed { position: i64 },
+    Rejected(Rejection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    #[error("the writer queue is full")]
+    Overloaded,
+    #[error("the database is unavailable")]
+    Unavailable,
+    #[error("the connection was lost while committing; the outcome is unknown")]
+    OutcomeUnknown,
+    #[error("the command could not be written")]
+    Internal,
+    #[error("the writer is shutting down")]
+    ShuttingDown,
+}
+
+type Results = Vec<Result<Reply, AppendError>>;
+
+struct Job {
+    submissions: Vec<Submission>,
+    reply: oneshot::Sender<Results>,
+}
+
+/// The handle request handlers submit through. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+    connected: Arc<AtomicBool>,
+}
+
+/// The running writer. It stops once every [`Writer`] handle is dropped and the queue is drained.
+pub struct WriterTask(JoinHandle<()>);
+
+impl WriterTask {
+    /// Waits until every queued command has been answered.
+    pub async fn drained(self) {
+        let _ = self.0.await;
+    }
+}
+
+impl Writer {
+    pub fn spawn(config: WriterConfig) -> (Self, WriterTask) {
+        let (queue, jobs) = mpsc::channel(config.queue_capacity.max(1));
+        let connected = Arc::new(AtomicBool::new(false));
+        let task = Task { config, jobs, connection: None, connected: connected.clone() };
+        (Self { queue, connected }, WriterTask(tokio::spawn(task.run())))
+    }
+
+    pub async fn submit(&self, submission: Submission) -> Result<Reply, AppendError> {
+        self.submit_all(vec![submission]).await.pop().unwrap_or(Err(AppendError::Internal))
+    }
+
+    /// Submits commands to be decided in order within one transaction (barring failures that
+    /// split it); answers one result per command, in order.
+    pub async fn submit_all(&self, submissions: Vec<Submission>) -> Results {
+        let count = submissions.len();
+        let (reply, answer) = oneshot::channel();
+        match self.queue.try_send(Job { submissions, reply }) {
+            Ok(()) => answer.await.unwrap_or_else(|_| vec![Err(AppendError::ShuttingDown); count]),
+            Err(mpsc::error::TrySendError::Full(_)) => vec![Err(AppendError::Overloaded); count],
+            Err(mpsc::error::TrySendError::Closed(_)) => vec![Err(AppendError::ShuttingDown); count],
+        }
+    }
+
+    /// Whether the writer's connection was up after its last attempt.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+}
+
+struct Task {
+    config: WriterConfig,
+    jobs: mpsc::Receiver<Job>,
+    connection: Option<PgConnection>,
+    connected: Arc<AtomicBool>,
+}
+
+impl Task {
+    async fn run(mut self) {
+        // Connect eagerly so readiness reflects the database, but a failure here only delays.
+        let _ = self.connection().await;
+        while let Some(first) = self.jobs.recv().await {
+            let jobs = self.gather(first);
+            let submissions: Vec<&Submission> = jobs.iter().flat_map(|job| &job.submissions).collect();
+            metrics::histogram!("partida_writer_batch_commands").record(submissions.len() as f64);
+            let started = Instant::now();
+            let mut results = self.write(&submissions).await.into_iter();
+            metrics::histogram!("partida_writer_batch_seconds").record(started.elapsed().as_secs_f64());
+            drop(submissions);
+            for job in jobs {
+                let answers: Results = results.by_ref().take(job.submissions.len()).collect();
+                let _ = job.reply.send(answers);
+            }
+        }
+        if let Some(connection) = self.connection.take() {
+            let _ = connection.close().await;
+        }
+    }
+
+    /// Takes what is already queued, up to the caps; never waits for more.
+    fn gather(&mut self, first: Job) -> Vec<Job> {
+        let mut commands = first.submissions.len();
+        let mut postings: usize = first.submissions.iter().map(Submission::postings).sum();
+        let mut jobs = vec![first];
+        while commands < self.config.max_batch_commands && postings < self.config.max_batch_postings {
+            match self.jobs.try_recv() {
+                Ok(job) => {
+                    commands += job.submissions.len();
+                    postings += job.submissions.iter().map(Submission::postings).sum::<usize>();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        jobs
+    }
+
+    /// Writes `submissions` in order. A database error splits the batch in halves until the
+    /// failing command is isolated: it alone fails, the others are written.
+    fn write<'a>(&'a mut self, submissions: &'a [&'a Submission]) -> Pin<Box<dyn Future<Output = Results> + Send + 'a>> {
+        Box::pin(async move {
+            let failure = match self.attempt(submissions).await {
+                Ok(replies) => return replies.into_iter().map(Ok).collect(),
+                Err(Failure::Disconnected(_) | Failure::Transient(_)) => {
+                    // Nothing was committed: try once more on a fresh connection.
+                    match self.attempt(submissions).await {
+                        Ok(replies) => return replies.into_iter().map(Ok).collect(),
+                        Err(failure) => failure,
+                    }
+                }
+                Err(failure) => failure,
+            };
+            match failure {
+                Failure::Data(_) if submissions.len() > 1 => {
+                    let (left, right) = submissions.split_at(submissions.len() / 2);
+                    let mut results = self.write(left).await;
+                    results.extend(self.write(right).await);
+                    results
+                }
+                Failure::Data(error) => {
+                    tracing::error!(%error, "a command failed to write and was isolated");
+                    vec![Err(AppendError::Internal)]
+                }
+                Failure::CommitUnknown(error) => {
+                    tracing::error!(%error, commands = submissions.len(), "connection lost during COMMIT");
+                    vec![Err(AppendError::OutcomeUnknown); submissions.len()]
+                }
+                Failure::Disconnected(error) | Failure::Transient(error) => {
+                    tracing::warn!(%error, commands = submissions.len(), "batch not written: database unavailable");
+                    vec![Err(AppendError::Unavailable); submissions.len()]
+                }
+                Failure::NoConnection => vec![Err(AppendError::Unavailable); submissions.len()],
+            }
+        })
+    }
+
+    async fn attempt(&mut self, submissions: &[&Submission]) -> Result<Vec<Reply>, Failure> {
+        let connection = self.connection().await.ok_or(Failure::NoConnection)?;
+        let result = batch::run(connection, submissions, now_micros()).await;
+        if matches!(result, Err(Failure::Disconnected(_) | Failure::CommitUnknown(_))) {
+            self.connection = None;
+            self.connected.store(false, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn connection(&mut self) -> Option<&mut PgConnection> {
+        if self.connection.is_none() {
+            let connect = self.config.connect_options.connect();
+            match tokio::time::timeout(self.config.connect_timeout, connect).await {
+                Ok(Ok(connection)) => self.connection = Some(connection),
+                Ok(Err(error)) => tracing::warn!(%error, "writer cannot connect"),
+                Err(_) => tracing::warn!("writer connection attempt timed out"),
+            }
+        }
+        self.connected.store(self.connection.is_some(), Ordering::Relaxed);
+        self.connection.as_mut()
+    }
+}
+
+fn now_micros() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
+}

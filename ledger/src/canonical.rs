@@ -1,0 +1,192 @@
+//! The canonical JSON encoding that fingerprints and log hashes are computed over.
+//!
+//! PostgreSQL's `jsonb` reorders keys and rewrites numbers, so the log hashes bytes that can be
+//! recomputed from any faithful copy of a value: object keys sorted by code point, no whitespace,
+//! strings escaped minimally, integers that fit 64 bits written exactly, every other number written
+//! as the shortest round-tripping double in ECMAScript's `Number.prototype.toString` layout (the
+//! number rule of RFC 8785). `docs/ARCHITECTURE.md` states the rule for independent verifiers.
+
+use serde_json::{Number, Value};
+
+/// Encodes `value` canonically.
+pub fn to_vec(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    write(value, &mut out);
+    out
+}
+
+/// Appends the canonical encoding of `value` to `out`.
+pub fn write(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => write_number(n, out),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(key, out);
+                out.push(b':');
+                write(item, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn write_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\u{8}' => out.extend_from_slice(b"\\b"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\u{c}' => out.extend_from_slice(b"\\f"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+fn write_number(n: &Number, out: &mut Vec<u8>) {
+    if let Some(i) = n.as_i64() {
+        out.extend_from_slice(i.to_string().as_bytes());
+    } else if let Some(u) = n.as_u64() {
+        out.extend_from_slice(u.to_string().as_bytes());
+    } else if let Some(f) = n.as_f64() {
+        out.extend_from_slice(format_double(f).as_bytes());
+    }
+}
+
+/// Formats a finite double the way ECMAScript's `Number.prototype.toString` does.
+pub fn format_double(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return "0".to_owned();
+    }
+    let mut buffer = ryu::Buffer::new();
+    let shortest = buffer.format_finite(value.abs());
+    let (mantissa, exponent) = match shortest.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (shortest, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = format!("{int_part}{frac_part}");
+    let leading_zeros = all_digits.len() - all_digits.trim_start_matches('0').len();
+    let digits = all_digits.trim_start_matches('0').trim_end_matches('0');
+    // The value is 0.<digits> * 10^n.
+    let n = int_part.len() as i32 + exponent - leading_zeros as i32;
+    let k = digits.len() as i32;
+    let body = if k <= n && n <= 21 {
+        format!("{digits}{}", "0".repeat((n - k) as usize))
+    } else if 0 < n && n <= 21 {
+        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
+    } else if -6 < n && n <= 0 {
+        format!("0.{}{digits}", "0".repeat((-n) as usize))
+    } else {
+        let e = n - 1;
+        let sign = if e < 0 { '-' } else { '+' };
+        let (first, rest) = digits.split_at(1);
+        let fraction = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        format!("{first}{fraction}e{sign}{}", e.abs())
+    };
+    if value < 0.0 {
+        format!("-{body}")
+    } else {
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn canon(v: Value) -> String {
+        String::from_utf8(to_vec(&v)).unwrap_or_default()
+    }
+
+    #[test]
+    fn objects_are_sorted_and_compact() {
+        assert_eq!(
+            canon(json!({"b": 1, "a": [true, null, "x"], "ä": {}})),
+            r#"{"a":[true,null,"x"],"b":1,"ä":{}}"#
+        );
+    }
+
+    #[test]
+    fn strings_escape_only_what_json_requires() {
+        assert_eq!(
+            canon(json!("q\"b\\\n\t\u{1}é\u{2028}")),
+            "\"q\\\"b\\\\\\n\\t\\u0001é\u{2028}\""
+        );
+    }
+
+    #[test]
+    fn integers_are_exact_over_64_bits() {
+        assert_eq!(canon(json!(i64::MAX)), "9223372036854775807");
+        assert_eq!(canon(json!(u64::MAX)), "18446744073709551615");
+        assert_eq!(canon(json!(-5)), "-5");
+    }
+
+    #[test]
+    fn doubles_follow_ecmascript_layout() {
+        let cases = [
+            (1.5, "1.5"),
+            (100.0, "100"),
+            (0.1, "0.1"),
+            (123.456, "123.456"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (1.5e300, "1.5e+300"),
+            (0.000001, "0.000001"),
+            (1e-7, "1e-7"),
+            (-2.5e-8, "-2.5e-8"),
+            (-0.0, "0"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(format_double(value), expected, "{value:e}");
+        }
+    }
+
+    #[test]
+    fn a_jsonb_style_rewrite_of_a_number_encodes_the_same() {
+        let original: Value =
+            serde_json::from_str(r#"{"n": 1.50, "m": 1e2, "big": 100000000000000000000000}"#)
+                .unwrap_or_default();
+        let rewritten: Value =
+            serde_json::from_str(r#"{"big": 100000000000000000000000, "m": 100.0, "n": 1.5}"#)
+                .unwrap_or_default();
+        assert_eq!(to_vec(&original), to_vec(&rewritten));
+    }
+}

@@ -1,0 +1,34 @@
+//! The pure double-entry domain of Partida.
+//!
+//! Nothing in this crate does I/O or awaits: the write path calls [`decide`] and [`evolve`] under the
+//! writer's lock, the projector and the auditors replay the same [`Event`]s, and property tests drive
+//! random command sequences through it. Keeping it pure is what lets all three agree.
+
+pub mod canonical;
+mod command;
+mod decide;
+mod event;
+mod ids;
+pub mod log;
+mod rejection;
+mod state;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use command::{
+    AccountFlags, AccountLifecycle, Command, Metadata, NormalSide, OpenAccount, PostTransfer,
+    Posting, PostingsError, RegisterAsset,
+};
+pub use decide::decide;
+pub use event::{
+    AccountLifecycleEvent, AccountOpened, AssetRegistered, DecodeError, Event, SCHEMA_VERSION,
+    StreamId, TransferPosted,
+};
+pub use ids::{AccountId, Amount, AssetCode, IdError, Scale, Timestamp, TransferId};
+pub use rejection::{LimitFlag, Rejection};
+pub use state::{Account, AccountStatus, Asset, Fingerprint, State, Transfer, evolve, signed_balance};
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod tests;

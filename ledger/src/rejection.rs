@@ -1,0 +1,133 @@
+//! Why the ledger refuses a command. Each rejection has a stable machine code and details that name
+//! what was wrong; the APIs map them to HTTP without rewording.
+
+use serde_json::{Value, json};
+
+use crate::ids::{AccountId, AssetCode, TransferId};
+
+/// A balance limit an account was opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitFlag {
+    DebitsMustNotExceedCredits,
+    CreditsMustNotExceedDebits,
+}
+
+impl LimitFlag {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DebitsMustNotExceedCredits => "debits_must_not_exceed_credits",
+            Self::CreditsMustNotExceedDebits => "credits_must_not_exceed_debits",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("transfer would break the {} limit of account {account}", flag.as_str())]
+    LimitExceeded {
+        account: AccountId,
+        flag: LimitFlag,
+        debits: i64,
+        credits: i64,
+    },
+    #[error("account {account} does not exist")]
+    AccountNotFound { account: AccountId },
+    #[error("asset {asset} is not registered")]
+    AssetNotFound { asset: AssetCode },
+    #[error("accounts {debit} ({debit_asset}) and {credit} ({credit_asset}) hold different assets")]
+    AssetMismatch {
+        debit: AccountId,
+        debit_asset: AssetCode,
+        credit: AccountId,
+        credit_asset: AssetCode,
+    },
+    #[error("account {account} is frozen")]
+    AccountFrozen { account: AccountId },
+    #[error("account {account} is not frozen")]
+    AccountNotFrozen { account: AccountId },
+    #[error("account {account} is closed")]
+    AccountClosed { account: AccountId },
+    #[error("account {account} still has a balance of {balance}")]
+    AccountNotEmpty { account: AccountId, balance: i64 },
+    #[error("transfer {transfer} does not exist")]
+    TransferNotFound { transfer: TransferId },
+    #[error("transfer {transfer} was already reversed by {reversed_by}")]
+    AlreadyReversed {
+        transfer: TransferId,
+        reversed_by: TransferId,
+    },
+    #[error(
+        "a reversal of {transfer} must post exactly its postings with debit and credit swapped"
+    )]
+    ReversalMismatch { transfer: TransferId },
+    #[error("the total posted in {asset} would exceed the largest representable amount")]
+    Overflow { asset: AssetCode },
+    #[error("{kind} {id} already exists with a different body")]
+    IdempotencyConflict { kind: &'static str, id: String },
+}
+
+impl Rejection {
+    /// The stable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::LimitExceeded { .. } => "limit_exceeded",
+            Self::AccountNotFound { .. } => "account_not_found",
+            Self::AssetNotFound { .. } => "asset_not_found",
+            Self::AssetMismatch { .. } => "asset_mismatch",
+            Self::AccountFrozen { .. } => "account_frozen",
+            Self::AccountNotFrozen { .. } => "account_not_frozen",
+            Self::AccountClosed { .. } => "account_closed",
+            Self::AccountNotEmpty { .. } => "account_not_empty",
+            Self::TransferNotFound { .. } => "transfer_not_found",
+            Self::AlreadyReversed { .. } => "already_reversed",
+            Self::ReversalMismatch { .. } => "reversal_mismatch",
+            Self::Overflow { .. } => "overflow",
+            Self::IdempotencyConflict { .. } => "idempotency_conflict",
+        }
+    }
+
+    /// Structured details naming what was wrong.
+    pub fn details(&self) -> Value {
+        match self {
+            Self::LimitExceeded {
+                account,
+                flag,
+                debits,
+                credits,
+            } => {
+                json!({"account": account, "flag": flag.as_str(), "debits": debits, "credits": credits})
+            }
+            Self::AccountNotFound { account }
+            | Self::AccountFrozen { account }
+            | Self::AccountNotFrozen { account }
+            | Self::AccountClosed { account } => json!({"account": account}),
+            Self::AccountNotEmpty { account, balance } => {
+                json!({"account": account, "balance": balance})
+            }
+            Self::AssetNotFound { asset } | Self::Overflow { asset } => json!({"asset": asset}),
+            Self::AssetMismatch {
+                debit,
+                debit_asset,
+                credit,
+                credit_asset,
+            } => json!({
+                "debit": debit, "debit_asset": debit_asset, "credit": credit, "credit_asset": credit_asset
+            }),
+            Self::TransferNotFound { transfer } | Self::ReversalMismatch { transfer } => {
+                json!({"transfer": transfer})
+            }
+            Self::AlreadyReversed {
+                transfer,
+                reversed_by,
+            } => {
+                json!({"transfer": transfer, "reversed_by": reversed_by})
+            }
+            Self::IdempotencyConflict { kind, id } => json!({"kind": kind, "id": id}),
+        }
+    }
+
+    /// A conflict with an earlier write, as opposed to a business rule.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::IdempotencyConflict { .. })
+    }
+}

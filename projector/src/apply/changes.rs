@@ -1,0 +1,255 @@
+//! What a batch of events changes in the read tables, computed in memory from the events and the
+//! current rows of the accounts they touch.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ledger::{AccountFlags, AccountStatus, Event, Metadata, NormalSide, Posting};
+use partida_eventstore::{StoredEvent, micros_to_datetime};
+use serde_json::Value;
+use sqlx::{PgConnection, Row};
+use time::OffsetDateTime;
+
+use super::ApplyError;
+
+pub(super) struct AssetRow {
+    pub code: String,
+    pub scale: i16,
+    pub position: i64,
+    pub registered_at: OffsetDateTime,
+}
+
+/// Present only for accounts opened in this batch: what their first row needs.
+pub(super) struct Opening {
+    pub name: String,
+    pub flags: AccountFlags,
+    pub metadata: Metadata,
+    pub opened_position: i64,
+    pub opened_at: OffsetDateTime,
+}
+
+pub(super) struct AccountRow {
+    pub asset: String,
+    pub normal_side: NormalSide,
+    pub status: AccountStatus,
+    pub debits: i64,
+    pub credits: i64,
+    pub last_position: i64,
+    pub updated_at: OffsetDateTime,
+    pub opening: Option<Opening>,
+}
+
+impl AccountRow {
+    pub fn balance(&self) -> i64 {
+        ledger::signed_balance(self.normal_side, self.debits, self.credits)
+    }
+}
+
+pub(super) struct EntryRow {
+    pub account_id: String,
+    pub position: i64,
+    pub seq: i32,
+    pub transfer_id: String,
+    pub side: &'static str,
+    pub amount: i64,
+    pub debits: i64,
+    pub credits: i64,
+    pub balance: i64,
+    pub recorded_at: OffsetDateTime,
+}
+
+pub(super) struct TransferRow {
+    pub id: String,
+    pub position: i64,
+    pub postings: Value,
+    pub metadata: Value,
+    pub reverses: Option<String>,
+    pub recorded_at: OffsetDateTime,
+}
+
+#[derive(Default)]
+pub(super) struct TotalsDelta {
+    pub posted: i64,
+    pub accounts: i64,
+    pub transfers: i64,
+}
+
+#[derive(Default)]
+pub(super) struct Changes {
+    pub assets: Vec<AssetRow>,
+    pub accounts: BTreeMap<String, AccountRow>,
+    pub entries: Vec<EntryRow>,
+    pub transfers: Vec<TransferRow>,
+    /// (original, reversal)
+    pub reversals: Vec<(String, String)>,
+    pub totals: BTreeMap<String, TotalsDelta>,
+}
+
+impl Changes {
+    pub async fn compute(conn: &mut PgConnection, schema: &str, events: &[StoredEvent]) -> Result<Self, ApplyError> {
+        let decoded = events
+            .iter()
+            .map(|e| {
+                Event::decode(&e.event_type, e.schema_version, &e.data)
+                    .map(|event| (e.position, micros_to_datetime(e.recorded_at_micros), event))
+                    .map_err(|source| ApplyError::Decode { position: e.position, source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut changes = Self::default();
+        changes.load_accounts(conn, schema, &decoded).await?;
+        for (position, at, event) in &decoded {
+            changes.apply(*position, *at, event);
+        }
+        Ok(changes)
+    }
+
+    /// Loads the current rows of accounts the batch changes but did not open.
+    async fn load_accounts(
+        &mut self,
+        conn: &mut PgConnection,
+        schema: &str,
+        decoded: &[(i64, OffsetDateTime, Event)],
+    ) -> Result<(), ApplyError> {
+        let mut opened = BTreeSet::new();
+        let mut wanted = BTreeSet::new();
+        for (_, _, event) in decoded {
+            match event {
+                Event::AccountOpened(e) => {
+                    opened.insert(e.id.as_str());
+                }
+                Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
+                    wanted.insert(e.id.as_str());
+                }
+                Event::TransferPosted(e) => {
+                    for p in &e.postings {
+                        wanted.insert(p.debit.as_str());
+                        wanted.insert(p.credit.as_str());
+                    }
+                }
+                Event::AssetRegistered(_) => {}
+            }
+        }
+        let ids: Vec<&str> = wanted.difference(&opened).copied().collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT id, asset, normal_side, status, debits, credits, last_position, updated_at \
+               FROM {schema}.accounts WHERE id = ANY($1)"
+        );
+        for row in sqlx::query(&sql).bind(&ids).fetch_all(&mut *conn).await? {
+            let normal_side = if row.try_get::<&str, _>("normal_side")? == "credit" { NormalSide::Credit } else { NormalSide::Debit };
+            let account = AccountRow {
+                asset: row.try_get("asset")?,
+                normal_side,
+                status: AccountStatus::parse(row.try_get("status")?).unwrap_or(AccountStatus::Open),
+                debits: row.try_get("debits")?,
+                credits: row.try_get("credits")?,
+                last_position: row.try_get("last_position")?,
+                updated_at: row.try_get("updated_at")?,
+                opening: None,
+            };
+            self.accounts.insert(row.try_get("id")?, account);
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, position: i64, at: OffsetDateTime, event: &Event) {
+        match event {
+            Event::AssetRegistered(e) => {
+                self.assets.push(AssetRow {
+                    code: e.code.to_string(),
+                    scale: i16::from(e.scale.get()),
+                    position,
+                    registered_at: at,
+                });
+                self.totals.entry(e.code.to_string()).or_default();
+            }
+            Event::AccountOpened(e) => {
+                self.totals.entry(e.asset.to_string()).or_default().accounts += 1;
+                let row = AccountRow {
+                    asset: e.asset.to_string(),
+                    normal_side: e.normal_side,
+                    status: AccountStatus::Open,
+                    debits: 0,
+                    credits: 0,
+                    last_position: position,
+                    updated_at: at,
+                    opening: Some(Opening {
+                        name: e.name.clone(),
+                        flags: e.flags,
+                        metadata: e.metadata.clone(),
+                        opened_position: position,
+                        opened_at: at,
+                    }),
+                };
+                self.accounts.insert(e.id.to_string(), row);
+            }
+            Event::AccountFrozen(e) => self.set_status(e.id.as_str(), AccountStatus::Frozen, position, at),
+            Event::AccountUnfrozen(e) => self.set_status(e.id.as_str(), AccountStatus::Open, position, at),
+            Event::AccountClosed(e) => self.set_status(e.id.as_str(), AccountStatus::Closed, position, at),
+            Event::TransferPosted(e) => {
+                let mut assets = HashMap::new();
+                for (index, posting) in e.postings.iter().enumerate() {
+                    let seq = i32::try_from(index * 2).unwrap_or(i32::MAX);
+                    if let Some(asset) = self.post(posting, e.id.as_str(), seq, position, at) {
+                        *assets.entry(asset).or_insert(0) += posting.amount.get();
+                    }
+                }
+                for (asset, amount) in assets {
+                    let totals = self.totals.entry(asset).or_default();
+                    totals.posted += amount;
+                    totals.transfers += 1;
+                }
+                self.transfers.push(TransferRow {
+                    id: e.id.to_string(),
+                    position,
+                    postings: serde_json::to_value(&e.postings).unwrap_or(Value::Null),
+                    metadata: Value::Object(e.metadata.clone()),
+                    reverses: e.reverses.as_ref().map(ToString::to_string),
+                    recorded_at: at,
+                });
+                if let Some(original) = &e.reverses {
+                    self.reversals.push((original.to_string(), e.id.to_string()));
+                }
+            }
+        }
+    }
+
+    fn set_status(&mut self, id: &str, status: AccountStatus, position: i64, at: OffsetDateTime) {
+        if let Some(account) = self.accounts.get_mut(id) {
+            account.status = status;
+            account.last_position = position;
+            account.updated_at = at;
+        }
+    }
+
+    /// Posts one leg: an entry on each side with the account's totals after it. Returns the asset.
+    fn post(&mut self, posting: &Posting, transfer: &str, seq: i32, position: i64, at: OffsetDateTime) -> Option<String> {
+        let amount = posting.amount.get();
+        let mut asset = None;
+        for (account_id, side, seq) in [(&posting.debit, "debit", seq), (&posting.credit, "credit", seq + 1)] {
+            let Some(account) = self.accounts.get_mut(account_id.as_str()) else { continue };
+            if side == "debit" {
+                account.debits = account.debits.saturating_add(amount);
+            } else {
+                account.credits = account.credits.saturating_add(amount);
+            }
+            account.last_position = position;
+            account.updated_at = at;
+            asset = Some(account.asset.clone());
+            self.entries.push(EntryRow {
+                account_id: account_id.to_string(),
+                position,
+                seq,
+                transfer_id: transfer.to_owned(),
+                side,
+                amount,
+                debits: account.debits,
+                credits: account.credits,
+                balance: account.balance(),
+                recorded_at: at,
+            });
+        }
+        asset
+    }
+}

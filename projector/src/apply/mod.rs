@@ -1,0 +1,93 @@
+//! Applying events to the `ledger` projection's read tables.
+
+mod changes;
+mod write;
+
+use partida_eventstore::{StoredEvent, events_after};
+use sqlx::PgPool;
+
+use crate::{PROJECTION, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApplyError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("another projector moved the checkpoint past {expected}; stepping back")]
+    LostRace { expected: i64 },
+    #[error("expected event {expected} next, read {found}")]
+    Gap { expected: i64, found: i64 },
+    #[error("event {position} cannot be read: {source}")]
+    Decode { position: i64, source: ledger::DecodeError },
+}
+
+/// The projection's pointer: which generation of tables is live and how far it has applied.
+pub(crate) struct Projection {
+    generation: i32,
+    checkpoint: i64,
+}
+
+impl Projection {
+    pub async fn load(pool: &PgPool) -> Result<Self, ApplyError> {
+        let (generation, checkpoint): (i32, i64) =
+            sqlx::query_as("SELECT generation, checkpoint FROM projections WHERE name = $1")
+                .bind(PROJECTION)
+                .fetch_one(pool)
+                .await?;
+        Ok(Self { generation, checkpoint })
+    }
+
+    fn schema(&self) -> String {
+        schema_name(self.generation)
+    }
+
+    /// Applies every event after the checkpoint, `batch_size` per transaction.
+    pub async fn catch_up(&mut self, pool: &PgPool, batch_size: i64, status: &Status) -> Result<(), ApplyError> {
+        loop {
+            let events = events_after(pool, self.checkpoint, batch_size).await?;
+            let Some(last) = events.last().map(|e| e.position) else {
+                let head = partida_eventstore::head(pool).await?;
+                status.set_progress(self.checkpoint, head);
+                return Ok(());
+            };
+            self.apply(pool, &events).await?;
+            status.set_progress(last, last);
+            status.batch_applied();
+        }
+    }
+
+    /// One transaction: move the checkpoint (compare-and-set), then write the batch's effects.
+    async fn apply(&mut self, pool: &PgPool, events: &[StoredEvent]) -> Result<(), ApplyError> {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(()) };
+        if first.position != self.checkpoint + 1 {
+            return Err(ApplyError::Gap { expected: self.checkpoint + 1, found: first.position });
+        }
+        let mut tx = pool.begin().await?;
+        // The checkpoint row is the projection's lock: a concurrent writer blocks here, then finds
+        // the checkpoint moved and applies nothing.
+        let moved = sqlx::query(
+            "UPDATE projections SET checkpoint = $1, updated_at = now() \
+              WHERE name = $2 AND generation = $3 AND checkpoint = $4",
+        )
+        .bind(last.position)
+        .bind(PROJECTION)
+        .bind(self.generation)
+        .bind(self.checkpoint)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            return Err(ApplyError::LostRace { expected: self.checkpoint });
+        }
+        let schema = self.schema();
+        let changes = changes::Changes::compute(&mut tx, &schema, events).await?;
+        write::write(&mut tx, &schema, &changes).await?;
+        tx.commit().await?;
+        self.checkpoint = last.position;
+        Ok(())
+    }
+}
+
+/// The schema holding generation `generation` of the read tables.
+pub(crate) fn schema_name(generation: i32) -> String {
+    format!("ledger_g{generation}")
+}

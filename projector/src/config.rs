@@ -1,0 +1,55 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, clap::Parser)]
+#[command(name = "projector", about = "Partida's projector")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Health, readiness and metrics.
+    #[arg(long, env = "PROJECTOR_ADDR", default_value = "127.0.0.1:8083")]
+    pub listen: SocketAddr,
+    /// The primary: the projector writes read tables and takes its leadership lock there.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Events applied per transaction.
+    #[arg(long, env = "PARTIDA_PROJECTOR_BATCH", default_value_t = 5_000)]
+    pub batch_size: i64,
+    /// How often to look for new events when no notification arrives.
+    #[arg(long, env = "PARTIDA_PROJECTOR_POLL_MS", default_value_t = 1_000)]
+    pub poll_ms: u64,
+    /// How often a standby tries to take the lead.
+    #[arg(long, env = "PARTIDA_PROJECTOR_STANDBY_MS", default_value_t = 500)]
+    pub standby_ms: u64,
+    /// Wake on LISTEN/NOTIFY (off: rely on polling alone).
+    #[arg(long, env = "PARTIDA_PROJECTOR_LISTEN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub listen_notifications: bool,
+    #[arg(long, env = "LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl Config {
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            batch_size: 5_000,
+            poll_ms: 1_000,
+            standby_ms: 100,
+            listen_notifications: true,
+            log_json: false,
+        }
+    }
+
+    pub(crate) fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_ms.max(1))
+    }
+
+    pub(crate) fn standby_interval(&self) -> Duration {
+        Duration::from_millis(self.standby_ms.max(1))
+    }
+}

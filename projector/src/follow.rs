@@ -1,0 +1,90 @@
+//! Leadership and the follow loop.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
+use tokio::sync::watch;
+
+use crate::apply::Projection;
+use crate::{Config, Status};
+
+/// The session advisory lock that makes one projector the leader ("partida" + projection 1).
+const LEADER_LOCK: i64 = 0x7061_7274_6964_6101;
+
+/// Leads or waits to lead until `stop`; recovers from every database failure by starting over.
+pub(crate) async fn run(config: Config, status: Arc<Status>, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        match lead(&config, &status, &mut stop).await {
+            Ok(()) => return,
+            Err(error) => {
+                status.set_leader(false);
+                tracing::warn!(error = format!("{error:#}"), "projector lost its database session; starting over");
+                tokio::select! {
+                    () = tokio::time::sleep(config.standby_interval()) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Waits for the leadership lock, then follows the log while holding it. `Ok` means stopped.
+async fn lead(config: &Config, status: &Status, stop: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
+    let mut lock = PgConnection::connect(&config.database_url).await.context("connecting for the leader lock")?;
+    loop {
+        let acquired: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LEADER_LOCK).fetch_one(&mut lock).await?;
+        if acquired {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(config.standby_interval()) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+    status.set_leader(true);
+    tracing::info!("projector is the leader");
+    let result = follow(config, status, &mut lock, stop).await;
+    status.set_leader(false);
+    // Closing the session releases the lock for a standby.
+    let _ = lock.close().await;
+    result
+}
+
+async fn follow(
+    config: &Config,
+    status: &Status,
+    lock: &mut PgConnection,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let pool = PgPoolOptions::new().max_connections(3).connect(&config.database_url).await?;
+    let mut listener = match config.listen_notifications {
+        true => {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(partida_eventstore::EVENTS_CHANNEL).await?;
+            Some(listener)
+        }
+        false => None,
+    };
+    let mut projection = Projection::load(&pool).await?;
+    loop {
+        projection.catch_up(&pool, config.batch_size, status).await?;
+        // The lock lives exactly as long as its session: check the session is still there.
+        sqlx::query("SELECT 1").execute(&mut *lock).await.context("the leader lock session is gone")?;
+        let notified = async {
+            match listener.as_mut() {
+                // `None` means the listener lost its connection; it reconnects on the next call
+                // and the loop catches up first, so nothing missed meanwhile is lost.
+                Some(listener) => listener.try_recv().await.map(|_| ()),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            woke = notified => woke?,
+            () = tokio::time::sleep(config.poll_interval()) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}

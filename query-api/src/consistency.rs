@@ -1,0 +1,81 @@
+//! Read-your-writes: a read carrying `min_position=N` (query) or `X-Min-Position: N` (header)
+//! waits, bounded, until what it reads has reached N.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::{StatusCode, request::Parts};
+use partida_service::ApiError;
+use serde::Deserialize;
+
+use crate::AppState;
+
+/// What a read depends on: the projection's read tables, or the log itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source {
+    Projection,
+    Log,
+}
+
+pub(crate) struct MinPosition(pub Option<i64>);
+
+#[derive(Deserialize)]
+struct MinPositionQuery {
+    min_position: Option<String>,
+}
+
+fn parse(raw: &str) -> Result<i64, ApiError> {
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| ApiError::validation("min_position must be a non-negative integer", "min_position"))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = axum::extract::Query::<MinPositionQuery>::try_from_uri(&parts.uri).ok();
+        let from_query = query.and_then(|q| q.0.min_position).as_deref().map(parse).transpose()?;
+        let from_header = match parts.headers.get("x-min-position") {
+            Some(value) => Some(parse(value.to_str().unwrap_or("-"))?),
+            None => None,
+        };
+        Ok(Self(from_query.max(from_header)))
+    }
+}
+
+impl MinPosition {
+    /// Returns once `source` has reached the position, or 503 `not_caught_up` after the bound.
+    pub async fn wait(&self, state: &AppState, source: Source) -> Result<(), ApiError> {
+        let Some(wanted) = self.0 else { return Ok(()) };
+        let deadline = Instant::now() + state.config.min_position_wait();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            let reached = reached(state, source).await?;
+            if reached >= wanted {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not_caught_up",
+                    format!("the data has reached position {reached}, not yet {wanted}; retry shortly"),
+                )
+                .with_details(serde_json::json!({"reached": reached, "wanted": wanted}))
+                .retry_after(Duration::from_secs(1)));
+            }
+            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+}
+
+async fn reached(state: &AppState, source: Source) -> Result<i64, ApiError> {
+    let sql = match source {
+        Source::Projection => "SELECT checkpoint FROM projections WHERE name = 'ledger'",
+        Source::Log => "SELECT position FROM event_head",
+    };
+    sqlx::query_scalar(sql).fetch_one(&state.pool).await.map_err(|e| crate::routes::db_error(&e))
+}

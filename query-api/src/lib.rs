@@ -1,0 +1,59 @@
+//! query-api: serves the read tables and the log. It only reads, through its own database URL,
+//! so it can run against a hot standby; read-your-writes comes from `min_position`, which it
+//! waits for by polling (a standby cannot LISTEN).
+
+mod config;
+mod consistency;
+mod read_model;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+
+pub use config::{Cli, Config};
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub pool: sqlx::PgPool,
+    pub model: Arc<read_model::ReadModel>,
+    pub config: Arc<Config>,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    model: Arc<read_model::ReadModel>,
+    pool: sqlx::PgPool,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(3))
+            .connect_lazy(config.read_url())
+            .context("parsing the read database URL")?;
+        let model = Arc::new(read_model::ReadModel::default());
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let state = AppState { pool: pool.clone(), model: model.clone(), config: Arc::new(config) };
+        Ok(Self { listener, router: routes::router(state), model, pool })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let refresher = tokio::spawn(read_model::follow_generation(self.model.clone(), self.pool.clone()));
+        let served = partida_service::serve(self.listener, self.router, shutdown).await;
+        refresher.abort();
+        self.pool.close().await;
+        served
+    }
+}

@@ -1,0 +1,223 @@
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use ledger::{AccountId, AccountStatus, AssetCode};
+use partida_service::{ApiError, Query};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::{db_error, page};
+use crate::AppState;
+use crate::consistency::{MinPosition, Source};
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub(crate) struct Flags {
+    debits_must_not_exceed_credits: bool,
+    credits_must_not_exceed_debits: bool,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub(crate) struct AccountView {
+    id: String,
+    asset: String,
+    name: String,
+    normal_side: String,
+    #[sqlx(flatten)]
+    flags: Flags,
+    metadata: Value,
+    status: String,
+    debits: i64,
+    credits: i64,
+    balance: i64,
+    opened_position: i64,
+    last_position: i64,
+    #[serde(with = "super::timestamp")]
+    opened_at: OffsetDateTime,
+    #[serde(with = "super::timestamp")]
+    updated_at: OffsetDateTime,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, asset, name, normal_side, debits_must_not_exceed_credits, \
+    credits_must_not_exceed_debits, metadata, status, debits, credits, balance, opened_position, last_position, \
+    opened_at, updated_at";
+
+#[derive(Deserialize)]
+pub(crate) struct ListParams {
+    asset: Option<String>,
+    status: Option<String>,
+    prefix: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/accounts`: by id, filtered by asset, status and id prefix; `next` continues the list.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    min: MinPosition,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page::limit(params.limit)?;
+    if let Some(asset) = &params.asset {
+        AssetCode::parse(asset.as_str()).map_err(|e| ApiError::validation(format!("asset: {e}"), "asset"))?;
+    }
+    if let Some(status) = &params.status {
+        AccountStatus::parse(status).ok_or_else(|| ApiError::validation("status must be open, frozen or closed", "status"))?;
+    }
+    min.wait(&state, Source::Projection).await?;
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM {}.accounts \
+          WHERE ($1::text IS NULL OR asset = $1) AND ($2::text IS NULL OR status = $2) \
+            AND ($3::text IS NULL OR (id >= $3 AND starts_with(id, $3))) AND ($4::text IS NULL OR id > $4) \
+          ORDER BY id LIMIT $5",
+        state.model.schema()
+    );
+    let accounts: Vec<AccountView> = sqlx::query_as(&sql)
+        .bind(&params.asset)
+        .bind(&params.status)
+        .bind(&params.prefix)
+        .bind(&params.after)
+        .bind(limit)
+        .fetch_all(&state.pool)
+        .await
+        .map_err(|e| db_error(&e))?;
+    let next = (accounts.len() as i64 == limit).then(|| accounts.last().map(|a| a.id.clone())).flatten();
+    Ok(Json(json!({ "accounts": accounts, "next": next })))
+}
+
+pub(crate) fn account_id(path: Result<Path<String>, PathRejection>) -> Result<AccountId, ApiError> {
+    let Path(raw) = path.map_err(|e| ApiError::validation(e.body_text(), "id"))?;
+    AccountId::parse(raw).map_err(|e| ApiError::validation(format!("id: {e}"), "id"))
+}
+
+fn not_found(id: &AccountId) -> ApiError {
+    ApiError::not_found("account_not_found", format!("account {id} does not exist")).with_details(json!({"account": id}))
+}
+
+async fn find(state: &AppState, id: &AccountId) -> Result<AccountView, ApiError> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM {}.accounts WHERE id = $1", state.model.schema());
+    sqlx::query_as(&sql)
+        .bind(id.as_str())
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(|e| db_error(&e))?
+        .ok_or_else(|| not_found(id))
+}
+
+/// `GET /v1/accounts/{id}`.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    min: MinPosition,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<AccountView>, ApiError> {
+    let id = account_id(path)?;
+    min.wait(&state, Source::Projection).await?;
+    Ok(Json(find(&state, &id).await?))
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub(crate) struct EntryView {
+    position: i64,
+    seq: i32,
+    transfer_id: String,
+    side: String,
+    amount: i64,
+    debits: i64,
+    credits: i64,
+    balance: i64,
+    #[serde(with = "super::timestamp")]
+    recorded_at: OffsetDateTime,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EntryParams {
+    /// `{position}.{seq}` of the last entry seen.
+    after: Option<String>,
+    limit: Option<i64>,
+    #[serde(default)]
+    order: page::Order,
+}
+
+fn parse_cursor(raw: &str) -> Result<(i64, i32), ApiError> {
+    raw.split_once('.')
+        .and_then(|(p, s)| Some((p.parse().ok()?, s.parse().ok()?)))
+        .ok_or_else(|| ApiError::validation("after must be a cursor from a previous page (position.seq)", "after"))
+}
+
+/// `GET /v1/accounts/{id}/entries`: one entry per leg, with the account's totals after it.
+pub(crate) async fn entries(
+    State(state): State<AppState>,
+    min: MinPosition,
+    path: Result<Path<String>, PathRejection>,
+    Query(params): Query<EntryParams>,
+) -> Result<Json<Value>, ApiError> {
+    let id = account_id(path)?;
+    let limit = page::limit(params.limit)?;
+    let cursor = match (&params.after, params.order) {
+        (Some(raw), _) => parse_cursor(raw)?,
+        (None, page::Order::Asc) => (-1, -1),
+        (None, page::Order::Desc) => (i64::MAX, i32::MAX),
+    };
+    min.wait(&state, Source::Projection).await?;
+    let sql = format!(
+        "SELECT position, seq, transfer_id, side, amount, debits, credits, balance, recorded_at \
+           FROM {}.entries WHERE account_id = $1 AND (position, seq) {} ($2, $3) \
+          ORDER BY position {order}, seq {order} LIMIT $4",
+        state.model.schema(),
+        params.order.after(),
+        order = params.order.sql(),
+    );
+    let entries: Vec<EntryView> = sqlx::query_as(&sql)
+        .bind(id.as_str())
+        .bind(cursor.0)
+        .bind(cursor.1)
+        .bind(limit)
+        .fetch_all(&state.pool)
+        .await
+        .map_err(|e| db_error(&e))?;
+    if entries.is_empty() {
+        find(&state, &id).await?;
+    }
+    let next = (entries.len() as i64 == limit).then(|| entries.last().map(|e| format!("{}.{}", e.position, e.seq))).flatten();
+    Ok(Json(json!({ "account": id, "entries": entries, "next": next })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BalanceParams {
+    at_position: Option<i64>,
+}
+
+/// `GET /v1/accounts/{id}/balance[?at_position=N]`: the balance now, or right after event N.
+pub(crate) async fn balance(
+    State(state): State<AppState>,
+    min: MinPosition,
+    path: Result<Path<String>, PathRejection>,
+    Query(params): Query<BalanceParams>,
+) -> Result<Json<Value>, ApiError> {
+    let id = account_id(path)?;
+    if params.at_position.is_some_and(|p| p < 0) {
+        return Err(ApiError::validation("at_position must be a non-negative integer", "at_position"));
+    }
+    // A balance as of N is final only once the projection has passed N.
+    let min = MinPosition(min.0.max(params.at_position));
+    min.wait(&state, Source::Projection).await?;
+    let account = find(&state, &id).await?;
+    let Some(at) = params.at_position else {
+        return Ok(Json(json!({
+            "account": id, "asset": account.asset, "at_position": account.last_position,
+            "debits": account.debits, "credits": account.credits, "balance": account.balance,
+        })));
+    };
+    let sql = format!(
+        "SELECT debits, credits, balance FROM {}.entries WHERE account_id = $1 AND position <= $2 \
+          ORDER BY position DESC, seq DESC LIMIT 1",
+        state.model.schema()
+    );
+    let totals: Option<(i64, i64, i64)> =
+        sqlx::query_as(&sql).bind(id.as_str()).bind(at).fetch_optional(&state.pool).await.map_err(|e| db_error(&e))?;
+    let (debits, credits, balance) = totals.unwrap_or((0, 0, 0));
+    Ok(Json(json!({
+        "account": id, "asset": account.asset, "at_position": at,
+        "debits": debits, "credits": credits, "balance": balance,
+    })))
+}

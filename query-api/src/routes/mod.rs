@@ -1,0 +1,69 @@
+//! The HTTP surface of query-api.
+
+mod accounts;
+mod assets;
+mod log;
+mod page;
+mod projections;
+mod transfers;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use partida_service::ApiError;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+pub(crate) fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/assets", get(assets::list))
+        .route("/v1/accounts", get(accounts::list))
+        .route("/v1/accounts/{id}", get(accounts::get))
+        .route("/v1/accounts/{id}/entries", get(accounts::entries))
+        .route("/v1/accounts/{id}/balance", get(accounts::balance))
+        .route("/v1/transfers", get(transfers::list))
+        .route("/v1/transfers/{id}", get(transfers::get))
+        .route("/v1/events", get(log::events))
+        .route("/v1/streams/{id}", get(log::stream))
+        .route("/v1/projections", get(projections::list))
+        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(partida_service::metrics::render))
+        .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "query-api only reads")
+        })
+        .with_state(state);
+    partida_service::standard_layers(api)
+}
+
+/// Ready when the database answers.
+async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Value>, ApiError> {
+    sqlx::query("SELECT 1").execute(&state.pool).await.map_err(|e| db_error(&e))?;
+    Ok(axum::Json(json!({"status": "ready"})))
+}
+
+/// A database failure: 503 when the database is unreachable or busy, 500 otherwise.
+pub(crate) fn db_error(error: &sqlx::Error) -> ApiError {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            ApiError::unavailable("the database is unavailable")
+        }
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57")) => {
+            ApiError::unavailable("the database is unavailable")
+        }
+        other => ApiError::internal(other),
+    }
+}
+
+/// Timestamps as RFC 3339 in UTC with microseconds, like the log.
+pub(crate) mod timestamp {
+    use serde::Serializer;
+    use time::OffsetDateTime;
+
+    pub fn serialize<S: Serializer>(at: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&partida_eventstore::format_timestamp(*at))
+    }
+}

@@ -1,0 +1,12 @@
+//! What every Partida service shares: the one JSON error shape and the extractors that map bad
+//! input into it, telemetry, Prometheus metrics, and serving with graceful shutdown.
+
+mod error;
+mod extract;
+pub mod metrics;
+mod serve;
+pub mod telemetry;
+
+pub use error::ApiError;
+pub use extract::{Json, Query, from_value, parse, reject_nul};
+pub use serve::{shutdown_signal, standard_layers, serve};
