@@ -60,7 +60,10 @@ impl Config {
     }
 
     pub(crate) fn limits(&self) -> Limits {
-        Limits { batch_max_transfers: self.batch_max_transfers, batch_max_postings: self.batch_max_postings }
+        Limits {
+            batch_max_transfers: self.batch_max_transfers,
+            batch_max_postings: self.batch_max_postings,
+        }
     }
 }
 

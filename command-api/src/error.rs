@@ -9,7 +9,11 @@ use partida_service::ApiError;
 
 /// Business rules are 422; a conflict with an earlier write is 409.
 pub(crate) fn rejection(rejection: &Rejection) -> ApiError {
-    let status = if rejection.is_conflict() { StatusCode::CONFLICT } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if rejection.is_conflict() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     ApiError::new(status, rejection.code(), rejection.to_string()).with_details(rejection.details())
 }
 

@@ -27,8 +27,13 @@ pub(crate) struct AppState {
 
 /// Applies every pending migration, then returns.
 pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
-    let pool = sqlx::PgPool::connect(database_url).await.context("connecting to the database")?;
-    partida_eventstore::MIGRATOR.run(&pool).await.context("applying migrations")?;
+    let pool = sqlx::PgPool::connect(database_url)
+        .await
+        .context("connecting to the database")?;
+    partida_eventstore::MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying migrations")?;
     tracing::info!("migrations applied");
     Ok(())
 }
@@ -41,24 +46,39 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let options = PgConnectOptions::from_str(&config.database_url).context("parsing DATABASE_URL")?;
+        let options =
+            PgConnectOptions::from_str(&config.database_url).context("parsing DATABASE_URL")?;
         let mut writer_config = WriterConfig::new(options);
         writer_config.queue_capacity = config.queue_capacity;
         writer_config.max_batch_commands = config.max_batch_commands;
         writer_config.max_batch_postings = config.max_batch_postings;
         let (writer, task) = Writer::spawn(writer_config);
-        let state = AppState { writer, limits: config.limits() };
-        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        Ok(Self { listener, router: routes::router(state), writer: task })
+        let state = AppState {
+            writer,
+            limits: config.limits(),
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        Ok(Self {
+            listener,
+            router: routes::router(state),
+            writer: task,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// Serves until `shutdown`, finishes in-flight requests, then drains the writer so every
     /// accepted command is answered before the process exits.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         partida_service::serve(self.listener, self.router, shutdown).await?;
         self.writer.drained().await;
         Ok(())

@@ -19,7 +19,11 @@ pub(crate) struct WriteMeta {
 }
 
 fn header(parts: &Parts, name: &str) -> Option<String> {
-    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    parts
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for WriteMeta {
@@ -36,16 +40,21 @@ impl<S: Send + Sync> FromRequestParts<S> for WriteMeta {
         let idempotency_key = match parts.headers.get("idempotency-key") {
             None => None,
             Some(value) => {
-                let valid = value
-                    .to_str()
-                    .ok()
-                    .filter(|key| (1..=255).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic()));
+                let valid = value.to_str().ok().filter(|key| {
+                    (1..=255).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic())
+                });
                 Some(valid.map(str::to_owned).ok_or_else(|| {
-                    ApiError::validation("Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key")
+                    ApiError::validation(
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                        "Idempotency-Key",
+                    )
                 })?)
             }
         };
-        Ok(Self { context, idempotency_key })
+        Ok(Self {
+            context,
+            idempotency_key,
+        })
     }
 }
 
@@ -58,22 +67,41 @@ impl WriteMeta {
             hasher.update(route.as_bytes());
             hasher.update([0]);
             hasher.update(ledger::canonical::to_vec(body));
-            IdempotencyKey { key: key.clone(), request_hash: hasher.finalize().into() }
+            IdempotencyKey {
+                key: key.clone(),
+                request_hash: hasher.finalize().into(),
+            }
         });
-        Submission { command, context: self.context.clone(), idempotency_key }
+        Submission {
+            command,
+            context: self.context.clone(),
+            idempotency_key,
+        }
     }
 
     /// For writes whose body carries their own idempotency key (an id), the header is not used.
     pub fn natural(&self, command: Command) -> Submission {
-        Submission { command, context: self.context.clone(), idempotency_key: None }
+        Submission {
+            command,
+            context: self.context.clone(),
+            idempotency_key: None,
+        }
     }
 }
 
 /// `201 {"id", "position"}` for a new write, `200` with the same body for an identical replay.
 pub(crate) fn respond(id: &str, reply: Result<Reply, AppendError>) -> Result<Response, ApiError> {
     match reply.map_err(error::append)? {
-        Reply::Written { position } => Ok((StatusCode::CREATED, axum::Json(json!({"id": id, "position": position}))).into_response()),
-        Reply::Replayed { position } => Ok((StatusCode::OK, axum::Json(json!({"id": id, "position": position}))).into_response()),
+        Reply::Written { position } => Ok((
+            StatusCode::CREATED,
+            axum::Json(json!({"id": id, "position": position})),
+        )
+            .into_response()),
+        Reply::Replayed { position } => Ok((
+            StatusCode::OK,
+            axum::Json(json!({"id": id, "position": position})),
+        )
+            .into_response()),
         Reply::Rejected(rejection) => Err(error::rejection(&rejection)),
     }
 }

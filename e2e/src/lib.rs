@@ -1,1 +1,361 @@
-//! End-to-end tests live in tests/.
+//! A whole Partida stack in one test process: command-api, projector and query-api, each the real
+//! application on its own port, over one fresh database. Tests talk to them over real HTTP.
+#![expect(
+    clippy::expect_used,
+    reason = "test support: a failure here is a failed test"
+)]
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use partida_testkit::TestDb;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running service: its base URL and a way to stop it.
+pub struct Service {
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Service {
+    fn spawn<F>(addr: std::net::SocketAddr, run: impl FnOnce(oneshot::Receiver<()>) -> F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(run(stopped));
+        Self {
+            url: format!("http://{addr}"),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Graceful stop: in-flight work finishes.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// A crash: the task is dropped wherever it is, its connections closed mid-transaction.
+    pub async fn kill(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+pub async fn start_command_api(db: &TestDb) -> Service {
+    start_command_api_with(command_api::Config::for_database(db.url())).await
+}
+
+pub async fn start_command_api_with(config: command_api::Config) -> Service {
+    let app = command_api::Application::build(config)
+        .await
+        .expect("command-api");
+    Service::spawn(app.local_addr(), |stopped| async move {
+        app.run_until_stopped(async move {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("command-api ran");
+    })
+}
+
+pub async fn start_query_api(db: &TestDb) -> Service {
+    start_query_api_with(query_api::Config::for_database(db.url())).await
+}
+
+pub async fn start_query_api_with(config: query_api::Config) -> Service {
+    let app = query_api::Application::build(config)
+        .await
+        .expect("query-api");
+    Service::spawn(app.local_addr(), |stopped| async move {
+        app.run_until_stopped(async move {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("query-api ran");
+    })
+}
+
+pub async fn start_projector_with(
+    config: projector::Config,
+) -> (Service, std::sync::Arc<projector::Status>) {
+    let app = projector::Application::build(config)
+        .await
+        .expect("projector");
+    let status = app.status();
+    let service = Service::spawn(app.local_addr(), |stopped| async move {
+        app.run_until_stopped(async move {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("projector ran");
+    });
+    (service, status)
+}
+
+pub async fn start_projector(db: &TestDb) -> (Service, std::sync::Arc<projector::Status>) {
+    start_projector_with(projector::Config::for_database(db.url())).await
+}
+
+/// The three services over one fresh database.
+pub struct Stack {
+    pub db: TestDb,
+    pub command: Service,
+    pub query: Service,
+    /// `None` when the test runs its own projectors.
+    pub projector: Option<Service>,
+    pub http: Http,
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        let mut stack = Self::without_projector().await;
+        stack.projector = Some(start_projector(&stack.db).await.0);
+        stack
+    }
+
+    pub async fn without_projector() -> Self {
+        let db = TestDb::new().await;
+        let command = start_command_api(&db).await;
+        let query = start_query_api(&db).await;
+        Self {
+            db,
+            command,
+            query,
+            projector: None,
+            http: Http::default(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.http
+            .post(&format!("{}{path}", self.command.url), body)
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.http.get(&format!("{}{path}", self.query.url)).await
+    }
+
+    /// Reads `path` once the projection has reached `position` (read-your-writes).
+    pub async fn get_at(&self, path: &str, position: i64) -> (StatusCode, Value) {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        self.get(&format!("{path}{separator}min_position={position}"))
+            .await
+    }
+}
+
+#[derive(Default, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    pub async fn post(&self, url: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        decode(response).await
+    }
+
+    pub async fn get(&self, url: &str) -> (StatusCode, Value) {
+        decode(self.client.get(url).send().await.expect("GET")).await
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+pub async fn decode(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.expect("body");
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, body)
+}
+
+/// Waits until `condition` holds, polling; panics with `what` after `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Asserts an error response in the one error shape and returns its details.
+#[track_caller]
+pub fn assert_error(response: &(StatusCode, Value), status: u16, code: &str) -> Value {
+    let (actual, body) = response;
+    assert_eq!(actual.as_u16(), status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body["error"]["details"].clone()
+}
+
+/// Registers EUR and USD and opens `bank` (EUR), `alice` and `bob` (EUR, no overdraft), `usd` (USD).
+/// Returns the position of the last write.
+pub async fn open_books(stack: &Stack) -> i64 {
+    let mut last = 0;
+    for (path, body) in [
+        ("/v1/assets", serde_json::json!({"code": "EUR", "scale": 2})),
+        ("/v1/assets", serde_json::json!({"code": "USD", "scale": 2})),
+        (
+            "/v1/accounts",
+            serde_json::json!({"id": "bank", "asset": "EUR", "name": "Bank"}),
+        ),
+        (
+            "/v1/accounts",
+            serde_json::json!({"id": "alice", "asset": "EUR", "name": "Alice", "flags": {"debits_must_not_exceed_credits": true}}),
+        ),
+        (
+            "/v1/accounts",
+            serde_json::json!({"id": "bob", "asset": "EUR", "name": "Bob", "flags": {"debits_must_not_exceed_credits": true}}),
+        ),
+        (
+            "/v1/accounts",
+            serde_json::json!({"id": "usd", "asset": "USD", "name": "Dollars"}),
+        ),
+    ] {
+        let (status, reply) = stack.post(path, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {reply}");
+        last = reply["position"].as_i64().expect("position");
+    }
+    last
+}
+
+/// Posts a transfer and returns its position.
+pub async fn transfer(stack: &Stack, id: &str, legs: &[(&str, &str, i64)]) -> i64 {
+    let postings: Vec<Value> = legs
+        .iter()
+        .map(|(d, c, a)| serde_json::json!({"debit": d, "credit": c, "amount": a}))
+        .collect();
+    let (status, reply) = stack
+        .post(
+            "/v1/transfers",
+            serde_json::json!({"id": id, "postings": postings}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{id}: {reply}");
+    reply["position"].as_i64().expect("position")
+}
+
+/// Asserts the read tables say exactly what a fresh replay of the whole log through the domain
+/// says: every account's totals and status, one entry per leg per account with the right final
+/// running balance, every transfer and reversal link, the per-asset totals.
+pub async fn assert_read_model_matches_log(db: &TestDb) {
+    use ledger::{Event, State};
+    let pool = db.pool();
+    let events = partida_eventstore::events_after(pool, 0, i64::MAX)
+        .await
+        .expect("events");
+    partida_eventstore::verify_chain(&events).expect("a valid chain");
+    let head = events.last().map_or(0, |e| e.position);
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT checkpoint FROM projections WHERE name = 'ledger'")
+            .fetch_one(pool)
+            .await
+            .expect("checkpoint");
+    assert_eq!(checkpoint, head, "the projection has caught up");
+    let mut state = State::default();
+    let mut legs = 0;
+    for stored in &events {
+        let event = Event::decode(&stored.event_type, stored.schema_version, &stored.data)
+            .expect("decodes");
+        if let Event::TransferPosted(t) = &event {
+            legs += t.postings.len() as i64;
+        }
+        state.apply(&event);
+    }
+    let rows: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(
+        "SELECT id, debits, credits, balance, status FROM ledger_g1.accounts ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("accounts");
+    assert_eq!(rows.len(), state.accounts.len(), "one row per account");
+    for (id, debits, credits, balance, status) in rows {
+        let account = &state.accounts[&ledger::AccountId::parse(id.as_str()).expect("id")];
+        assert_eq!(
+            (debits, credits, balance),
+            (account.debits, account.credits, account.balance()),
+            "account {id}"
+        );
+        assert_eq!(status, account.status.as_str(), "account {id}");
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT balance FROM ledger_g1.entries WHERE account_id = $1 ORDER BY position DESC, seq DESC LIMIT 1",
+        )
+        .bind(&id)
+        .fetch_optional(pool)
+        .await
+        .expect("entries");
+        assert_eq!(
+            last.unwrap_or(0),
+            account.balance(),
+            "running balance of {id}"
+        );
+    }
+    let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_g1.entries")
+        .fetch_one(pool)
+        .await
+        .expect("count");
+    assert_eq!(entries, legs * 2, "one entry per leg per side");
+    let transfers: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, reversed_by FROM ledger_g1.transfers")
+            .fetch_all(pool)
+            .await
+            .expect("transfers");
+    assert_eq!(transfers.len(), state.transfers.len());
+    for (id, reversed_by) in transfers {
+        let expected = state.transfers[&ledger::TransferId::parse(id.as_str()).expect("id")]
+            .reversed_by
+            .as_ref()
+            .map(ToString::to_string);
+        assert_eq!(reversed_by, expected, "reversal link of {id}");
+    }
+    let totals: Vec<(String, i64)> = sqlx::query_as("SELECT asset, posted FROM ledger_g1.totals")
+        .fetch_all(pool)
+        .await
+        .expect("totals");
+    for (asset, posted) in totals {
+        assert_eq!(
+            posted,
+            state.assets[&ledger::AssetCode::parse(asset.as_str()).expect("code")].posted,
+            "total of {asset}"
+        );
+    }
+}

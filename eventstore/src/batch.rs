@@ -32,7 +32,11 @@ impl Failure {
     fn before_commit(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::Database(db) => match db.code().as_deref() {
-                Some(code) if code.starts_with("08") || code.starts_with("57") || code.starts_with("53") => {
+                Some(code)
+                    if code.starts_with("08")
+                        || code.starts_with("57")
+                        || code.starts_with("53") =>
+                {
                     Self::Disconnected(error)
                 }
                 Some(code) if code.starts_with("40") => Self::Transient(error),
@@ -58,8 +62,14 @@ impl Failure {
     }
 }
 
-pub(crate) async fn run(conn: &mut PgConnection, submissions: &[&Submission], clock: i64) -> Result<Vec<Reply>, Failure> {
-    conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(Failure::before_commit)?;
+pub(crate) async fn run(
+    conn: &mut PgConnection,
+    submissions: &[&Submission],
+    clock: i64,
+) -> Result<Vec<Reply>, Failure> {
+    conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        .await
+        .map_err(Failure::before_commit)?;
     match decide_and_stage(conn, submissions, clock).await {
         Ok((replies, wrote)) => {
             let end = if wrote { "COMMIT" } else { "ROLLBACK" };
@@ -144,13 +154,17 @@ async fn decide_and_stage(
 ) -> Result<(Vec<Reply>, bool), sqlx::Error> {
     // The serialization point: every writer of every instance queues here. Under READ COMMITTED
     // each later statement sees everything committed before the lock was granted.
-    let head = sqlx::query("SELECT position, hash, recorded_at FROM event_head FOR UPDATE").fetch_one(&mut *conn).await?;
+    let head = sqlx::query("SELECT position, hash, recorded_at FROM event_head FOR UPDATE")
+        .fetch_one(&mut *conn)
+        .await?;
     let head_position: i64 = head.try_get("position")?;
     let head_hash: Vec<u8> = head.try_get("hash")?;
     let head_time = datetime_to_micros(head.try_get("recorded_at")?);
     let mut pending = Pending {
         rows: Vec::new(),
-        head_hash: head_hash.try_into().map_err(|_| sqlx::Error::Decode("head hash is not 32 bytes".into()))?,
+        head_hash: head_hash
+            .try_into()
+            .map_err(|_| sqlx::Error::Decode("head hash is not 32 bytes".into()))?,
         // One timestamp per batch, never before the previous one: time order follows position order.
         recorded_at: clock.max(head_time),
         next_position: head_position + 1,
@@ -159,7 +173,10 @@ async fn decide_and_stage(
         new_keys: Vec::new(),
     };
     let mut loaded = load::load(conn, submissions).await?;
-    let replies: Vec<Reply> = submissions.iter().map(|s| decide_one(&mut loaded, &mut pending, s)).collect();
+    let replies: Vec<Reply> = submissions
+        .iter()
+        .map(|s| decide_one(&mut loaded, &mut pending, s))
+        .collect();
     if pending.rows.is_empty() {
         return Ok((replies, false));
     }
@@ -173,18 +190,29 @@ fn decide_one(loaded: &mut Loaded, pending: &mut Pending, submission: &Submissio
         && let Some((request_hash, position)) = loaded.keys.get(&key.key)
     {
         return if *request_hash == key.request_hash {
-            Reply::Replayed { position: *position }
+            Reply::Replayed {
+                position: *position,
+            }
         } else {
-            Reply::Rejected(Rejection::IdempotencyConflict { kind: "idempotency_key", id: key.key.clone() })
+            Reply::Rejected(Rejection::IdempotencyConflict {
+                kind: "idempotency_key",
+                id: key.key.clone(),
+            })
         };
     }
-    let events = match ledger::decide(&loaded.state, &submission.command, Timestamp(pending.recorded_at)) {
+    let events = match ledger::decide(
+        &loaded.state,
+        &submission.command,
+        Timestamp(pending.recorded_at),
+    ) {
         Ok(events) => events,
         Err(rejection) => return Reply::Rejected(rejection),
     };
     let origin = origin_stream(&submission.command);
     if events.is_empty() {
-        let position = origin.and_then(|stream| loaded.origins.get(&stream).copied()).unwrap_or(0);
+        let position = origin
+            .and_then(|stream| loaded.origins.get(&stream).copied())
+            .unwrap_or(0);
         return Reply::Replayed { position };
     }
     let first = pending.next_position;
@@ -199,8 +227,12 @@ fn decide_one(loaded: &mut Loaded, pending: &mut Pending, submission: &Submissio
         loaded.origins.entry(stream).or_insert(first);
     }
     if let Some(key) = key {
-        loaded.keys.insert(key.key.clone(), (key.request_hash, first));
-        pending.new_keys.push((key.key.clone(), key.request_hash, first));
+        loaded
+            .keys
+            .insert(key.key.clone(), (key.request_hash, first));
+        pending
+            .new_keys
+            .push((key.key.clone(), key.request_hash, first));
     }
     Reply::Written { position: first }
 }

@@ -12,9 +12,10 @@ mod time;
 mod writer;
 
 pub use log::{StoredEvent, events_after, head, stream, verify_chain};
-pub use time::{format_timestamp, micros_to_datetime, datetime_to_micros};
+pub use time::{datetime_to_micros, format_timestamp, micros_to_datetime};
 pub use writer::{
-    AppendError, CommandContext, IdempotencyKey, Reply, Submission, Writer, WriterConfig, WriterTask,
+    AppendError, CommandContext, IdempotencyKey, Reply, Submission, Writer, WriterConfig,
+    WriterTask,
 };
 
 /// Every migration of the product, embedded at build time.

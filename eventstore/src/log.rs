@@ -79,16 +79,27 @@ impl StoredEvent {
 }
 
 fn to_hash(bytes: Vec<u8>) -> Result<Hash, sqlx::Error> {
-    bytes.try_into().map_err(|_| sqlx::Error::Decode("a stored hash is not 32 bytes".into()))
+    bytes
+        .try_into()
+        .map_err(|_| sqlx::Error::Decode("a stored hash is not 32 bytes".into()))
 }
 
 const COLUMNS: &str = "position, event_id, stream_id, stream_version, event_type, schema_version, \
                        data, metadata, recorded_at, prev_hash, hash";
 
 /// Up to `limit` events with positions after `after`, in order.
-pub async fn events_after(db: impl PgExecutor<'_>, after: i64, limit: i64) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
-    let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(db).await?;
+pub async fn events_after(
+    db: impl PgExecutor<'_>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+    let rows = sqlx::query(&sql)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
     rows.iter().map(StoredEvent::from_row).collect()
 }
 
@@ -102,13 +113,20 @@ pub async fn stream(
     let sql = format!(
         "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version LIMIT $3"
     );
-    let rows = sqlx::query(&sql).bind(stream_id).bind(after_version).bind(limit).fetch_all(db).await?;
+    let rows = sqlx::query(&sql)
+        .bind(stream_id)
+        .bind(after_version)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
     rows.iter().map(StoredEvent::from_row).collect()
 }
 
 /// The last position written (0 for an empty log).
 pub async fn head(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT position FROM event_head").fetch_one(db).await
+    sqlx::query_scalar("SELECT position FROM event_head")
+        .fetch_one(db)
+        .await
 }
 
 /// Checks a run of the log from position 1: dense positions, every hash recomputed, every link,
@@ -119,7 +137,10 @@ pub fn verify_chain(events: &[StoredEvent]) -> Result<(), String> {
     for (index, event) in events.iter().enumerate() {
         let expected = index as i64 + 1;
         if event.position != expected {
-            return Err(format!("position {expected} is missing (found {} in its place)", event.position));
+            return Err(format!(
+                "position {expected} is missing (found {} in its place)",
+                event.position
+            ));
         }
         if event.prev_hash != prev_hash {
             return Err(format!("event {expected} does not link to its predecessor"));
@@ -128,7 +149,9 @@ pub fn verify_chain(events: &[StoredEvent]) -> Result<(), String> {
             return Err(format!("event {expected} does not match its hash"));
         }
         if event.recorded_at_micros < prev_time {
-            return Err(format!("event {expected} is recorded before its predecessor"));
+            return Err(format!(
+                "event {expected} is recorded before its predecessor"
+            ));
         }
         prev_hash = event.hash;
         prev_time = event.recorded_at_micros;

@@ -8,7 +8,11 @@ use crate::load::Loaded;
 use crate::time::micros_to_datetime;
 use ledger::{NormalSide, StreamId};
 
-pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pending) -> Result<(), sqlx::Error> {
+pub(crate) async fn write(
+    conn: &mut PgConnection,
+    loaded: &Loaded,
+    pending: &Pending,
+) -> Result<(), sqlx::Error> {
     insert_events(conn, pending).await?;
     upsert_assets(conn, loaded, pending).await?;
     upsert_accounts(conn, loaded, pending).await?;
@@ -20,7 +24,11 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
         .bind(micros_to_datetime(pending.recorded_at))
         .execute(&mut *conn)
         .await?;
-    sqlx::query("SELECT pg_notify($1, $2)").bind(EVENTS_CHANNEL).bind(head.to_string()).execute(&mut *conn).await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(EVENTS_CHANNEL)
+        .bind(head.to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -51,7 +59,11 @@ async fn insert_events(conn: &mut PgConnection, pending: &Pending) -> Result<(),
     Ok(())
 }
 
-async fn upsert_assets(conn: &mut PgConnection, loaded: &Loaded, pending: &Pending) -> Result<(), sqlx::Error> {
+async fn upsert_assets(
+    conn: &mut PgConnection,
+    loaded: &Loaded,
+    pending: &Pending,
+) -> Result<(), sqlx::Error> {
     if pending.dirty_assets.is_empty() {
         return Ok(());
     }
@@ -60,11 +72,19 @@ async fn upsert_assets(conn: &mut PgConnection, loaded: &Loaded, pending: &Pendi
     let mut posted = Vec::new();
     let mut positions = Vec::new();
     for code in &pending.dirty_assets {
-        let Some(asset) = loaded.state.assets.get(code) else { continue };
+        let Some(asset) = loaded.state.assets.get(code) else {
+            continue;
+        };
         codes.push(code.as_str());
         scales.push(i16::from(asset.scale.get()));
         posted.push(asset.posted);
-        positions.push(loaded.origins.get(&StreamId::Asset(code.clone())).copied().unwrap_or(0));
+        positions.push(
+            loaded
+                .origins
+                .get(&StreamId::Asset(code.clone()))
+                .copied()
+                .unwrap_or(0),
+        );
     }
     sqlx::query(
         "INSERT INTO write_assets (code, scale, posted, position) \
@@ -80,13 +100,22 @@ async fn upsert_assets(conn: &mut PgConnection, loaded: &Loaded, pending: &Pendi
     Ok(())
 }
 
-async fn upsert_accounts(conn: &mut PgConnection, loaded: &Loaded, pending: &Pending) -> Result<(), sqlx::Error> {
+async fn upsert_accounts(
+    conn: &mut PgConnection,
+    loaded: &Loaded,
+    pending: &Pending,
+) -> Result<(), sqlx::Error> {
     if pending.dirty_accounts.is_empty() {
         return Ok(());
     }
     let n = pending.dirty_accounts.len();
-    let (mut ids, mut assets, mut sides, mut no_overdraft, mut no_credit) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ids, mut assets, mut sides, mut no_overdraft, mut no_credit) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     let (mut statuses, mut debits, mut credits, mut versions, mut fingerprints, mut positions) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -96,7 +125,9 @@ async fn upsert_accounts(conn: &mut PgConnection, loaded: &Loaded, pending: &Pen
         Vec::with_capacity(n),
     );
     for id in &pending.dirty_accounts {
-        let Some(account) = loaded.state.accounts.get(id) else { continue };
+        let Some(account) = loaded.state.accounts.get(id) else {
+            continue;
+        };
         ids.push(id.as_str());
         assets.push(account.asset.as_str());
         sides.push(match account.normal_side {
@@ -110,7 +141,13 @@ async fn upsert_accounts(conn: &mut PgConnection, loaded: &Loaded, pending: &Pen
         credits.push(account.credits);
         versions.push(account.version);
         fingerprints.push(&account.fingerprint[..]);
-        positions.push(loaded.origins.get(&StreamId::Account(id.clone())).copied().unwrap_or(0));
+        positions.push(
+            loaded
+                .origins
+                .get(&StreamId::Account(id.clone()))
+                .copied()
+                .unwrap_or(0),
+        );
     }
     sqlx::query(
         "INSERT INTO write_accounts (id, asset, normal_side, debits_must_not_exceed_credits, \
@@ -145,9 +182,27 @@ async fn insert_keys(conn: &mut PgConnection, pending: &Pending) -> Result<(), s
         "INSERT INTO idempotency_keys (key, request_hash, position, created_at) \
          SELECT k, h, p, $4 FROM UNNEST($1::text[], $2::bytea[], $3::int8[]) AS u(k, h, p)",
     )
-    .bind(pending.new_keys.iter().map(|(k, _, _)| k.as_str()).collect::<Vec<_>>())
-    .bind(pending.new_keys.iter().map(|(_, h, _)| &h[..]).collect::<Vec<_>>())
-    .bind(pending.new_keys.iter().map(|(_, _, p)| *p).collect::<Vec<_>>())
+    .bind(
+        pending
+            .new_keys
+            .iter()
+            .map(|(k, _, _)| k.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        pending
+            .new_keys
+            .iter()
+            .map(|(_, h, _)| &h[..])
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        pending
+            .new_keys
+            .iter()
+            .map(|(_, _, p)| *p)
+            .collect::<Vec<_>>(),
+    )
     .bind(micros_to_datetime(pending.recorded_at))
     .execute(&mut *conn)
     .await?;

@@ -8,7 +8,8 @@ const RFC3339_MICROS: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 pub fn micros_to_datetime(micros: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 pub fn datetime_to_micros(at: OffsetDateTime) -> i64 {
@@ -18,7 +19,9 @@ pub fn datetime_to_micros(at: OffsetDateTime) -> i64 {
 /// RFC 3339 in UTC with exactly six fractional digits, so the hashed microseconds are always
 /// recoverable from the text.
 pub fn format_timestamp(at: OffsetDateTime) -> String {
-    at.to_offset(::time::UtcOffset::UTC).format(RFC3339_MICROS).unwrap_or_default()
+    at.to_offset(::time::UtcOffset::UTC)
+        .format(RFC3339_MICROS)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

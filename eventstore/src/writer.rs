@@ -84,7 +84,11 @@ pub struct Submission {
 
 impl Submission {
     pub fn new(command: Command) -> Self {
-        Self { command, context: CommandContext::default(), idempotency_key: None }
+        Self {
+            command,
+            context: CommandContext::default(),
+            idempotency_key: None,
+        }
     }
 
     fn postings(&self) -> usize {
@@ -99,9 +103,13 @@ impl Submission {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     /// New events were written; `position` is the first of them.
-    Written { position: i64 },
+    Written {
+        position: i64,
+    },
     /// An identical command was written before, at `position`.
-    Replayed { position: i64 },
+    Replayed {
+        position: i64,
+    },
     Rejected(Rejection),
 }
 
@@ -147,12 +155,23 @@ impl Writer {
     pub fn spawn(config: WriterConfig) -> (Self, WriterTask) {
         let (queue, jobs) = mpsc::channel(config.queue_capacity.max(1));
         let connected = Arc::new(AtomicBool::new(false));
-        let task = Task { config, jobs, connection: None, connected: connected.clone() };
-        (Self { queue, connected }, WriterTask(tokio::spawn(task.run())))
+        let task = Task {
+            config,
+            jobs,
+            connection: None,
+            connected: connected.clone(),
+        };
+        (
+            Self { queue, connected },
+            WriterTask(tokio::spawn(task.run())),
+        )
     }
 
     pub async fn submit(&self, submission: Submission) -> Result<Reply, AppendError> {
-        self.submit_all(vec![submission]).await.pop().unwrap_or(Err(AppendError::Internal))
+        self.submit_all(vec![submission])
+            .await
+            .pop()
+            .unwrap_or(Err(AppendError::Internal))
     }
 
     /// Submits commands to be decided in order within one transaction (barring failures that
@@ -161,9 +180,13 @@ impl Writer {
         let count = submissions.len();
         let (reply, answer) = oneshot::channel();
         match self.queue.try_send(Job { submissions, reply }) {
-            Ok(()) => answer.await.unwrap_or_else(|_| vec![Err(AppendError::ShuttingDown); count]),
+            Ok(()) => answer
+                .await
+                .unwrap_or_else(|_| vec![Err(AppendError::ShuttingDown); count]),
             Err(mpsc::error::TrySendError::Full(_)) => vec![Err(AppendError::Overloaded); count],
-            Err(mpsc::error::TrySendError::Closed(_)) => vec![Err(AppendError::ShuttingDown); count],
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                vec![Err(AppendError::ShuttingDown); count]
+            }
         }
     }
 
@@ -186,11 +209,13 @@ impl Task {
         let _ = self.connection().await;
         while let Some(first) = self.jobs.recv().await {
             let jobs = self.gather(first);
-            let submissions: Vec<&Submission> = jobs.iter().flat_map(|job| &job.submissions).collect();
+            let submissions: Vec<&Submission> =
+                jobs.iter().flat_map(|job| &job.submissions).collect();
             metrics::histogram!("partida_writer_batch_commands").record(submissions.len() as f64);
             let started = Instant::now();
             let mut results = self.write(&submissions).await.into_iter();
-            metrics::histogram!("partida_writer_batch_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("partida_writer_batch_seconds")
+                .record(started.elapsed().as_secs_f64());
             drop(submissions);
             for job in jobs {
                 let answers: Results = results.by_ref().take(job.submissions.len()).collect();
@@ -207,11 +232,16 @@ impl Task {
         let mut commands = first.submissions.len();
         let mut postings: usize = first.submissions.iter().map(Submission::postings).sum();
         let mut jobs = vec![first];
-        while commands < self.config.max_batch_commands && postings < self.config.max_batch_postings {
+        while commands < self.config.max_batch_commands && postings < self.config.max_batch_postings
+        {
             match self.jobs.try_recv() {
                 Ok(job) => {
                     commands += job.submissions.len();
-                    postings += job.submissions.iter().map(Submission::postings).sum::<usize>();
+                    postings += job
+                        .submissions
+                        .iter()
+                        .map(Submission::postings)
+                        .sum::<usize>();
                     jobs.push(job);
                 }
                 Err(_) => break,
@@ -222,7 +252,10 @@ impl Task {
 
     /// Writes `submissions` in order. A database error splits the batch in halves until the
     /// failing command is isolated: it alone fails, the others are written.
-    fn write<'a>(&'a mut self, submissions: &'a [&'a Submission]) -> Pin<Box<dyn Future<Output = Results> + Send + 'a>> {
+    fn write<'a>(
+        &'a mut self,
+        submissions: &'a [&'a Submission],
+    ) -> Pin<Box<dyn Future<Output = Results> + Send + 'a>> {
         Box::pin(async move {
             let failure = match self.attempt(submissions).await {
                 Ok(replies) => return replies.into_iter().map(Ok).collect(),
@@ -262,7 +295,10 @@ impl Task {
     async fn attempt(&mut self, submissions: &[&Submission]) -> Result<Vec<Reply>, Failure> {
         let connection = self.connection().await.ok_or(Failure::NoConnection)?;
         let result = batch::run(connection, submissions, now_micros()).await;
-        if matches!(result, Err(Failure::Disconnected(_) | Failure::CommitUnknown(_))) {
+        if matches!(
+            result,
+            Err(Failure::Disconnected(_) | Failure::CommitUnknown(_))
+        ) {
             self.connection = None;
             self.connected.store(false, Ordering::Relaxed);
         }
@@ -278,12 +314,15 @@ impl Task {
                 Err(_) => tracing::warn!("writer connection attempt timed out"),
             }
         }
-        self.connected.store(self.connection.is_some(), Ordering::Relaxed);
+        self.connected
+            .store(self.connection.is_some(), Ordering::Relaxed);
         self.connection.as_mut()
     }
 }
 
 fn now_micros() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
 }

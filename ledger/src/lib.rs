@@ -26,7 +26,9 @@ pub use event::{
 };
 pub use ids::{AccountId, Amount, AssetCode, IdError, Scale, Timestamp, TransferId};
 pub use rejection::{LimitFlag, Rejection};
-pub use state::{Account, AccountStatus, Asset, Fingerprint, State, Transfer, evolve, signed_balance};
+pub use state::{
+    Account, AccountStatus, Asset, Fingerprint, State, Transfer, evolve, signed_balance,
+};
 
 #[cfg(test)]
 mod properties;

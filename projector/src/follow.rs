@@ -20,7 +20,10 @@ pub(crate) async fn run(config: Config, status: Arc<Status>, mut stop: watch::Re
             Ok(()) => return,
             Err(error) => {
                 status.set_leader(false);
-                tracing::warn!(error = format!("{error:#}"), "projector lost its database session; starting over");
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "projector lost its database session; starting over"
+                );
                 tokio::select! {
                     () = tokio::time::sleep(config.standby_interval()) => {}
                     _ = stop.changed() => return,
@@ -31,11 +34,19 @@ pub(crate) async fn run(config: Config, status: Arc<Status>, mut stop: watch::Re
 }
 
 /// Waits for the leadership lock, then follows the log while holding it. `Ok` means stopped.
-async fn lead(config: &Config, status: &Status, stop: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
-    let mut lock = PgConnection::connect(&config.database_url).await.context("connecting for the leader lock")?;
+async fn lead(
+    config: &Config,
+    status: &Status,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut lock = PgConnection::connect(&config.database_url)
+        .await
+        .context("connecting for the leader lock")?;
     loop {
-        let acquired: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LEADER_LOCK).fetch_one(&mut lock).await?;
+        let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LEADER_LOCK)
+            .fetch_one(&mut lock)
+            .await?;
         if acquired {
             break;
         }
@@ -59,7 +70,10 @@ async fn follow(
     lock: &mut PgConnection,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let pool = PgPoolOptions::new().max_connections(3).connect(&config.database_url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(3)
+        .connect(&config.database_url)
+        .await?;
     let mut listener = match config.listen_notifications {
         true => {
             let mut listener = PgListener::connect_with(&pool).await?;
@@ -70,9 +84,14 @@ async fn follow(
     };
     let mut projection = Projection::load(&pool).await?;
     loop {
-        projection.catch_up(&pool, config.batch_size, status).await?;
+        projection
+            .catch_up(&pool, config.batch_size, status)
+            .await?;
         // The lock lives exactly as long as its session: check the session is still there.
-        sqlx::query("SELECT 1").execute(&mut *lock).await.context("the leader lock session is gone")?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *lock)
+            .await
+            .context("the leader lock session is gone")?;
         let notified = async {
             match listener.as_mut() {
                 // `None` means the listener lost its connection; it reconnects on the next call

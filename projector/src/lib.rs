@@ -34,12 +34,20 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        Ok(Self { config, listener, status: Arc::new(Status::default()) })
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        Ok(Self {
+            config,
+            listener,
+            status: Arc::new(Status::default()),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     pub fn status(&self) -> Arc<Status> {
@@ -47,9 +55,16 @@ impl Application {
     }
 
     /// Follows the log and serves health and metrics until `shutdown`.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let follower = tokio::spawn(follow::run(self.config.clone(), self.status.clone(), stopped));
+        let follower = tokio::spawn(follow::run(
+            self.config.clone(),
+            self.status.clone(),
+            stopped,
+        ));
         let router = http::router(self.status.clone());
         partida_service::serve(self.listener, router, shutdown).await?;
         let _ = stop.send(true);

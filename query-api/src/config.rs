@@ -40,7 +40,10 @@ impl Config {
     }
 
     pub(crate) fn read_url(&self) -> &str {
-        self.read_database_url.as_deref().or(self.database_url.as_deref()).unwrap_or("postgres://localhost/partida")
+        self.read_database_url
+            .as_deref()
+            .or(self.database_url.as_deref())
+            .unwrap_or("postgres://localhost/partida")
     }
 
     pub(crate) fn min_position_wait(&self) -> Duration {

@@ -29,7 +29,12 @@ fn parse(raw: &str) -> Result<i64, ApiError> {
         .parse::<i64>()
         .ok()
         .filter(|n| *n >= 0)
-        .ok_or_else(|| ApiError::validation("min_position must be a non-negative integer", "min_position"))
+        .ok_or_else(|| {
+            ApiError::validation(
+                "min_position must be a non-negative integer",
+                "min_position",
+            )
+        })
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
@@ -37,7 +42,11 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = axum::extract::Query::<MinPositionQuery>::try_from_uri(&parts.uri).ok();
-        let from_query = query.and_then(|q| q.0.min_position).as_deref().map(parse).transpose()?;
+        let from_query = query
+            .and_then(|q| q.0.min_position)
+            .as_deref()
+            .map(parse)
+            .transpose()?;
         let from_header = match parts.headers.get("x-min-position") {
             Some(value) => Some(parse(value.to_str().unwrap_or("-"))?),
             None => None,
@@ -61,7 +70,9 @@ impl MinPosition {
                 return Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "not_caught_up",
-                    format!("the data has reached position {reached}, not yet {wanted}; retry shortly"),
+                    format!(
+                        "the data has reached position {reached}, not yet {wanted}; retry shortly"
+                    ),
                 )
                 .with_details(serde_json::json!({"reached": reached, "wanted": wanted}))
                 .retry_after(Duration::from_secs(1)));
@@ -77,5 +88,8 @@ async fn reached(state: &AppState, source: Source) -> Result<i64, ApiError> {
         Source::Projection => "SELECT checkpoint FROM projections WHERE name = 'ledger'",
         Source::Log => "SELECT position FROM event_head",
     };
-    sqlx::query_scalar(sql).fetch_one(&state.pool).await.map_err(|e| crate::routes::db_error(&e))
+    sqlx::query_scalar(sql)
+        .fetch_one(&state.pool)
+        .await
+        .map_err(|e| crate::routes::db_error(&e))
 }

@@ -40,17 +40,36 @@ impl Application {
             .connect_lazy(config.read_url())
             .context("parsing the read database URL")?;
         let model = Arc::new(read_model::ReadModel::default());
-        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        let state = AppState { pool: pool.clone(), model: model.clone(), config: Arc::new(config) };
-        Ok(Self { listener, router: routes::router(state), model, pool })
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let state = AppState {
+            pool: pool.clone(),
+            model: model.clone(),
+            config: Arc::new(config),
+        };
+        Ok(Self {
+            listener,
+            router: routes::router(state),
+            model,
+            pool,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let refresher = tokio::spawn(read_model::follow_generation(self.model.clone(), self.pool.clone()));
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let refresher = tokio::spawn(read_model::follow_generation(
+            self.model.clone(),
+            self.pool.clone(),
+        ));
         let served = partida_service::serve(self.listener, self.router, shutdown).await;
         refresher.abort();
         self.pool.close().await;

@@ -1,8 +1,8 @@
 //! Which generation of the read tables is live. A rebuild flips the pointer in `projections`;
 //! readers follow it within a second, and the old generation stays readable meanwhile.
 
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -13,7 +13,9 @@ pub(crate) struct ReadModel {
 
 impl Default for ReadModel {
     fn default() -> Self {
-        Self { generation: AtomicI32::new(1) }
+        Self {
+            generation: AtomicI32::new(1),
+        }
     }
 }
 
@@ -31,7 +33,9 @@ impl ReadModel {
 pub(crate) async fn follow_generation(model: Arc<ReadModel>, pool: PgPool) {
     loop {
         let generation: Result<i32, _> =
-            sqlx::query_scalar("SELECT generation FROM projections WHERE name = 'ledger'").fetch_one(&pool).await;
+            sqlx::query_scalar("SELECT generation FROM projections WHERE name = 'ledger'")
+                .fetch_one(&pool)
+                .await;
         if let Ok(generation) = generation {
             model.observe(generation);
         }

@@ -1,15 +1,14 @@
 //! Extractors whose rejections speak the one error shape, so bad input never leaves as axum's
 //! plain-text errors.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
-use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::ApiError;
-
 
 /// A JSON body: `application/json` only, unknown fields rejected by the target type, errors
 /// naming the offending field, and no string may contain U+0000 (PostgreSQL cannot store it).
@@ -26,7 +25,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim();
-                mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")
+                mime.eq_ignore_ascii_case("application/json")
+                    || mime.to_ascii_lowercase().ends_with("+json")
             });
         if !is_json {
             return Err(ApiError::new(
@@ -35,23 +35,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 "the body must be JSON (Content-Type: application/json)",
             ));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(body_rejection)?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
         parse(&bytes).map(Json)
     }
 }
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than this endpoint accepts")
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is larger than this endpoint accepts",
+        )
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", rejection.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            rejection.body_text(),
+        )
     }
 }
 
 /// Parses a JSON body into `T` with the same rules as the [`Json`] extractor.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
     reject_nul(&value, "")?;
     from_value(value, "")
 }
@@ -65,7 +80,11 @@ pub fn from_value<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, 
             (true, _) => path,
             (false, _) => format!("{prefix}.{path}"),
         };
-        let message = if field.is_empty() { e.inner().to_string() } else { format!("{field}: {}", e.inner()) };
+        let message = if field.is_empty() {
+            e.inner().to_string()
+        } else {
+            format!("{field}: {}", e.inner())
+        };
         ApiError::validation(message, field)
     })
 }
@@ -75,11 +94,16 @@ pub fn reject_nul(value: &Value, path: &str) -> Result<(), ApiError> {
     let nul = |field: String| ApiError::validation("strings must not contain U+0000", field);
     match value {
         Value::String(s) if s.contains('\0') => Err(nul(path.to_owned())),
-        Value::Array(items) => {
-            items.iter().enumerate().try_for_each(|(i, item)| reject_nul(item, &format!("{path}[{i}]")))
-        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| reject_nul(item, &format!("{path}[{i}]"))),
         Value::Object(map) => map.iter().try_for_each(|(key, item)| {
-            let field = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            let field = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
             if key.contains('\0') {
                 return Err(nul(field));
             }
@@ -99,6 +123,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Query(value))
-            .map_err(|rejection: QueryRejection| ApiError::validation(rejection.body_text(), "query"))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::validation(rejection.body_text(), "query")
+            })
     }
 }

@@ -9,4 +9,4 @@ pub mod telemetry;
 
 pub use error::ApiError;
 pub use extract::{Json, Query, from_value, parse, reject_nul};
-pub use serve::{shutdown_signal, standard_layers, serve};
+pub use serve::{serve, shutdown_signal, standard_layers};

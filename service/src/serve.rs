@@ -11,14 +11,24 @@ use tower_http::trace::TraceLayer;
 
 /// Wraps an app's router with what every service wants in front of it.
 pub fn standard_layers(router: Router) -> Router {
+    // Install the recorder now: anything recorded before it exists is lost.
+    let _ = crate::metrics::handle();
     router
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
-            let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok());
-            tracing::info_span!("http", method = %request.method(), route, request_id)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str);
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok());
+                tracing::info_span!("http", method = %request.method(), route, request_id)
+            }),
+        )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
@@ -28,7 +38,9 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -21,7 +21,13 @@ pub(super) async fn register(
     Json(body): Json<RegisterAssetBody>,
 ) -> Result<Response, ApiError> {
     let hashed = serde_json::to_value(&body).unwrap_or_default();
-    let command = Command::RegisterAsset(RegisterAsset { code: body.code.clone(), scale: body.scale });
-    let reply = state.writer.submit(meta.submission(command, "POST /v1/assets", &hashed)).await;
+    let command = Command::RegisterAsset(RegisterAsset {
+        code: body.code.clone(),
+        scale: body.scale,
+    });
+    let reply = state
+        .writer
+        .submit(meta.submission(command, "POST /v1/assets", &hashed))
+        .await;
     respond(body.code.as_str(), reply)
 }

@@ -15,6 +15,9 @@ pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
     if state.writer.is_connected() {
         (StatusCode::OK, Json(json!({"status": "ready"})))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": "writer has no database connection"})))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": "writer has no database connection"})),
+        )
     }
 }

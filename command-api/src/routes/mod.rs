@@ -26,7 +26,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/accounts/{id}/close", post(accounts::close))
         .route("/v1/transfers", post(transfers::post))
         .layer(DefaultBodyLimit::max(SINGLE_BODY_BYTES))
-        .route("/v1/transfers/batch", post(transfers::batch).layer(DefaultBodyLimit::max(batch_limit)))
+        .route(
+            "/v1/transfers/batch",
+            post(transfers::batch).layer(DefaultBodyLimit::max(batch_limit)),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(partida_service::metrics::render))
@@ -41,5 +44,9 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
 }

@@ -41,7 +41,10 @@ pub(super) async fn post(
 ) -> Result<Response, ApiError> {
     let transfer = body.into_command("")?;
     let id = transfer.id.clone();
-    let reply = state.writer.submit(meta.natural(Command::PostTransfer(transfer))).await;
+    let reply = state
+        .writer
+        .submit(meta.natural(Command::PostTransfer(transfer)))
+        .await;
     respond(id.as_str(), reply)
 }
 
@@ -60,21 +63,33 @@ pub(super) async fn batch(
 ) -> Result<axum::Json<Value>, ApiError> {
     let limits = state.limits;
     let too_large = |what: &str, max: usize| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("a batch holds at most {max} {what}"))
-            .with_details(json!({ "max": max, "limit": what }))
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("a batch holds at most {max} {what}"),
+        )
+        .with_details(json!({ "max": max, "limit": what }))
     };
     if body.transfers.is_empty() {
-        return Err(ApiError::validation("transfers must not be empty", "transfers"));
+        return Err(ApiError::validation(
+            "transfers must not be empty",
+            "transfers",
+        ));
     }
     if body.transfers.len() > limits.batch_max_transfers {
         return Err(too_large("transfers", limits.batch_max_transfers));
     }
-    let postings: usize = body.transfers.iter().map(|t| t["postings"].as_array().map_or(0, Vec::len)).sum();
+    let postings: usize = body
+        .transfers
+        .iter()
+        .map(|t| t["postings"].as_array().map_or(0, Vec::len))
+        .sum();
     if postings > limits.batch_max_postings {
         return Err(too_large("postings", limits.batch_max_postings));
     }
 
-    let mut parsed: Vec<Result<TransferId, (Value, ApiError)>> = Vec::with_capacity(body.transfers.len());
+    let mut parsed: Vec<Result<TransferId, (Value, ApiError)>> =
+        Vec::with_capacity(body.transfers.len());
     let mut submissions: Vec<Submission> = Vec::with_capacity(body.transfers.len());
     for (index, raw) in body.transfers.into_iter().enumerate() {
         let raw_id = raw.get("id").cloned().unwrap_or(Value::Null);
@@ -96,8 +111,12 @@ pub(super) async fn batch(
         .map(|item| match item {
             Err((id, error)) => json!({"id": id, "error": error.body()["error"]}),
             Ok(id) => match replies.next().unwrap_or(Err(AppendError::Internal)) {
-                Ok(Reply::Written { position } | Reply::Replayed { position }) => json!({"id": id, "position": position}),
-                Ok(Reply::Rejected(rejection)) => json!({"id": id, "error": error::rejection(&rejection).body()["error"]}),
+                Ok(Reply::Written { position } | Reply::Replayed { position }) => {
+                    json!({"id": id, "position": position})
+                }
+                Ok(Reply::Rejected(rejection)) => {
+                    json!({"id": id, "error": error::rejection(&rejection).body()["error"]})
+                }
                 Err(failure) => json!({"id": id, "error": error::append(failure).body()["error"]}),
             },
         })

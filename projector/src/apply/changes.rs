@@ -85,13 +85,20 @@ pub(super) struct Changes {
 }
 
 impl Changes {
-    pub async fn compute(conn: &mut PgConnection, schema: &str, events: &[StoredEvent]) -> Result<Self, ApplyError> {
+    pub async fn compute(
+        conn: &mut PgConnection,
+        schema: &str,
+        events: &[StoredEvent],
+    ) -> Result<Self, ApplyError> {
         let decoded = events
             .iter()
             .map(|e| {
                 Event::decode(&e.event_type, e.schema_version, &e.data)
                     .map(|event| (e.position, micros_to_datetime(e.recorded_at_micros), event))
-                    .map_err(|source| ApplyError::Decode { position: e.position, source })
+                    .map_err(|source| ApplyError::Decode {
+                        position: e.position,
+                        source,
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut changes = Self::default();
@@ -137,7 +144,11 @@ impl Changes {
                FROM {schema}.accounts WHERE id = ANY($1)"
         );
         for row in sqlx::query(&sql).bind(&ids).fetch_all(&mut *conn).await? {
-            let normal_side = if row.try_get::<&str, _>("normal_side")? == "credit" { NormalSide::Credit } else { NormalSide::Debit };
+            let normal_side = if row.try_get::<&str, _>("normal_side")? == "credit" {
+                NormalSide::Credit
+            } else {
+                NormalSide::Debit
+            };
             let account = AccountRow {
                 asset: row.try_get("asset")?,
                 normal_side,
@@ -184,9 +195,15 @@ impl Changes {
                 };
                 self.accounts.insert(e.id.to_string(), row);
             }
-            Event::AccountFrozen(e) => self.set_status(e.id.as_str(), AccountStatus::Frozen, position, at),
-            Event::AccountUnfrozen(e) => self.set_status(e.id.as_str(), AccountStatus::Open, position, at),
-            Event::AccountClosed(e) => self.set_status(e.id.as_str(), AccountStatus::Closed, position, at),
+            Event::AccountFrozen(e) => {
+                self.set_status(e.id.as_str(), AccountStatus::Frozen, position, at)
+            }
+            Event::AccountUnfrozen(e) => {
+                self.set_status(e.id.as_str(), AccountStatus::Open, position, at)
+            }
+            Event::AccountClosed(e) => {
+                self.set_status(e.id.as_str(), AccountStatus::Closed, position, at)
+            }
             Event::TransferPosted(e) => {
                 let mut assets = HashMap::new();
                 for (index, posting) in e.postings.iter().enumerate() {
@@ -209,7 +226,8 @@ impl Changes {
                     recorded_at: at,
                 });
                 if let Some(original) = &e.reverses {
-                    self.reversals.push((original.to_string(), e.id.to_string()));
+                    self.reversals
+                        .push((original.to_string(), e.id.to_string()));
                 }
             }
         }
@@ -224,11 +242,23 @@ impl Changes {
     }
 
     /// Posts one leg: an entry on each side with the account's totals after it. Returns the asset.
-    fn post(&mut self, posting: &Posting, transfer: &str, seq: i32, position: i64, at: OffsetDateTime) -> Option<String> {
+    fn post(
+        &mut self,
+        posting: &Posting,
+        transfer: &str,
+        seq: i32,
+        position: i64,
+        at: OffsetDateTime,
+    ) -> Option<String> {
         let amount = posting.amount.get();
         let mut asset = None;
-        for (account_id, side, seq) in [(&posting.debit, "debit", seq), (&posting.credit, "credit", seq + 1)] {
-            let Some(account) = self.accounts.get_mut(account_id.as_str()) else { continue };
+        for (account_id, side, seq) in [
+            (&posting.debit, "debit", seq),
+            (&posting.credit, "credit", seq + 1),
+        ] {
+            let Some(account) = self.accounts.get_mut(account_id.as_str()) else {
+                continue;
+            };
             if side == "debit" {
                 account.debits = account.debits.saturating_add(amount);
             } else {

@@ -17,7 +17,10 @@ pub(crate) enum ApplyError {
     #[error("expected event {expected} next, read {found}")]
     Gap { expected: i64, found: i64 },
     #[error("event {position} cannot be read: {source}")]
-    Decode { position: i64, source: ledger::DecodeError },
+    Decode {
+        position: i64,
+        source: ledger::DecodeError,
+    },
 }
 
 /// The projection's pointer: which generation of tables is live and how far it has applied.
@@ -33,7 +36,10 @@ impl Projection {
                 .bind(PROJECTION)
                 .fetch_one(pool)
                 .await?;
-        Ok(Self { generation, checkpoint })
+        Ok(Self {
+            generation,
+            checkpoint,
+        })
     }
 
     fn schema(&self) -> String {
@@ -41,7 +47,12 @@ impl Projection {
     }
 
     /// Applies every event after the checkpoint, `batch_size` per transaction.
-    pub async fn catch_up(&mut self, pool: &PgPool, batch_size: i64, status: &Status) -> Result<(), ApplyError> {
+    pub async fn catch_up(
+        &mut self,
+        pool: &PgPool,
+        batch_size: i64,
+        status: &Status,
+    ) -> Result<(), ApplyError> {
         loop {
             let events = events_after(pool, self.checkpoint, batch_size).await?;
             let Some(last) = events.last().map(|e| e.position) else {
@@ -57,9 +68,14 @@ impl Projection {
 
     /// One transaction: move the checkpoint (compare-and-set), then write the batch's effects.
     async fn apply(&mut self, pool: &PgPool, events: &[StoredEvent]) -> Result<(), ApplyError> {
-        let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(()) };
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            return Ok(());
+        };
         if first.position != self.checkpoint + 1 {
-            return Err(ApplyError::Gap { expected: self.checkpoint + 1, found: first.position });
+            return Err(ApplyError::Gap {
+                expected: self.checkpoint + 1,
+                found: first.position,
+            });
         }
         let mut tx = pool.begin().await?;
         // The checkpoint row is the projection's lock: a concurrent writer blocks here, then finds
@@ -76,7 +92,9 @@ impl Projection {
         .await?
         .rows_affected();
         if moved != 1 {
-            return Err(ApplyError::LostRace { expected: self.checkpoint });
+            return Err(ApplyError::LostRace {
+                expected: self.checkpoint,
+            });
         }
         let schema = self.schema();
         let changes = changes::Changes::compute(&mut tx, &schema, events).await?;

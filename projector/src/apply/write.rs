@@ -12,7 +12,11 @@ fn side(normal_side: NormalSide) -> &'static str {
     }
 }
 
-pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
+pub(super) async fn write(
+    conn: &mut PgConnection,
+    schema: &str,
+    changes: &Changes,
+) -> Result<(), sqlx::Error> {
     insert_assets(conn, schema, changes).await?;
     write_accounts(conn, schema, changes).await?;
     insert_entries(conn, schema, changes).await?;
@@ -21,7 +25,11 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
     Ok(())
 }
 
-async fn insert_assets(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
+async fn insert_assets(
+    conn: &mut PgConnection,
+    schema: &str,
+    changes: &Changes,
+) -> Result<(), sqlx::Error> {
     if changes.assets.is_empty() {
         return Ok(());
     }
@@ -39,10 +47,20 @@ async fn insert_assets(conn: &mut PgConnection, schema: &str, changes: &Changes)
     Ok(())
 }
 
-async fn write_accounts(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
-    let (opened, updated): (Vec<_>, Vec<_>) = changes.accounts.iter().partition(|(_, row)| row.opening.is_some());
+async fn write_accounts(
+    conn: &mut PgConnection,
+    schema: &str,
+    changes: &Changes,
+) -> Result<(), sqlx::Error> {
+    let (opened, updated): (Vec<_>, Vec<_>) = changes
+        .accounts
+        .iter()
+        .partition(|(_, row)| row.opening.is_some());
     if !opened.is_empty() {
-        let openings: Vec<_> = opened.iter().filter_map(|(id, row)| row.opening.as_ref().map(|o| (id, row, o))).collect();
+        let openings: Vec<_> = opened
+            .iter()
+            .filter_map(|(id, row)| row.opening.as_ref().map(|o| (id, row, o)))
+            .collect();
         sqlx::query(&format!(
             "INSERT INTO {schema}.accounts (id, asset, name, normal_side, debits_must_not_exceed_credits, \
                  credits_must_not_exceed_debits, metadata, status, debits, credits, balance, opened_position, \
@@ -92,7 +110,11 @@ async fn write_accounts(conn: &mut PgConnection, schema: &str, changes: &Changes
     Ok(())
 }
 
-async fn insert_entries(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
+async fn insert_entries(
+    conn: &mut PgConnection,
+    schema: &str,
+    changes: &Changes,
+) -> Result<(), sqlx::Error> {
     let rows = &changes.entries;
     if rows.is_empty() {
         return Ok(());
@@ -118,7 +140,11 @@ async fn insert_entries(conn: &mut PgConnection, schema: &str, changes: &Changes
     Ok(())
 }
 
-async fn write_transfers(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
+async fn write_transfers(
+    conn: &mut PgConnection,
+    schema: &str,
+    changes: &Changes,
+) -> Result<(), sqlx::Error> {
     let rows = &changes.transfers;
     if !rows.is_empty() {
         sqlx::query(&format!(
@@ -141,15 +167,31 @@ async fn write_transfers(conn: &mut PgConnection, schema: &str, changes: &Change
             "UPDATE {schema}.transfers t SET reversed_by = u.by \
                FROM UNNEST($1::text[], $2::text[]) AS u(original, by) WHERE t.id = u.original"
         ))
-        .bind(changes.reversals.iter().map(|(original, _)| original.as_str()).collect::<Vec<_>>())
-        .bind(changes.reversals.iter().map(|(_, by)| by.as_str()).collect::<Vec<_>>())
+        .bind(
+            changes
+                .reversals
+                .iter()
+                .map(|(original, _)| original.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            changes
+                .reversals
+                .iter()
+                .map(|(_, by)| by.as_str())
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *conn)
         .await?;
     }
     Ok(())
 }
 
-async fn add_totals(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
+async fn add_totals(
+    conn: &mut PgConnection,
+    schema: &str,
+    changes: &Changes,
+) -> Result<(), sqlx::Error> {
     if changes.totals.is_empty() {
         return Ok(());
     }

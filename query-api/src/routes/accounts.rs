@@ -59,10 +59,13 @@ pub(crate) async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let limit = page::limit(params.limit)?;
     if let Some(asset) = &params.asset {
-        AssetCode::parse(asset.as_str()).map_err(|e| ApiError::validation(format!("asset: {e}"), "asset"))?;
+        AssetCode::parse(asset.as_str())
+            .map_err(|e| ApiError::validation(format!("asset: {e}"), "asset"))?;
     }
     if let Some(status) = &params.status {
-        AccountStatus::parse(status).ok_or_else(|| ApiError::validation("status must be open, frozen or closed", "status"))?;
+        AccountStatus::parse(status).ok_or_else(|| {
+            ApiError::validation("status must be open, frozen or closed", "status")
+        })?;
     }
     min.wait(&state, Source::Projection).await?;
     let sql = format!(
@@ -81,7 +84,9 @@ pub(crate) async fn list(
         .fetch_all(&state.pool)
         .await
         .map_err(|e| db_error(&e))?;
-    let next = (accounts.len() as i64 == limit).then(|| accounts.last().map(|a| a.id.clone())).flatten();
+    let next = (accounts.len() as i64 == limit)
+        .then(|| accounts.last().map(|a| a.id.clone()))
+        .flatten();
     Ok(Json(json!({ "accounts": accounts, "next": next })))
 }
 
@@ -91,11 +96,15 @@ pub(crate) fn account_id(path: Result<Path<String>, PathRejection>) -> Result<Ac
 }
 
 fn not_found(id: &AccountId) -> ApiError {
-    ApiError::not_found("account_not_found", format!("account {id} does not exist")).with_details(json!({"account": id}))
+    ApiError::not_found("account_not_found", format!("account {id} does not exist"))
+        .with_details(json!({"account": id}))
 }
 
 async fn find(state: &AppState, id: &AccountId) -> Result<AccountView, ApiError> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM {}.accounts WHERE id = $1", state.model.schema());
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM {}.accounts WHERE id = $1",
+        state.model.schema()
+    );
     sqlx::query_as(&sql)
         .bind(id.as_str())
         .fetch_optional(&state.pool)
@@ -141,7 +150,12 @@ pub(crate) struct EntryParams {
 fn parse_cursor(raw: &str) -> Result<(i64, i32), ApiError> {
     raw.split_once('.')
         .and_then(|(p, s)| Some((p.parse().ok()?, s.parse().ok()?)))
-        .ok_or_else(|| ApiError::validation("after must be a cursor from a previous page (position.seq)", "after"))
+        .ok_or_else(|| {
+            ApiError::validation(
+                "after must be a cursor from a previous page (position.seq)",
+                "after",
+            )
+        })
 }
 
 /// `GET /v1/accounts/{id}/entries`: one entry per leg, with the account's totals after it.
@@ -178,8 +192,12 @@ pub(crate) async fn entries(
     if entries.is_empty() {
         find(&state, &id).await?;
     }
-    let next = (entries.len() as i64 == limit).then(|| entries.last().map(|e| format!("{}.{}", e.position, e.seq))).flatten();
-    Ok(Json(json!({ "account": id, "entries": entries, "next": next })))
+    let next = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| format!("{}.{}", e.position, e.seq)))
+        .flatten();
+    Ok(Json(
+        json!({ "account": id, "entries": entries, "next": next }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -196,7 +214,10 @@ pub(crate) async fn balance(
 ) -> Result<Json<Value>, ApiError> {
     let id = account_id(path)?;
     if params.at_position.is_some_and(|p| p < 0) {
-        return Err(ApiError::validation("at_position must be a non-negative integer", "at_position"));
+        return Err(ApiError::validation(
+            "at_position must be a non-negative integer",
+            "at_position",
+        ));
     }
     // A balance as of N is final only once the projection has passed N.
     let min = MinPosition(min.0.max(params.at_position));
@@ -213,8 +234,12 @@ pub(crate) async fn balance(
           ORDER BY position DESC, seq DESC LIMIT 1",
         state.model.schema()
     );
-    let totals: Option<(i64, i64, i64)> =
-        sqlx::query_as(&sql).bind(id.as_str()).bind(at).fetch_optional(&state.pool).await.map_err(|e| db_error(&e))?;
+    let totals: Option<(i64, i64, i64)> = sqlx::query_as(&sql)
+        .bind(id.as_str())
+        .bind(at)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(|e| db_error(&e))?;
     let (debits, credits, balance) = totals.unwrap_or((0, 0, 0));
     Ok(Json(json!({
         "account": id, "asset": account.asset, "at_position": at,

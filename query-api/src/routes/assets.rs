@@ -23,7 +23,10 @@ struct AssetView {
 }
 
 /// `GET /v1/assets`: every asset with its totals.
-pub(crate) async fn list(State(state): State<AppState>, min: MinPosition) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    min: MinPosition,
+) -> Result<Json<Value>, ApiError> {
     min.wait(&state, Source::Projection).await?;
     let schema = state.model.schema();
     let sql = format!(
@@ -32,6 +35,9 @@ pub(crate) async fn list(State(state): State<AppState>, min: MinPosition) -> Res
                 coalesce(t.transfers, 0) AS transfers \
            FROM {schema}.assets a LEFT JOIN {schema}.totals t ON t.asset = a.code ORDER BY a.code"
     );
-    let assets: Vec<AssetView> = sqlx::query_as(&sql).fetch_all(&state.pool).await.map_err(|e| db_error(&e))?;
+    let assets: Vec<AssetView> = sqlx::query_as(&sql)
+        .fetch_all(&state.pool)
+        .await
+        .map_err(|e| db_error(&e))?;
     Ok(Json(json!({ "assets": assets })))
 }

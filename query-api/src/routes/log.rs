@@ -25,11 +25,18 @@ pub(crate) async fn events(
     let limit = page::limit(params.limit)?;
     let after = params.after.unwrap_or(0);
     if after < 0 {
-        return Err(ApiError::validation("after must be a non-negative position", "after"));
+        return Err(ApiError::validation(
+            "after must be a non-negative position",
+            "after",
+        ));
     }
     min.wait(&state, Source::Log).await?;
-    let events = partida_eventstore::events_after(&state.pool, after, limit).await.map_err(|e| db_error(&e))?;
-    let next = (events.len() as i64 == limit).then(|| events.last().map(|e| e.position)).flatten();
+    let events = partida_eventstore::events_after(&state.pool, after, limit)
+        .await
+        .map_err(|e| db_error(&e))?;
+    let next = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| e.position))
+        .flatten();
     Ok(Json(json!({ "events": events, "next": next })))
 }
 
@@ -48,17 +55,29 @@ pub(crate) async fn stream(
 ) -> Result<Json<Value>, ApiError> {
     let Path(raw) = path.map_err(|e| ApiError::validation(e.body_text(), "id"))?;
     let stream = StreamId::parse(&raw).map_err(|_| {
-        ApiError::validation("the stream id must be account:{id}, transfer:{id} or asset:{code}", "id")
+        ApiError::validation(
+            "the stream id must be account:{id}, transfer:{id} or asset:{code}",
+            "id",
+        )
     })?;
     let limit = page::limit(params.limit)?;
     let after = params.after_version.unwrap_or(0);
     min.wait(&state, Source::Log).await?;
     let stream_id = stream.to_string();
-    let events = partida_eventstore::stream(&state.pool, &stream_id, after, limit).await.map_err(|e| db_error(&e))?;
+    let events = partida_eventstore::stream(&state.pool, &stream_id, after, limit)
+        .await
+        .map_err(|e| db_error(&e))?;
     if events.is_empty() && after == 0 {
-        return Err(ApiError::not_found("stream_not_found", format!("stream {stream_id} has no events"))
-            .with_details(json!({"stream": stream_id})));
+        return Err(ApiError::not_found(
+            "stream_not_found",
+            format!("stream {stream_id} has no events"),
+        )
+        .with_details(json!({"stream": stream_id})));
     }
-    let next = (events.len() as i64 == limit).then(|| events.last().map(|e| e.stream_version)).flatten();
-    Ok(Json(json!({ "stream": stream_id, "events": events, "next": next })))
+    let next = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| e.stream_version))
+        .flatten();
+    Ok(Json(
+        json!({ "stream": stream_id, "events": events, "next": next }),
+    ))
 }

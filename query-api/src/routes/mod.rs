@@ -28,12 +28,19 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/events", get(log::events))
         .route("/v1/streams/{id}", get(log::stream))
         .route("/v1/projections", get(projections::list))
-        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(readyz))
         .route("/metrics", get(partida_service::metrics::render))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "query-api only reads")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "query-api only reads",
+            )
         })
         .with_state(state);
     partida_service::standard_layers(api)
@@ -41,7 +48,10 @@ pub(crate) fn router(state: AppState) -> Router {
 
 /// Ready when the database answers.
 async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Value>, ApiError> {
-    sqlx::query("SELECT 1").execute(&state.pool).await.map_err(|e| db_error(&e))?;
+    sqlx::query("SELECT 1")
+        .execute(&state.pool)
+        .await
+        .map_err(|e| db_error(&e))?;
     Ok(axum::Json(json!({"status": "ready"})))
 }
 
@@ -51,7 +61,11 @@ pub(crate) fn db_error(error: &sqlx::Error) -> ApiError {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             ApiError::unavailable("the database is unavailable")
         }
-        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57")) => {
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57")) =>
+        {
             ApiError::unavailable("the database is unavailable")
         }
         other => ApiError::internal(other),

@@ -35,6 +35,9 @@ pub(crate) fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
     match requested {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::validation(format!("limit must be between 1 and {MAX_LIMIT}"), "limit")),
+        Some(_) => Err(ApiError::validation(
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+            "limit",
+        )),
     }
 }

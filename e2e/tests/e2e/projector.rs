@@ -1,0 +1,118 @@
+//! The projector under crashes, lost notifications and failover: the read tables always end equal
+//! to a fresh replay of the log, every event applied exactly once.
+
+use std::time::Duration;
+
+use partida_e2e::{
+    Stack, assert_read_model_matches_log, eventually, open_books, start_projector_with, transfer,
+};
+use partida_testkit::TestDb;
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn config(db: &TestDb) -> projector::Config {
+    let mut config = projector::Config::for_database(db.url());
+    config.batch_size = 7;
+    config
+}
+
+async fn write_history(stack: &Stack, transfers: usize) -> i64 {
+    open_books(stack).await;
+    let mut last = transfer(stack, "seed", &[("bank", "alice", 1_000_000)]).await;
+    for i in 0..transfers {
+        let legs: &[(&str, &str, i64)] = if i % 3 == 0 {
+            &[("alice", "bob", 7), ("alice", "bank", 1)]
+        } else {
+            &[("bank", "bob", 3)]
+        };
+        last = transfer(stack, &format!("t{i}"), legs).await;
+    }
+    let (status, _) = stack
+        .post("/v1/transfers", serde_json::json!({"id": "undo-t1", "reverses": "t1", "postings": [{"debit": "bob", "credit": "bank", "amount": 3}]}))
+        .await;
+    assert_eq!(status.as_u16(), 201);
+    last + 1
+}
+
+async fn checkpoint(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT checkpoint FROM projections WHERE name = 'ledger'")
+        .fetch_one(db.pool())
+        .await
+        .unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_killed_mid_stream_leaves_tables_equal_to_a_fresh_replay() {
+    let stack = Stack::without_projector().await;
+    let head = write_history(&stack, 120).await;
+
+    let (first, status) = start_projector_with(config(&stack.db)).await;
+    eventually("a few batches applied", PATIENCE, || {
+        let applied = status.batches_applied();
+        async move { applied >= 3 }
+    })
+    .await;
+    first.kill().await;
+    let stopped_at = checkpoint(&stack.db).await;
+    assert!(
+        stopped_at < head,
+        "killed before the end ({stopped_at} of {head})"
+    );
+
+    let (_second, _) = start_projector_with(config(&stack.db)).await;
+    eventually("caught up after the crash", PATIENCE, || async {
+        checkpoint(&stack.db).await == head
+    })
+    .await;
+    assert_read_model_matches_log(&stack.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_notifications_polling_alone_catches_up() {
+    let mut stack = Stack::without_projector().await;
+    let mut polling = config(&stack.db);
+    polling.listen_notifications = false;
+    polling.poll_ms = 50;
+    stack.projector = Some(start_projector_with(polling).await.0);
+    let head = write_history(&stack, 10).await;
+    let (status, bob) = stack.get_at("/v1/accounts/bob", head).await;
+    assert_eq!(status.as_u16(), 200, "{bob}");
+    assert_read_model_matches_log(&stack.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_and_nothing_is_applied_twice() {
+    let mut stack = Stack::without_projector().await;
+    let (a, a_status) = start_projector_with(config(&stack.db)).await;
+    let (b, b_status) = start_projector_with(config(&stack.db)).await;
+    eventually("one leader", PATIENCE, || {
+        let leaders = [a_status.is_leader(), b_status.is_leader()]
+            .iter()
+            .filter(|l| **l)
+            .count();
+        async move { leaders == 1 }
+    })
+    .await;
+    let (leader, standby_status, standby) = if a_status.is_leader() {
+        (a, b_status.clone(), b)
+    } else {
+        (b, a_status.clone(), a)
+    };
+    stack.projector = Some(standby);
+    let middle = write_history(&stack, 40).await;
+    leader.kill().await;
+    eventually("the standby leads", PATIENCE, || {
+        let leads = standby_status.is_leader();
+        async move { leads }
+    })
+    .await;
+    let mut head = middle;
+    for i in 0..20 {
+        head = transfer(&stack, &format!("after-{i}"), &[("bank", "alice", 1)]).await;
+    }
+    eventually("caught up after failover", PATIENCE, || async {
+        checkpoint(&stack.db).await == head
+    })
+    .await;
+    assert_read_model_matches_log(&stack.db).await;
+}

@@ -1,0 +1,92 @@
+//! Partida's dev task runner.
+//!
+//! One entry point for the things a developer and CI do every day, so that neither needs
+//! Docker, a system PostgreSQL service or shell scripts that drift apart:
+//!
+//! - `cargo xtask up [--release] [--demo]`: a private PostgreSQL, migrations, the three services.
+//! - `cargo xtask test [--no-lint] [-- <cargo test args>]`: fmt, clippy and the test suite against
+//!   a fresh throw-away PostgreSQL cluster.
+//! - `cargo xtask pg` / `cargo xtask pg-stop`: just the dev database.
+
+/// Progress for the developer, on stderr so that stdout stays clean for values such as the URL
+/// `cargo xtask pg` prints.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        eprintln!("xtask: {}", format_args!($($arg)*))
+    };
+}
+
+mod demo;
+mod http;
+mod pg;
+mod services;
+mod shutdown;
+mod test;
+mod up;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    about = "Partida's dev task runner",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole product locally: PostgreSQL, migrations, command-api, query-api, projector.
+    ///
+    /// Database: DATABASE_URL when set, otherwise a private cluster under target/partida/dev-pg
+    /// (port PARTIDA_PG_PORT, default 55432). query-api also gets READ_DATABASE_URL (default:
+    /// DATABASE_URL). Listen addresses: COMMAND_API_ADDR (default 127.0.0.1:8081),
+    /// QUERY_API_ADDR (127.0.0.1:8082), PROJECTOR_ADDR (127.0.0.1:8083). RUST_LOG is passed
+    /// through. Ctrl-C stops everything it started.
+    Up(up::UpArgs),
+    /// Run the checks CI runs: cargo fmt, cargo clippy and cargo test against a fresh PostgreSQL.
+    ///
+    /// The tests get DATABASE_URL as their admin URL: the one in the environment when set,
+    /// otherwise a fresh cluster under target/partida/test-pg, stopped at the end.
+    Test(test::TestArgs),
+    /// Start the private dev PostgreSQL (if needed), create database `partida`, print its URL.
+    Pg,
+    /// Stop the private dev PostgreSQL started by `cargo xtask pg` or `cargo xtask up`.
+    PgStop,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => up::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Pg => pg_start(),
+        Command::PgStop => pg_stop(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cargo xtask pg`: the URL goes to stdout alone so that
+/// `export DATABASE_URL=$(cargo xtask pg)` works; progress goes to stderr.
+fn pg_start() -> anyhow::Result<()> {
+    let dev = pg::DevCluster::ensure_running(&workspace::target_dir()?)?;
+    println!("{}", dev.database_url());
+    Ok(())
+}
+
+fn pg_stop() -> anyhow::Result<()> {
+    pg::DevCluster::stop(&workspace::target_dir()?)
+}

@@ -1,0 +1,197 @@
+//! `cargo xtask up`: the whole product on this machine, one command, one Ctrl-C to stop it.
+
+use std::env;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::services::{ServiceSpec, Supervisor};
+use crate::{demo, http, pg, shutdown, workspace};
+
+/// How long the services get to answer `/healthz` after they were spawned.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const BINARIES: [&str; 3] = ["command-api", "query-api", "projector"];
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// Build and run the release binaries.
+    #[arg(long)]
+    release: bool,
+    /// Load demo data (EUR and USD accounts, ~50 transfers) once the services are ready.
+    #[arg(long)]
+    demo: bool,
+}
+
+/// A service's listen address: passed to the service in `env_var`, and polled by us.
+struct Listen {
+    env_var: &'static str,
+    value: String,
+    addr: SocketAddr,
+}
+
+impl Listen {
+    fn from_env(env_var: &'static str, default: &str) -> Result<Self> {
+        let value = env_var_or(env_var, default);
+        let addr = http::connect_addr(&value).with_context(|| format!("reading {env_var}"))?;
+        Ok(Self {
+            env_var,
+            value,
+            addr,
+        })
+    }
+
+    /// Fails early (before a long build) when something already listens there: the health
+    /// checks would otherwise talk to that other program.
+    fn ensure_free(&self) -> Result<()> {
+        match TcpListener::bind(&self.value) {
+            Ok(_) => Ok(()),
+            Err(err) if err.kind() == ErrorKind::AddrInUse => bail!(
+                "{}={} is already in use (another `cargo xtask up`?); stop that program or set \
+                 {} to another address",
+                self.env_var,
+                self.value,
+                self.env_var
+            ),
+            Err(err) => Err(err)
+                .with_context(|| format!("cannot listen on {}={}", self.env_var, self.value)),
+        }
+    }
+
+    fn env(&self) -> (&'static str, String) {
+        (self.env_var, self.value.clone())
+    }
+}
+
+pub fn run(args: &UpArgs) -> Result<()> {
+    shutdown::install()?;
+    let command_api = Listen::from_env("COMMAND_API_ADDR", "127.0.0.1:8081")?;
+    let query_api = Listen::from_env("QUERY_API_ADDR", "127.0.0.1:8082")?;
+    let projector = Listen::from_env("PROJECTOR_ADDR", "127.0.0.1:8083")?;
+    for listen in [&command_api, &query_api, &projector] {
+        listen.ensure_free()?;
+    }
+
+    // Declared before the supervisor so that it is dropped after it: services stop first,
+    // then the PostgreSQL they use (only if this run started it).
+    let (database_url, _postgres) = match env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            note!("using DATABASE_URL from the environment");
+            (url, None)
+        }
+        _ => {
+            let dev = pg::DevCluster::ensure_running(&workspace::target_dir()?)?;
+            (dev.database_url(), Some(dev.into_guard()))
+        }
+    };
+    let read_database_url = env_var_or("READ_DATABASE_URL", &database_url);
+
+    let bin_dir = build(args.release)?;
+    migrate(&bin_dir, &database_url)?;
+
+    let mut supervisor = Supervisor::default();
+    let database = ("DATABASE_URL", database_url.clone());
+    supervisor.spawn(ServiceSpec {
+        name: "command-api",
+        program: bin_dir.join("command-api"),
+        env: vec![database.clone(), command_api.env()],
+        health_addr: command_api.addr,
+    })?;
+    supervisor.spawn(ServiceSpec {
+        name: "projector",
+        program: bin_dir.join("projector"),
+        env: vec![database.clone(), projector.env()],
+        health_addr: projector.addr,
+    })?;
+    supervisor.spawn(ServiceSpec {
+        name: "query-api",
+        program: bin_dir.join("query-api"),
+        env: vec![
+            database,
+            ("READ_DATABASE_URL", read_database_url.clone()),
+            query_api.env(),
+        ],
+        health_addr: query_api.addr,
+    })?;
+    supervisor.wait_until_healthy(READY_TIMEOUT)?;
+
+    if args.demo {
+        demo::load(command_api.addr)?;
+    }
+
+    println!();
+    println!("Partida is running:");
+    println!("  command-api        http://{}", command_api.addr);
+    println!("  query-api          http://{}", query_api.addr);
+    println!("  projector metrics  http://{}/metrics", projector.addr);
+    println!("  DATABASE_URL       {database_url}");
+    if read_database_url != database_url {
+        println!("  READ_DATABASE_URL  {read_database_url}");
+    }
+    println!("Press Ctrl-C to stop.");
+    println!();
+
+    let outcome = supervisor.watch();
+    supervisor.stop_all();
+    outcome
+}
+
+/// Builds the three binaries in one cargo invocation (one dependency graph, one lock) and
+/// returns the directory they are in.
+fn build(release: bool) -> Result<PathBuf> {
+    let profile = if release { "release" } else { "debug" };
+    note!("building {} ({profile})", BINARIES.join(", "));
+    let mut cargo = workspace::cargo();
+    cargo.arg("build");
+    if release {
+        cargo.arg("--release");
+    }
+    for binary in BINARIES {
+        cargo.args(["-p", binary]);
+    }
+    let status = shutdown::run_to_completion(&mut cargo)?;
+    if shutdown::requested() {
+        bail!("interrupted");
+    }
+    if !status.success() {
+        bail!("cargo build of the services failed ({status})");
+    }
+    let bin_dir = workspace::target_dir()?.join(profile);
+    for binary in BINARIES {
+        if !bin_dir.join(binary).is_file() {
+            bail!(
+                "cargo build succeeded but {} is missing",
+                bin_dir.join(binary).display()
+            );
+        }
+    }
+    Ok(bin_dir)
+}
+
+/// `command-api migrate` applies the migrations and exits; services never race to migrate.
+fn migrate(bin_dir: &Path, database_url: &str) -> Result<()> {
+    note!("applying migrations (command-api migrate)");
+    let status = shutdown::run_to_completion(
+        Command::new(bin_dir.join("command-api"))
+            .arg("migrate")
+            .env("DATABASE_URL", database_url),
+    )?;
+    if shutdown::requested() {
+        bail!("interrupted");
+    }
+    if !status.success() {
+        bail!("`command-api migrate` failed ({status}); see its output above");
+    }
+    Ok(())
+}
+
+fn env_var_or(name: &str, default: &str) -> String {
+    env::var(name)
+        .ok()
+        .filter(|value| !value.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
