@@ -46,8 +46,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let options =
-            PgConnectOptions::from_str(&config.database_url).context("parsing DATABASE_URL")?;
+        let options = PgConnectOptions::from_str(&config.database_url).context("parsing DATABASE_URL")?;
         let mut writer_config = WriterConfig::new(options);
         writer_config.queue_capacity = config.queue_capacity;
         writer_config.max_batch_commands = config.max_batch_commands;
@@ -75,10 +74,7 @@ impl Application {
 
     /// Serves until `shutdown`, finishes in-flight requests, then drains the writer so every
     /// accepted command is answered before the process exits.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         partida_service::serve(self.listener, self.router, shutdown).await?;
         self.writer.drained().await;
         Ok(())

@@ -10,8 +10,7 @@ async fn main() -> anyhow::Result<()> {
         None => {
             let app = Application::build(cli.config).await?;
             tracing::info!(addr = %app.local_addr(), "command-api listening");
-            app.run_until_stopped(partida_service::shutdown_signal())
-                .await?;
+            app.run_until_stopped(partida_service::shutdown_signal()).await?;
             Ok(())
         }
     }

@@ -19,11 +19,7 @@ pub(crate) struct WriteMeta {
 }
 
 fn header(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for WriteMeta {
@@ -40,9 +36,10 @@ impl<S: Send + Sync> FromRequestParts<S> for WriteMeta {
         let idempotency_key = match parts.headers.get("idempotency-key") {
             None => None,
             Some(value) => {
-                let valid = value.to_str().ok().filter(|key| {
-                    (1..=255).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic())
-                });
+                let valid = value
+                    .to_str()
+                    .ok()
+                    .filter(|key| (1..=255).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic()));
                 Some(valid.map(str::to_owned).ok_or_else(|| {
                     ApiError::validation(
                         "Idempotency-Key must be 1 to 255 visible ASCII characters",
@@ -92,16 +89,12 @@ impl WriteMeta {
 /// `201 {"id", "position"}` for a new write, `200` with the same body for an identical replay.
 pub(crate) fn respond(id: &str, reply: Result<Reply, AppendError>) -> Result<Response, ApiError> {
     match reply.map_err(error::append)? {
-        Reply::Written { position } => Ok((
-            StatusCode::CREATED,
-            axum::Json(json!({"id": id, "position": position})),
-        )
-            .into_response()),
-        Reply::Replayed { position } => Ok((
-            StatusCode::OK,
-            axum::Json(json!({"id": id, "position": position})),
-        )
-            .into_response()),
+        Reply::Written { position } => {
+            Ok((StatusCode::CREATED, axum::Json(json!({"id": id, "position": position}))).into_response())
+        }
+        Reply::Replayed { position } => {
+            Ok((StatusCode::OK, axum::Json(json!({"id": id, "position": position}))).into_response())
+        }
         Reply::Rejected(rejection) => Err(error::rejection(&rejection)),
     }
 }

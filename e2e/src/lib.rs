@@ -1,9 +1,6 @@
 //! A whole Partida stack in one test process: command-api, projector and query-api, each the real
 //! application on its own port, over one fresh database. Tests talk to them over real HTTP.
-#![expect(
-    clippy::expect_used,
-    reason = "test support: a failure here is a failed test"
-)]
+#![expect(clippy::expect_used, reason = "test support: a failure here is a failed test")]
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -67,9 +64,7 @@ pub async fn start_command_api(db: &TestDb) -> Service {
 }
 
 pub async fn start_command_api_with(config: command_api::Config) -> Service {
-    let app = command_api::Application::build(config)
-        .await
-        .expect("command-api");
+    let app = command_api::Application::build(config).await.expect("command-api");
     Service::spawn(app.local_addr(), |stopped| async move {
         app.run_until_stopped(async move {
             let _ = stopped.await;
@@ -84,9 +79,7 @@ pub async fn start_query_api(db: &TestDb) -> Service {
 }
 
 pub async fn start_query_api_with(config: query_api::Config) -> Service {
-    let app = query_api::Application::build(config)
-        .await
-        .expect("query-api");
+    let app = query_api::Application::build(config).await.expect("query-api");
     Service::spawn(app.local_addr(), |stopped| async move {
         app.run_until_stopped(async move {
             let _ = stopped.await;
@@ -96,12 +89,8 @@ pub async fn start_query_api_with(config: query_api::Config) -> Service {
     })
 }
 
-pub async fn start_projector_with(
-    config: projector::Config,
-) -> (Service, std::sync::Arc<projector::Status>) {
-    let app = projector::Application::build(config)
-        .await
-        .expect("projector");
+pub async fn start_projector_with(config: projector::Config) -> (Service, std::sync::Arc<projector::Status>) {
+    let app = projector::Application::build(config).await.expect("projector");
     let status = app.status();
     let service = Service::spawn(app.local_addr(), |stopped| async move {
         app.run_until_stopped(async move {
@@ -148,9 +137,7 @@ impl Stack {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.http
-            .post(&format!("{}{path}", self.command.url), body)
-            .await
+        self.http.post(&format!("{}{path}", self.command.url), body).await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -160,8 +147,7 @@ impl Stack {
     /// Reads `path` once the projection has reached `position` (read-your-writes).
     pub async fn get_at(&self, path: &str, position: i64) -> (StatusCode, Value) {
         let separator = if path.contains('?') { '&' } else { '?' };
-        self.get(&format!("{path}{separator}min_position={position}"))
-            .await
+        self.get(&format!("{path}{separator}min_position={position}")).await
     }
 }
 
@@ -172,13 +158,7 @@ pub struct Http {
 
 impl Http {
     pub async fn post(&self, url: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
+        let response = self.client.post(url).json(&body).send().await.expect("POST");
         decode(response).await
     }
 
@@ -194,8 +174,7 @@ impl Http {
 pub async fn decode(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let bytes = response.bytes().await.expect("body");
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, body)
 }
 
@@ -219,9 +198,7 @@ pub fn assert_error(response: &(StatusCode, Value), status: u16, code: &str) -> 
     assert_eq!(actual.as_u16(), status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
         "{body}"
     );
     body["error"]["details"].clone()
@@ -265,10 +242,7 @@ pub async fn transfer(stack: &Stack, id: &str, legs: &[(&str, &str, i64)]) -> i6
         .map(|(d, c, a)| serde_json::json!({"debit": d, "credit": c, "amount": a}))
         .collect();
     let (status, reply) = stack
-        .post(
-            "/v1/transfers",
-            serde_json::json!({"id": id, "postings": postings}),
-        )
+        .post("/v1/transfers", serde_json::json!({"id": id, "postings": postings}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{id}: {reply}");
     reply["position"].as_i64().expect("position")
@@ -285,25 +259,25 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
         .expect("events");
     partida_eventstore::verify_chain(&events).expect("a valid chain");
     let head = events.last().map_or(0, |e| e.position);
-    let checkpoint: i64 =
-        sqlx::query_scalar("SELECT checkpoint FROM projections WHERE name = 'ledger'")
+    let (generation, checkpoint): (i32, i64) =
+        sqlx::query_as("SELECT generation, checkpoint FROM projections WHERE name = 'ledger'")
             .fetch_one(pool)
             .await
             .expect("checkpoint");
+    let schema = format!("ledger_g{generation}");
     assert_eq!(checkpoint, head, "the projection has caught up");
     let mut state = State::default();
     let mut legs = 0;
     for stored in &events {
-        let event = Event::decode(&stored.event_type, stored.schema_version, &stored.data)
-            .expect("decodes");
+        let event = Event::decode(&stored.event_type, stored.schema_version, &stored.data).expect("decodes");
         if let Event::TransferPosted(t) = &event {
             legs += t.postings.len() as i64;
         }
         state.apply(&event);
     }
-    let rows: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(
-        "SELECT id, debits, credits, balance, status FROM ledger_g1.accounts ORDER BY id",
-    )
+    let rows: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(&format!(
+        "SELECT id, debits, credits, balance, status FROM {schema}.accounts ORDER BY id"
+    ))
     .fetch_all(pool)
     .await
     .expect("accounts");
@@ -316,26 +290,22 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
             "account {id}"
         );
         assert_eq!(status, account.status.as_str(), "account {id}");
-        let last: Option<i64> = sqlx::query_scalar(
-            "SELECT balance FROM ledger_g1.entries WHERE account_id = $1 ORDER BY position DESC, seq DESC LIMIT 1",
-        )
+        let last: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT balance FROM {schema}.entries WHERE account_id = $1 ORDER BY position DESC, seq DESC LIMIT 1"
+        ))
         .bind(&id)
         .fetch_optional(pool)
         .await
         .expect("entries");
-        assert_eq!(
-            last.unwrap_or(0),
-            account.balance(),
-            "running balance of {id}"
-        );
+        assert_eq!(last.unwrap_or(0), account.balance(), "running balance of {id}");
     }
-    let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_g1.entries")
+    let entries: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.entries"))
         .fetch_one(pool)
         .await
         .expect("count");
     assert_eq!(entries, legs * 2, "one entry per leg per side");
     let transfers: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT id, reversed_by FROM ledger_g1.transfers")
+        sqlx::query_as(&format!("SELECT id, reversed_by FROM {schema}.transfers"))
             .fetch_all(pool)
             .await
             .expect("transfers");
@@ -347,7 +317,7 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
             .map(ToString::to_string);
         assert_eq!(reversed_by, expected, "reversal link of {id}");
     }
-    let totals: Vec<(String, i64)> = sqlx::query_as("SELECT asset, posted FROM ledger_g1.totals")
+    let totals: Vec<(String, i64)> = sqlx::query_as(&format!("SELECT asset, posted FROM {schema}.totals"))
         .fetch_all(pool)
         .await
         .expect("totals");
@@ -358,4 +328,20 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
             "total of {asset}"
         );
     }
+}
+
+/// Every row of every read table of `schema`, as sorted JSON text: two generations that say the
+/// same thing compare equal.
+pub async fn snapshot(db: &TestDb, schema: &str) -> Vec<String> {
+    let mut rows = Vec::new();
+    for table in ["assets", "accounts", "entries", "transfers", "totals"] {
+        let sql = format!("SELECT '{table} ' || to_jsonb(t)::text AS r FROM {schema}.{table} t ORDER BY r");
+        rows.extend(
+            sqlx::query_scalar::<_, String>(&sql)
+                .fetch_all(db.pool())
+                .await
+                .expect("snapshot"),
+        );
+    }
+    rows
 }

@@ -32,11 +32,7 @@ impl Failure {
     fn before_commit(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::Database(db) => match db.code().as_deref() {
-                Some(code)
-                    if code.starts_with("08")
-                        || code.starts_with("57")
-                        || code.starts_with("53") =>
-                {
+                Some(code) if code.starts_with("08") || code.starts_with("57") || code.starts_with("53") => {
                     Self::Disconnected(error)
                 }
                 Some(code) if code.starts_with("40") => Self::Transient(error),
@@ -190,9 +186,7 @@ fn decide_one(loaded: &mut Loaded, pending: &mut Pending, submission: &Submissio
         && let Some((request_hash, position)) = loaded.keys.get(&key.key)
     {
         return if *request_hash == key.request_hash {
-            Reply::Replayed {
-                position: *position,
-            }
+            Reply::Replayed { position: *position }
         } else {
             Reply::Rejected(Rejection::IdempotencyConflict {
                 kind: "idempotency_key",
@@ -200,11 +194,7 @@ fn decide_one(loaded: &mut Loaded, pending: &mut Pending, submission: &Submissio
             })
         };
     }
-    let events = match ledger::decide(
-        &loaded.state,
-        &submission.command,
-        Timestamp(pending.recorded_at),
-    ) {
+    let events = match ledger::decide(&loaded.state, &submission.command, Timestamp(pending.recorded_at)) {
         Ok(events) => events,
         Err(rejection) => return Reply::Rejected(rejection),
     };
@@ -227,12 +217,8 @@ fn decide_one(loaded: &mut Loaded, pending: &mut Pending, submission: &Submissio
         loaded.origins.entry(stream).or_insert(first);
     }
     if let Some(key) = key {
-        loaded
-            .keys
-            .insert(key.key.clone(), (key.request_hash, first));
-        pending
-            .new_keys
-            .push((key.key.clone(), key.request_hash, first));
+        loaded.keys.insert(key.key.clone(), (key.request_hash, first));
+        pending.new_keys.push((key.key.clone(), key.request_hash, first));
     }
     Reply::Written { position: first }
 }

@@ -13,10 +13,7 @@ mod writer;
 
 pub use log::{StoredEvent, events_after, head, stream, verify_chain};
 pub use time::{datetime_to_micros, format_timestamp, micros_to_datetime};
-pub use writer::{
-    AppendError, CommandContext, IdempotencyKey, Reply, Submission, Writer, WriterConfig,
-    WriterTask,
-};
+pub use writer::{AppendError, CommandContext, IdempotencyKey, Reply, Submission, Writer, WriterConfig, WriterTask};
 
 /// Every migration of the product, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -4,8 +4,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use ledger::{
-    Account, AccountFlags, AccountId, AccountStatus, Asset, AssetCode, Command, Event, NormalSide,
-    Scale, State, StreamId, Transfer, TransferId,
+    Account, AccountFlags, AccountId, AccountStatus, Asset, AssetCode, Command, Event, NormalSide, Scale, State,
+    StreamId, Transfer, TransferId,
 };
 use sqlx::{PgConnection, Row};
 
@@ -46,9 +46,7 @@ impl Wanted {
                     wanted.accounts.insert(account.to_string());
                 }
                 Command::PostTransfer(c) => {
-                    wanted
-                        .transfers
-                        .insert(StreamId::Transfer(c.id.clone()).to_string());
+                    wanted.transfers.insert(StreamId::Transfer(c.id.clone()).to_string());
                     if let Some(original) = &c.reverses {
                         wanted
                             .transfers
@@ -69,10 +67,7 @@ fn corrupt(what: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("write-side state holds an invalid {what}").into())
 }
 
-pub(crate) async fn load(
-    conn: &mut PgConnection,
-    submissions: &[&Submission],
-) -> Result<Loaded, sqlx::Error> {
+pub(crate) async fn load(conn: &mut PgConnection, submissions: &[&Submission]) -> Result<Loaded, sqlx::Error> {
     let mut wanted = Wanted::of(submissions);
     let mut loaded = Loaded {
         state: State::default(),
@@ -113,18 +108,15 @@ async fn load_accounts(
     .fetch_all(&mut *conn)
     .await?;
     for row in rows {
-        let id =
-            AccountId::parse(row.try_get::<String, _>("id")?).map_err(|_| corrupt("account id"))?;
+        let id = AccountId::parse(row.try_get::<String, _>("id")?).map_err(|_| corrupt("account id"))?;
         let normal_side = match row.try_get::<&str, _>("normal_side")? {
             "credit" => NormalSide::Credit,
             _ => NormalSide::Debit,
         };
-        let status = AccountStatus::parse(row.try_get("status")?)
-            .ok_or_else(|| corrupt("account status"))?;
+        let status = AccountStatus::parse(row.try_get("status")?).ok_or_else(|| corrupt("account status"))?;
         let fingerprint: Vec<u8> = row.try_get("fingerprint")?;
         let account = Account {
-            asset: AssetCode::parse(row.try_get::<String, _>("asset")?)
-                .map_err(|_| corrupt("asset code"))?,
+            asset: AssetCode::parse(row.try_get::<String, _>("asset")?).map_err(|_| corrupt("asset code"))?,
             normal_side,
             flags: AccountFlags {
                 debits_must_not_exceed_credits: row.try_get("debits_must_not_exceed_credits")?,
@@ -150,14 +142,12 @@ async fn load_assets(
     loaded: &mut Loaded,
 ) -> Result<(), sqlx::Error> {
     let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
-    let rows =
-        sqlx::query("SELECT code, scale, posted, position FROM write_assets WHERE code = ANY($1)")
-            .bind(&codes)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows = sqlx::query("SELECT code, scale, posted, position FROM write_assets WHERE code = ANY($1)")
+        .bind(&codes)
+        .fetch_all(&mut *conn)
+        .await?;
     for row in rows {
-        let code = AssetCode::parse(row.try_get::<String, _>("code")?)
-            .map_err(|_| corrupt("asset code"))?;
+        let code = AssetCode::parse(row.try_get::<String, _>("code")?).map_err(|_| corrupt("asset code"))?;
         let scale = u8::try_from(row.try_get::<i16, _>("scale")?)
             .ok()
             .and_then(|s| Scale::new(s).ok());
@@ -192,9 +182,7 @@ async fn load_transfers(
     .await?;
     for row in rows {
         let data = row.try_get("data")?;
-        let Ok(Event::TransferPosted(posted)) =
-            Event::decode("TransferPosted", ledger::SCHEMA_VERSION, &data)
-        else {
+        let Ok(Event::TransferPosted(posted)) = Event::decode("TransferPosted", ledger::SCHEMA_VERSION, &data) else {
             return Err(corrupt("transfer event"));
         };
         let reversed_by = row
@@ -207,26 +195,20 @@ async fn load_transfers(
             postings: posted.postings.clone(),
             reversed_by,
         };
-        loaded.origins.insert(
-            StreamId::Transfer(posted.id.clone()),
-            row.try_get("position")?,
-        );
+        loaded
+            .origins
+            .insert(StreamId::Transfer(posted.id.clone()), row.try_get("position")?);
         loaded.state.transfers.insert(posted.id, transfer);
     }
     Ok(())
 }
 
-async fn load_keys(
-    conn: &mut PgConnection,
-    keys: &BTreeSet<String>,
-    loaded: &mut Loaded,
-) -> Result<(), sqlx::Error> {
+async fn load_keys(conn: &mut PgConnection, keys: &BTreeSet<String>, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let rows =
-        sqlx::query("SELECT key, request_hash, position FROM idempotency_keys WHERE key = ANY($1)")
-            .bind(&keys)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows = sqlx::query("SELECT key, request_hash, position FROM idempotency_keys WHERE key = ANY($1)")
+        .bind(&keys)
+        .fetch_all(&mut *conn)
+        .await?;
     for row in rows {
         let hash: Vec<u8> = row.try_get("request_hash")?;
         let hash = hash.try_into().map_err(|_| corrupt("request hash"))?;

@@ -88,18 +88,9 @@ const COLUMNS: &str = "position, event_id, stream_id, stream_version, event_type
                        data, metadata, recorded_at, prev_hash, hash";
 
 /// Up to `limit` events with positions after `after`, in order.
-pub async fn events_after(
-    db: impl PgExecutor<'_>,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
-    let rows = sqlx::query(&sql)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(db)
-        .await?;
+pub async fn events_after(db: impl PgExecutor<'_>, after: i64, limit: i64) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+    let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(db).await?;
     rows.iter().map(StoredEvent::from_row).collect()
 }
 
@@ -149,9 +140,7 @@ pub fn verify_chain(events: &[StoredEvent]) -> Result<(), String> {
             return Err(format!("event {expected} does not match its hash"));
         }
         if event.recorded_at_micros < prev_time {
-            return Err(format!(
-                "event {expected} is recorded before its predecessor"
-            ));
+            return Err(format!("event {expected} is recorded before its predecessor"));
         }
         prev_hash = event.hash;
         prev_time = event.recorded_at_micros;

@@ -8,11 +8,7 @@ use crate::load::Loaded;
 use crate::time::micros_to_datetime;
 use ledger::{NormalSide, StreamId};
 
-pub(crate) async fn write(
-    conn: &mut PgConnection,
-    loaded: &Loaded,
-    pending: &Pending,
-) -> Result<(), sqlx::Error> {
+pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pending) -> Result<(), sqlx::Error> {
     insert_events(conn, pending).await?;
     upsert_assets(conn, loaded, pending).await?;
     upsert_accounts(conn, loaded, pending).await?;
@@ -59,11 +55,7 @@ async fn insert_events(conn: &mut PgConnection, pending: &Pending) -> Result<(),
     Ok(())
 }
 
-async fn upsert_assets(
-    conn: &mut PgConnection,
-    loaded: &Loaded,
-    pending: &Pending,
-) -> Result<(), sqlx::Error> {
+async fn upsert_assets(conn: &mut PgConnection, loaded: &Loaded, pending: &Pending) -> Result<(), sqlx::Error> {
     if pending.dirty_assets.is_empty() {
         return Ok(());
     }
@@ -78,13 +70,7 @@ async fn upsert_assets(
         codes.push(code.as_str());
         scales.push(i16::from(asset.scale.get()));
         posted.push(asset.posted);
-        positions.push(
-            loaded
-                .origins
-                .get(&StreamId::Asset(code.clone()))
-                .copied()
-                .unwrap_or(0),
-        );
+        positions.push(loaded.origins.get(&StreamId::Asset(code.clone())).copied().unwrap_or(0));
     }
     sqlx::query(
         "INSERT INTO write_assets (code, scale, posted, position) \
@@ -100,11 +86,7 @@ async fn upsert_assets(
     Ok(())
 }
 
-async fn upsert_accounts(
-    conn: &mut PgConnection,
-    loaded: &Loaded,
-    pending: &Pending,
-) -> Result<(), sqlx::Error> {
+async fn upsert_accounts(conn: &mut PgConnection, loaded: &Loaded, pending: &Pending) -> Result<(), sqlx::Error> {
     if pending.dirty_accounts.is_empty() {
         return Ok(());
     }
@@ -141,13 +123,7 @@ async fn upsert_accounts(
         credits.push(account.credits);
         versions.push(account.version);
         fingerprints.push(&account.fingerprint[..]);
-        positions.push(
-            loaded
-                .origins
-                .get(&StreamId::Account(id.clone()))
-                .copied()
-                .unwrap_or(0),
-        );
+        positions.push(loaded.origins.get(&StreamId::Account(id.clone())).copied().unwrap_or(0));
     }
     sqlx::query(
         "INSERT INTO write_accounts (id, asset, normal_side, debits_must_not_exceed_credits, \
@@ -182,27 +158,9 @@ async fn insert_keys(conn: &mut PgConnection, pending: &Pending) -> Result<(), s
         "INSERT INTO idempotency_keys (key, request_hash, position, created_at) \
          SELECT k, h, p, $4 FROM UNNEST($1::text[], $2::bytea[], $3::int8[]) AS u(k, h, p)",
     )
-    .bind(
-        pending
-            .new_keys
-            .iter()
-            .map(|(k, _, _)| k.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        pending
-            .new_keys
-            .iter()
-            .map(|(_, h, _)| &h[..])
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        pending
-            .new_keys
-            .iter()
-            .map(|(_, _, p)| *p)
-            .collect::<Vec<_>>(),
-    )
+    .bind(pending.new_keys.iter().map(|(k, _, _)| k.as_str()).collect::<Vec<_>>())
+    .bind(pending.new_keys.iter().map(|(_, h, _)| &h[..]).collect::<Vec<_>>())
+    .bind(pending.new_keys.iter().map(|(_, _, p)| *p).collect::<Vec<_>>())
     .bind(micros_to_datetime(pending.recorded_at))
     .execute(&mut *conn)
     .await?;

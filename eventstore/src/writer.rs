@@ -161,10 +161,7 @@ impl Writer {
             connection: None,
             connected: connected.clone(),
         };
-        (
-            Self { queue, connected },
-            WriterTask(tokio::spawn(task.run())),
-        )
+        (Self { queue, connected }, WriterTask(tokio::spawn(task.run())))
     }
 
     pub async fn submit(&self, submission: Submission) -> Result<Reply, AppendError> {
@@ -209,13 +206,11 @@ impl Task {
         let _ = self.connection().await;
         while let Some(first) = self.jobs.recv().await {
             let jobs = self.gather(first);
-            let submissions: Vec<&Submission> =
-                jobs.iter().flat_map(|job| &job.submissions).collect();
+            let submissions: Vec<&Submission> = jobs.iter().flat_map(|job| &job.submissions).collect();
             metrics::histogram!("partida_writer_batch_commands").record(submissions.len() as f64);
             let started = Instant::now();
             let mut results = self.write(&submissions).await.into_iter();
-            metrics::histogram!("partida_writer_batch_seconds")
-                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!("partida_writer_batch_seconds").record(started.elapsed().as_secs_f64());
             drop(submissions);
             for job in jobs {
                 let answers: Results = results.by_ref().take(job.submissions.len()).collect();
@@ -232,16 +227,11 @@ impl Task {
         let mut commands = first.submissions.len();
         let mut postings: usize = first.submissions.iter().map(Submission::postings).sum();
         let mut jobs = vec![first];
-        while commands < self.config.max_batch_commands && postings < self.config.max_batch_postings
-        {
+        while commands < self.config.max_batch_commands && postings < self.config.max_batch_postings {
             match self.jobs.try_recv() {
                 Ok(job) => {
                     commands += job.submissions.len();
-                    postings += job
-                        .submissions
-                        .iter()
-                        .map(Submission::postings)
-                        .sum::<usize>();
+                    postings += job.submissions.iter().map(Submission::postings).sum::<usize>();
                     jobs.push(job);
                 }
                 Err(_) => break,
@@ -295,10 +285,7 @@ impl Task {
     async fn attempt(&mut self, submissions: &[&Submission]) -> Result<Vec<Reply>, Failure> {
         let connection = self.connection().await.ok_or(Failure::NoConnection)?;
         let result = batch::run(connection, submissions, now_micros()).await;
-        if matches!(
-            result,
-            Err(Failure::Disconnected(_) | Failure::CommitUnknown(_))
-        ) {
+        if matches!(result, Err(Failure::Disconnected(_) | Failure::CommitUnknown(_))) {
             self.connection = None;
             self.connected.store(false, Ordering::Relaxed);
         }
@@ -314,8 +301,7 @@ impl Task {
                 Err(_) => tracing::warn!("writer connection attempt timed out"),
             }
         }
-        self.connected
-            .store(self.connection.is_some(), Ordering::Relaxed);
+        self.connected.store(self.connection.is_some(), Ordering::Relaxed);
         self.connection.as_mut()
     }
 }

@@ -5,18 +5,14 @@ use std::str::FromStr;
 
 use ledger::testing::*;
 use ledger::{AccountFlags, Command, Metadata, PostTransfer};
-use partida_eventstore::{
-    Reply, Submission, Writer, WriterConfig, WriterTask, events_after, verify_chain,
-};
+use partida_eventstore::{Reply, Submission, Writer, WriterConfig, WriterTask, events_after, verify_chain};
 use partida_testkit::TestDb;
 use sqlx::postgres::PgConnectOptions;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn writer(db: &TestDb) -> Result<(Writer, WriterTask), sqlx::Error> {
-    Ok(Writer::spawn(WriterConfig::new(
-        PgConnectOptions::from_str(db.url())?,
-    )))
+    Ok(Writer::spawn(WriterConfig::new(PgConnectOptions::from_str(db.url())?)))
 }
 
 async fn submit(writer: &Writer, command: Command) -> Reply {
@@ -44,9 +40,7 @@ fn transfer(id: &str, legs: &[(&str, &str, i64)]) -> Command {
 }
 
 async fn all_events(db: &TestDb) -> Vec<partida_eventstore::StoredEvent> {
-    events_after(db.pool(), 0, 1_000_000)
-        .await
-        .unwrap_or_default()
+    events_after(db.pool(), 0, 1_000_000).await.unwrap_or_default()
 }
 
 #[tokio::test]
@@ -61,10 +55,7 @@ async fn the_database_refuses_to_change_or_remove_events() -> TestResult {
         "DELETE FROM event_head",
         "UPDATE event_head SET position = 1",
     ] {
-        let error = sqlx::query(statement)
-            .execute(db.pool())
-            .await
-            .expect_err(statement);
+        let error = sqlx::query(statement).execute(db.pool()).await.expect_err(statement);
         assert!(error.to_string().contains("event"), "{statement}: {error}");
     }
     assert_eq!(all_events(&db).await.len(), 4);
@@ -72,12 +63,7 @@ async fn the_database_refuses_to_change_or_remove_events() -> TestResult {
 }
 
 /// Inserts a copy of the last event at `position` with `prev_hash`, as a rogue writer would.
-async fn forge(
-    db: &TestDb,
-    position: i64,
-    prev_hash: &str,
-    recorded_at: &str,
-) -> Result<(), sqlx::Error> {
+async fn forge(db: &TestDb, position: i64, prev_hash: &str, recorded_at: &str) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, data, \
                              metadata, recorded_at, prev_hash, hash) \
@@ -99,27 +85,17 @@ async fn the_database_refuses_gaps_broken_links_and_time_going_back() -> TestRes
     let last = "(SELECT hash FROM events WHERE position = 4)";
     let gap = forge(&db, 6, last, "now()").await.expect_err("a gap");
     assert!(gap.to_string().contains("gap in the log: event 6"), "{gap}");
-    let broken = forge(
-        &db,
-        5,
-        "(SELECT hash FROM events WHERE position = 3)",
-        "now()",
-    )
-    .await
-    .expect_err("a broken link");
-    assert!(broken.to_string().contains("broken chain"), "{broken}");
-    let past = forge(&db, 5, last, "'2000-01-01'")
+    let broken = forge(&db, 5, "(SELECT hash FROM events WHERE position = 3)", "now()")
         .await
-        .expect_err("time going back");
+        .expect_err("a broken link");
+    assert!(broken.to_string().contains("broken chain"), "{broken}");
+    let past = forge(&db, 5, last, "'2000-01-01'").await.expect_err("time going back");
     assert!(past.to_string().contains("time runs backwards"), "{past}");
     let genesis = sqlx::query("UPDATE event_head SET position = 0")
         .execute(db.pool())
         .await
         .expect_err("head back");
-    assert!(
-        genesis.to_string().contains("cannot move back"),
-        "{genesis}"
-    );
+    assert!(genesis.to_string().contains("cannot move back"), "{genesis}");
     // A well-formed link is accepted by the database (the hash itself is the auditor's to check).
     forge(&db, 5, last, "now()").await?;
     Ok(())
@@ -134,12 +110,7 @@ async fn a_failing_command_is_isolated_and_the_rest_are_written() -> TestResult 
     // jsonb cannot store U+0000: this passes the domain and fails in the database.
     let mut poison = Metadata::new();
     poison.insert("note".into(), "\u{0}".into());
-    let poisoned = PostTransfer::new(
-        transfer_id("poison"),
-        vec![posting("bank", "bob", 1)],
-        poison,
-        None,
-    )?;
+    let poisoned = PostTransfer::new(transfer_id("poison"), vec![posting("bank", "bob", 1)], poison, None)?;
     let mut batch: Vec<Submission> = (0..7)
         .map(|i| Submission::new(transfer(&format!("t{i}"), &[("alice", "bob", 10)])))
         .collect();
@@ -148,10 +119,7 @@ async fn a_failing_command_is_isolated_and_the_rest_are_written() -> TestResult 
     assert_eq!(results.len(), 8);
     assert_eq!(results[3], Err(partida_eventstore::AppendError::Internal));
     for (i, result) in results.iter().enumerate().filter(|(i, _)| *i != 3) {
-        assert!(
-            matches!(result, Ok(Reply::Written { .. })),
-            "{i}: {result:?}"
-        );
+        assert!(matches!(result, Ok(Reply::Written { .. })), "{i}: {result:?}");
     }
     let events = all_events(&db).await;
     assert_eq!(events.len(), 4 + 1 + 7);
@@ -216,10 +184,7 @@ async fn idempotency_keys_replay_and_conflict() -> TestResult {
     let Ok(Reply::Written { position }) = writer.submit(keyed(1)).await else {
         panic!("first freeze")
     };
-    assert_eq!(
-        writer.submit(keyed(1)).await,
-        Ok(Reply::Replayed { position })
-    );
+    assert_eq!(writer.submit(keyed(1)).await, Ok(Reply::Replayed { position }));
     let conflict = writer.submit(keyed(2)).await;
     assert!(
         matches!(conflict, Ok(Reply::Rejected(ref r)) if r.code() == "idempotency_conflict"),
@@ -241,10 +206,7 @@ async fn two_writers_keep_one_dense_chain_without_double_spending() -> TestResul
         for writer in [first.clone(), second.clone()] {
             tasks.push(tokio::spawn(async move {
                 writer
-                    .submit(Submission::new(transfer(
-                        &format!("spend-{i}"),
-                        &[("alice", "bob", 1)],
-                    )))
+                    .submit(Submission::new(transfer(&format!("spend-{i}"), &[("alice", "bob", 1)])))
                     .await
             }));
         }
@@ -266,20 +228,12 @@ async fn two_writers_keep_one_dense_chain_without_double_spending() -> TestResul
         .iter()
         .filter(|e| e.stream_id.starts_with("transfer:spend-"))
         .count();
-    assert_eq!(
-        spends, 100,
-        "exactly alice's balance was spent, each id once"
-    );
-    assert_eq!(
-        positions.len(),
-        100,
-        "both copies of an id answer the same position"
-    );
+    assert_eq!(spends, 100, "exactly alice's balance was spent, each id once");
+    assert_eq!(positions.len(), 100, "both copies of an id answer the same position");
     assert!(written >= 100);
-    let balance: i64 =
-        sqlx::query_scalar("SELECT credits - debits FROM write_accounts WHERE id = 'alice'")
-            .fetch_one(db.pool())
-            .await?;
+    let balance: i64 = sqlx::query_scalar("SELECT credits - debits FROM write_accounts WHERE id = 'alice'")
+        .fetch_one(db.pool())
+        .await?;
     assert_eq!(balance, 0);
     Ok(())
 }

@@ -61,9 +61,7 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
             '\n' => out.extend_from_slice(b"\\n"),
             '\u{c}' => out.extend_from_slice(b"\\f"),
             '\r' => out.extend_from_slice(b"\\r"),
-            c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
-            }
+            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
             c => {
                 let mut buf = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -118,11 +116,7 @@ pub fn format_double(value: f64) -> String {
         };
         format!("{first}{fraction}e{sign}{}", e.abs())
     };
-    if value < 0.0 {
-        format!("-{body}")
-    } else {
-        body
-    }
+    if value < 0.0 { format!("-{body}") } else { body }
 }
 
 #[cfg(test)]
@@ -182,11 +176,9 @@ mod tests {
     #[test]
     fn a_jsonb_style_rewrite_of_a_number_encodes_the_same() {
         let original: Value =
-            serde_json::from_str(r#"{"n": 1.50, "m": 1e2, "big": 100000000000000000000000}"#)
-                .unwrap_or_default();
+            serde_json::from_str(r#"{"n": 1.50, "m": 1e2, "big": 100000000000000000000000}"#).unwrap_or_default();
         let rewritten: Value =
-            serde_json::from_str(r#"{"big": 100000000000000000000000, "m": 100.0, "n": 1.5}"#)
-                .unwrap_or_default();
+            serde_json::from_str(r#"{"big": 100000000000000000000000, "m": 100.0, "n": 1.5}"#).unwrap_or_default();
         assert_eq!(to_vec(&original), to_vec(&rewritten));
     }
 }

@@ -1,9 +1,7 @@
 //! `decide`: the ledger's rules. Given the state and a command, either the events that record it or
 //! the reason it is refused. An identical replay of an earlier command decides no events.
 
-use crate::command::{
-    AccountLifecycle, Command, OpenAccount, PostTransfer, Posting, RegisterAsset,
-};
+use crate::command::{AccountLifecycle, Command, OpenAccount, PostTransfer, Posting, RegisterAsset};
 use crate::event::{AccountLifecycleEvent, AssetRegistered, Event};
 use crate::ids::{AccountId, AssetCode, Timestamp, TransferId};
 use crate::rejection::{LimitFlag, Rejection};
@@ -49,41 +47,25 @@ fn open_account(state: &State, c: &OpenAccount) -> Result<Vec<Event>, Rejection>
         };
     }
     if !state.assets.contains_key(&c.asset) {
-        return Err(Rejection::AssetNotFound {
-            asset: c.asset.clone(),
-        });
+        return Err(Rejection::AssetNotFound { asset: c.asset.clone() });
     }
     Ok(vec![Event::AccountOpened(c.clone())])
 }
 
-fn change_account(
-    state: &State,
-    id: &AccountId,
-    change: AccountLifecycle,
-) -> Result<Vec<Event>, Rejection> {
+fn change_account(state: &State, id: &AccountId, change: AccountLifecycle) -> Result<Vec<Event>, Rejection> {
     let account = find_account(state, id)?;
     let event = AccountLifecycleEvent { id: id.clone() };
-    let closed = || Rejection::AccountClosed {
-        account: id.clone(),
-    };
+    let closed = || Rejection::AccountClosed { account: id.clone() };
     match (change, account.status) {
         (_, AccountStatus::Closed) => Err(closed()),
-        (AccountLifecycle::Freeze, AccountStatus::Frozen) => Err(Rejection::AccountFrozen {
-            account: id.clone(),
-        }),
+        (AccountLifecycle::Freeze, AccountStatus::Frozen) => Err(Rejection::AccountFrozen { account: id.clone() }),
         (AccountLifecycle::Freeze, AccountStatus::Open) => Ok(vec![Event::AccountFrozen(event)]),
-        (AccountLifecycle::Unfreeze, AccountStatus::Open) => Err(Rejection::AccountNotFrozen {
+        (AccountLifecycle::Unfreeze, AccountStatus::Open) => Err(Rejection::AccountNotFrozen { account: id.clone() }),
+        (AccountLifecycle::Unfreeze, AccountStatus::Frozen) => Ok(vec![Event::AccountUnfrozen(event)]),
+        (AccountLifecycle::Close, _) if account.debits != account.credits => Err(Rejection::AccountNotEmpty {
             account: id.clone(),
+            balance: account.balance(),
         }),
-        (AccountLifecycle::Unfreeze, AccountStatus::Frozen) => {
-            Ok(vec![Event::AccountUnfrozen(event)])
-        }
-        (AccountLifecycle::Close, _) if account.debits != account.credits => {
-            Err(Rejection::AccountNotEmpty {
-                account: id.clone(),
-                balance: account.balance(),
-            })
-        }
         (AccountLifecycle::Close, _) => Ok(vec![Event::AccountClosed(event)]),
     }
 }
@@ -92,21 +74,15 @@ fn find_account<'s>(state: &'s State, id: &AccountId) -> Result<&'s Account, Rej
     state
         .accounts
         .get(id)
-        .ok_or_else(|| Rejection::AccountNotFound {
-            account: id.clone(),
-        })
+        .ok_or_else(|| Rejection::AccountNotFound { account: id.clone() })
 }
 
 fn postable<'s>(state: &'s State, id: &AccountId) -> Result<&'s Account, Rejection> {
     let account = find_account(state, id)?;
     match account.status {
         AccountStatus::Open => Ok(account),
-        AccountStatus::Frozen => Err(Rejection::AccountFrozen {
-            account: id.clone(),
-        }),
-        AccountStatus::Closed => Err(Rejection::AccountClosed {
-            account: id.clone(),
-        }),
+        AccountStatus::Frozen => Err(Rejection::AccountFrozen { account: id.clone() }),
+        AccountStatus::Closed => Err(Rejection::AccountClosed { account: id.clone() }),
     }
 }
 
@@ -153,11 +129,7 @@ fn post_transfer(state: &State, c: &PostTransfer) -> Result<Vec<Event>, Rejectio
     Ok(vec![Event::TransferPosted(event)])
 }
 
-fn check_reversal(
-    state: &State,
-    original_id: &TransferId,
-    postings: &[Posting],
-) -> Result<(), Rejection> {
+fn check_reversal(state: &State, original_id: &TransferId, postings: &[Posting]) -> Result<(), Rejection> {
     let original = state
         .transfers
         .get(original_id)
@@ -203,9 +175,7 @@ fn check_asset_totals(state: &State, postings: &[Posting]) -> Result<(), Rejecti
                 let asset = state
                     .assets
                     .get(code)
-                    .ok_or_else(|| Rejection::AssetNotFound {
-                        asset: code.clone(),
-                    })?;
+                    .ok_or_else(|| Rejection::AssetNotFound { asset: code.clone() })?;
                 totals.push((code, asset.posted));
                 totals.len() - 1
             }
@@ -213,17 +183,12 @@ fn check_asset_totals(state: &State, postings: &[Posting]) -> Result<(), Rejecti
         let total = &mut totals[index].1;
         *total = total
             .checked_add(posting.amount.get())
-            .ok_or_else(|| Rejection::Overflow {
-                asset: code.clone(),
-            })?;
+            .ok_or_else(|| Rejection::Overflow { asset: code.clone() })?;
     }
     Ok(())
 }
 
-fn project_accounts<'s>(
-    state: &'s State,
-    postings: &'s [Posting],
-) -> Result<Vec<Projected<'s>>, Rejection> {
+fn project_accounts<'s>(state: &'s State, postings: &'s [Posting]) -> Result<Vec<Projected<'s>>, Rejection> {
     let mut projected: Vec<Projected<'s>> = Vec::with_capacity(postings.len() * 2);
     let mut entry = |id: &'s AccountId| -> Result<usize, Rejection> {
         if let Some(index) = projected.iter().position(|p| p.id == id) {
@@ -240,25 +205,15 @@ fn project_accounts<'s>(
     };
     let mut moves = Vec::with_capacity(postings.len());
     for posting in postings {
-        moves.push((
-            entry(&posting.debit)?,
-            entry(&posting.credit)?,
-            posting.amount.get(),
-        ));
+        moves.push((entry(&posting.debit)?, entry(&posting.credit)?, posting.amount.get()));
     }
     for (debit, credit, amount) in moves {
         let account: &Account = projected[debit].account;
         let overflow = || Rejection::Overflow {
             asset: account.asset.clone(),
         };
-        projected[debit].debits = projected[debit]
-            .debits
-            .checked_add(amount)
-            .ok_or_else(overflow)?;
-        projected[credit].credits = projected[credit]
-            .credits
-            .checked_add(amount)
-            .ok_or_else(overflow)?;
+        projected[debit].debits = projected[debit].debits.checked_add(amount).ok_or_else(overflow)?;
+        projected[credit].credits = projected[credit].credits.checked_add(amount).ok_or_else(overflow)?;
     }
     Ok(projected)
 }

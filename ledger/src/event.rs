@@ -89,9 +89,7 @@ impl Event {
         let encoded = match self {
             Self::AssetRegistered(e) => serde_json::to_value(e),
             Self::AccountOpened(e) => serde_json::to_value(e),
-            Self::AccountFrozen(e) | Self::AccountUnfrozen(e) | Self::AccountClosed(e) => {
-                serde_json::to_value(e)
-            }
+            Self::AccountFrozen(e) | Self::AccountUnfrozen(e) | Self::AccountClosed(e) => serde_json::to_value(e),
             Self::TransferPosted(e) => serde_json::to_value(e),
         };
         // These types hold only strings, integers, booleans and JSON objects: they always encode.
@@ -99,11 +97,7 @@ impl Event {
     }
 
     /// Reads an event back from its stored type, schema version and data.
-    pub fn decode(
-        event_type: &str,
-        schema_version: i32,
-        data: &Value,
-    ) -> Result<Self, DecodeError> {
+    pub fn decode(event_type: &str, schema_version: i32, data: &Value) -> Result<Self, DecodeError> {
         if schema_version != SCHEMA_VERSION {
             return Err(DecodeError::UnsupportedSchema(schema_version));
         }
@@ -112,24 +106,12 @@ impl Event {
             source,
         };
         Ok(match event_type {
-            "AssetRegistered" => {
-                Self::AssetRegistered(Deserialize::deserialize(data).map_err(malformed)?)
-            }
-            "AccountOpened" => {
-                Self::AccountOpened(Deserialize::deserialize(data).map_err(malformed)?)
-            }
-            "AccountFrozen" => {
-                Self::AccountFrozen(Deserialize::deserialize(data).map_err(malformed)?)
-            }
-            "AccountUnfrozen" => {
-                Self::AccountUnfrozen(Deserialize::deserialize(data).map_err(malformed)?)
-            }
-            "AccountClosed" => {
-                Self::AccountClosed(Deserialize::deserialize(data).map_err(malformed)?)
-            }
-            "TransferPosted" => {
-                Self::TransferPosted(Deserialize::deserialize(data).map_err(malformed)?)
-            }
+            "AssetRegistered" => Self::AssetRegistered(Deserialize::deserialize(data).map_err(malformed)?),
+            "AccountOpened" => Self::AccountOpened(Deserialize::deserialize(data).map_err(malformed)?),
+            "AccountFrozen" => Self::AccountFrozen(Deserialize::deserialize(data).map_err(malformed)?),
+            "AccountUnfrozen" => Self::AccountUnfrozen(Deserialize::deserialize(data).map_err(malformed)?),
+            "AccountClosed" => Self::AccountClosed(Deserialize::deserialize(data).map_err(malformed)?),
+            "TransferPosted" => Self::TransferPosted(Deserialize::deserialize(data).map_err(malformed)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }

@@ -47,8 +47,7 @@ fn command() -> impl Strategy<Value = Command> {
 fn check_invariants(state: &State) -> Result<(), TestCaseError> {
     let mut net: HashMap<&AssetCode, i128> = HashMap::new();
     for (id, account) in &state.accounts {
-        *net.entry(&account.asset).or_default() +=
-            i128::from(account.debits) - i128::from(account.credits);
+        *net.entry(&account.asset).or_default() += i128::from(account.debits) - i128::from(account.credits);
         if account.flags.debits_must_not_exceed_credits {
             prop_assert!(account.debits <= account.credits, "{id} overdrawn");
         }

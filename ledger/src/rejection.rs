@@ -56,9 +56,7 @@ pub enum Rejection {
         transfer: TransferId,
         reversed_by: TransferId,
     },
-    #[error(
-        "a reversal of {transfer} must post exactly its postings with debit and credit swapped"
-    )]
+    #[error("a reversal of {transfer} must post exactly its postings with debit and credit swapped")]
     ReversalMismatch { transfer: TransferId },
     #[error("the total posted in {asset} would exceed the largest representable amount")]
     Overflow { asset: AssetCode },
@@ -116,10 +114,7 @@ impl Rejection {
             Self::TransferNotFound { transfer } | Self::ReversalMismatch { transfer } => {
                 json!({"transfer": transfer})
             }
-            Self::AlreadyReversed {
-                transfer,
-                reversed_by,
-            } => {
+            Self::AlreadyReversed { transfer, reversed_by } => {
                 json!({"transfer": transfer, "reversed_by": reversed_by})
             }
             Self::IdempotencyConflict { kind, id } => json!({"kind": kind, "id": id}),

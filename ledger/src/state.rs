@@ -184,11 +184,7 @@ impl State {
                 credit.credits = credit.credits.saturating_add(amount);
             }
         }
-        if let Some(original) = transfer
-            .reverses
-            .as_ref()
-            .and_then(|id| self.transfers.get_mut(id))
-        {
+        if let Some(original) = transfer.reverses.as_ref().and_then(|id| self.transfers.get_mut(id)) {
             original.reversed_by = Some(transfer.id.clone());
         }
         let record = Transfer {

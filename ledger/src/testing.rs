@@ -6,9 +6,7 @@
     reason = "test fixtures are literals; a bad one is a bug in the test"
 )]
 
-use crate::command::{
-    AccountFlags, Command, Metadata, OpenAccount, PostTransfer, Posting, RegisterAsset,
-};
+use crate::command::{AccountFlags, Command, Metadata, OpenAccount, PostTransfer, Posting, RegisterAsset};
 use crate::decide::decide;
 use crate::event::Event;
 use crate::ids::{AccountId, Amount, AssetCode, Scale, Timestamp, TransferId};
@@ -129,13 +127,7 @@ pub fn post_transfer(id: &str, legs: &[(&str, &str, i64)]) -> PostTransfer {
 
 pub fn reversal(id: &str, of: &str, legs: &[(&str, &str, i64)]) -> PostTransfer {
     let postings = legs.iter().map(|(d, c, a)| posting(d, c, *a)).collect();
-    PostTransfer::new(
-        transfer_id(id),
-        postings,
-        Metadata::new(),
-        Some(transfer_id(of)),
-    )
-    .expect("valid postings")
+    PostTransfer::new(transfer_id(id), postings, Metadata::new(), Some(transfer_id(of))).expect("valid postings")
 }
 
 pub fn transfer_posted(transfer: &PostTransfer) -> Event {

@@ -16,19 +16,14 @@ fn eur_ledger() -> Vec<Event> {
 
 fn funded() -> Vec<Event> {
     let mut events = eur_ledger();
-    events.push(transfer_posted(&post_transfer(
-        "fund",
-        &[("bank", "alice", 100)],
-    )));
+    events.push(transfer_posted(&post_transfer("fund", &[("bank", "alice", 100)])));
     events
 }
 
 #[test]
 fn assets_register_once_and_replay_identically() {
     let command = Command::RegisterAsset(register_asset("EUR", 2));
-    given([])
-        .when(command.clone())
-        .then([asset_registered("EUR", 2)]);
+    given([]).when(command.clone()).then([asset_registered("EUR", 2)]);
     given([asset_registered("EUR", 2)]).when(command).then([]);
     given([asset_registered("EUR", 2)])
         .when(Command::RegisterAsset(register_asset("EUR", 3)))
@@ -38,20 +33,13 @@ fn assets_register_once_and_replay_identically() {
 #[test]
 fn an_account_needs_a_registered_asset() {
     given([])
-        .when(Command::OpenAccount(open_account(
-            "a",
-            "EUR",
-            AccountFlags::default(),
-        )))
+        .when(Command::OpenAccount(open_account("a", "EUR", AccountFlags::default())))
         .then_rejected("asset_not_found");
 }
 
 #[test]
 fn the_normal_side_defaults_from_the_overdraft_flag() {
-    assert_eq!(
-        open_account("a", "EUR", no_overdraft()).normal_side,
-        NormalSide::Credit
-    );
+    assert_eq!(open_account("a", "EUR", no_overdraft()).normal_side, NormalSide::Credit);
     assert_eq!(
         open_account("a", "EUR", AccountFlags::default()).normal_side,
         NormalSide::Debit
@@ -61,9 +49,7 @@ fn the_normal_side_defaults_from_the_overdraft_flag() {
 #[test]
 fn reopening_an_account_replays_or_conflicts() {
     let open = open_account("alice", "EUR", no_overdraft());
-    given(eur_ledger())
-        .when(Command::OpenAccount(open.clone()))
-        .then([]);
+    given(eur_ledger()).when(Command::OpenAccount(open.clone())).then([]);
     let mut renamed = open;
     renamed.name = "someone else".into();
     given(eur_ledger())
@@ -80,10 +66,7 @@ fn a_transfer_moves_balances_on_both_sides() {
     let bank = &state.accounts[&account_id("bank")];
     let alice = &state.accounts[&account_id("alice")];
     assert_eq!((bank.debits, bank.credits, bank.balance()), (100, 0, 100));
-    assert_eq!(
-        (alice.debits, alice.credits, alice.balance()),
-        (0, 100, 100)
-    );
+    assert_eq!((alice.debits, alice.credits, alice.balance()), (0, 100, 100));
     assert_eq!(
         state.assets[&AssetCode::parse("EUR").unwrap_or_else(|_| unreachable!())].posted,
         100
@@ -93,24 +76,15 @@ fn a_transfer_moves_balances_on_both_sides() {
 #[test]
 fn overdrafts_are_refused_with_the_account_and_flag() {
     let rejection = given(funded())
-        .when(Command::PostTransfer(post_transfer(
-            "t2",
-            &[("alice", "bob", 101)],
-        )))
+        .when(Command::PostTransfer(post_transfer("t2", &[("alice", "bob", 101)])))
         .then_rejected("limit_exceeded");
     assert_eq!(
         rejection.details(),
         serde_json::json!({"account": "alice", "flag": "debits_must_not_exceed_credits", "debits": 101, "credits": 100})
     );
     given(funded())
-        .when(Command::PostTransfer(post_transfer(
-            "t2",
-            &[("alice", "bob", 100)],
-        )))
-        .then([transfer_posted(&post_transfer(
-            "t2",
-            &[("alice", "bob", 100)],
-        ))]);
+        .when(Command::PostTransfer(post_transfer("t2", &[("alice", "bob", 100)])))
+        .then([transfer_posted(&post_transfer("t2", &[("alice", "bob", 100)]))]);
 }
 
 #[test]
@@ -133,24 +107,16 @@ fn a_rejected_leg_rejects_the_whole_transfer() {
 #[test]
 fn both_sides_must_hold_the_same_asset() {
     given(eur_ledger())
-        .when(Command::PostTransfer(post_transfer(
-            "t",
-            &[("usd", "bank", 1)],
-        )))
+        .when(Command::PostTransfer(post_transfer("t", &[("usd", "bank", 1)])))
         .then_rejected("asset_mismatch");
 }
 
 #[test]
 fn transfer_ids_are_idempotency_keys() {
     let transfer = post_transfer("fund", &[("bank", "alice", 100)]);
+    given(funded()).when(Command::PostTransfer(transfer)).then([]);
     given(funded())
-        .when(Command::PostTransfer(transfer))
-        .then([]);
-    given(funded())
-        .when(Command::PostTransfer(post_transfer(
-            "fund",
-            &[("bank", "alice", 101)],
-        )))
+        .when(Command::PostTransfer(post_transfer("fund", &[("bank", "alice", 101)])))
         .then_rejected("idempotency_conflict");
 }
 
@@ -171,14 +137,9 @@ fn frozen_and_closed_accounts_refuse_postings() {
         id: account_id("alice"),
     }));
     given(events.clone())
-        .when(Command::PostTransfer(post_transfer(
-            "t",
-            &[("bank", "alice", 1)],
-        )))
+        .when(Command::PostTransfer(post_transfer("t", &[("bank", "alice", 1)])))
         .then_rejected("account_frozen");
-    given(events.clone())
-        .when(freeze)
-        .then_rejected("account_frozen");
+    given(events.clone()).when(freeze).then_rejected("account_frozen");
     let unfreeze = Command::ChangeAccount {
         account: account_id("alice"),
         change: AccountLifecycle::Unfreeze,
@@ -188,19 +149,12 @@ fn frozen_and_closed_accounts_refuse_postings() {
         .then([Event::AccountUnfrozen(AccountLifecycleEvent {
             id: account_id("alice"),
         })]);
-    given(funded())
-        .when(unfreeze)
-        .then_rejected("account_not_frozen");
+    given(funded()).when(unfreeze).then_rejected("account_not_frozen");
 
     let mut closed = eur_ledger();
-    closed.push(Event::AccountClosed(AccountLifecycleEvent {
-        id: account_id("bob"),
-    }));
+    closed.push(Event::AccountClosed(AccountLifecycleEvent { id: account_id("bob") }));
     given(closed.clone())
-        .when(Command::PostTransfer(post_transfer(
-            "t",
-            &[("bank", "bob", 1)],
-        )))
+        .when(Command::PostTransfer(post_transfer("t", &[("bank", "bob", 1)])))
         .then_rejected("account_closed");
     given(closed)
         .when(Command::ChangeAccount {
@@ -216,9 +170,7 @@ fn only_empty_accounts_close() {
         account: account_id("alice"),
         change: AccountLifecycle::Close,
     };
-    let rejection = given(funded())
-        .when(close.clone())
-        .then_rejected("account_not_empty");
+    let rejection = given(funded()).when(close.clone()).then_rejected("account_not_empty");
     assert_eq!(rejection.details()["balance"], 100);
     given(eur_ledger())
         .when(close)
@@ -257,18 +209,10 @@ fn a_reversal_posts_the_mirror_image_once() {
         )))
         .then_rejected("already_reversed");
     given(funded())
-        .when(Command::PostTransfer(reversal(
-            "bad",
-            "fund",
-            &[("alice", "bank", 99)],
-        )))
+        .when(Command::PostTransfer(reversal("bad", "fund", &[("alice", "bank", 99)])))
         .then_rejected("reversal_mismatch");
     given(funded())
-        .when(Command::PostTransfer(reversal(
-            "bad",
-            "nope",
-            &[("alice", "bank", 99)],
-        )))
+        .when(Command::PostTransfer(reversal("bad", "nope", &[("alice", "bank", 99)])))
         .then_rejected("transfer_not_found");
 }
 
@@ -278,10 +222,7 @@ fn totals_beyond_i64_are_refused() {
     let mut events = eur_ledger();
     events.push(transfer_posted(&big));
     given(events)
-        .when(Command::PostTransfer(post_transfer(
-            "one",
-            &[("bank", "bob", 1)],
-        )))
+        .when(Command::PostTransfer(post_transfer("one", &[("bank", "bob", 1)])))
         .then_rejected("overflow");
     given(eur_ledger())
         .when(Command::PostTransfer(post_transfer(
@@ -295,18 +236,8 @@ fn totals_beyond_i64_are_refused() {
 fn postings_are_validated_on_construction() {
     let none = PostTransfer::new(transfer_id("t"), vec![], Metadata::new(), None);
     assert!(matches!(none, Err(PostingsError::Count { .. })));
-    let same = PostTransfer::new(
-        transfer_id("t"),
-        vec![posting("a", "a", 1)],
-        Metadata::new(),
-        None,
-    );
+    let same = PostTransfer::new(transfer_id("t"), vec![posting("a", "a", 1)], Metadata::new(), None);
     assert_eq!(same, Err(PostingsError::SameAccount { index: 0 }));
-    let many = PostTransfer::new(
-        transfer_id("t"),
-        vec![posting("a", "b", 1); 65],
-        Metadata::new(),
-        None,
-    );
+    let many = PostTransfer::new(transfer_id("t"), vec![posting("a", "b", 1); 65], Metadata::new(), None);
     assert!(matches!(many, Err(PostingsError::Count { .. })));
 }

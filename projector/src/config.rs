@@ -4,8 +4,19 @@ use std::time::Duration;
 #[derive(Debug, clap::Parser)]
 #[command(name = "projector", about = "Partida's projector")]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     #[command(flatten)]
     pub config: Config,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Replay the log into a fresh generation of a projection's tables, then switch readers to it.
+    Rebuild {
+        /// The projection to rebuild (`ledger`).
+        projection: String,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]

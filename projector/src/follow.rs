@@ -34,11 +34,7 @@ pub(crate) async fn run(config: Config, status: Arc<Status>, mut stop: watch::Re
 }
 
 /// Waits for the leadership lock, then follows the log while holding it. `Ok` means stopped.
-async fn lead(
-    config: &Config,
-    status: &Status,
-    stop: &mut watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+async fn lead(config: &Config, status: &Status, stop: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
     let mut lock = PgConnection::connect(&config.database_url)
         .await
         .context("connecting for the leader lock")?;
@@ -84,9 +80,7 @@ async fn follow(
     };
     let mut projection = Projection::load(&pool).await?;
     loop {
-        projection
-            .catch_up(&pool, config.batch_size, status)
-            .await?;
+        projection.catch_up(&pool, config.batch_size, status).await?;
         // The lock lives exactly as long as its session: check the session is still there.
         sqlx::query("SELECT 1")
             .execute(&mut *lock)

@@ -19,11 +19,7 @@ pub(crate) fn router(status: Arc<Status>) -> Router {
 
 /// Ready as leader or as standby; reports which, and the lag.
 async fn readyz(State(status): State<Arc<Status>>) -> (StatusCode, Json<Value>) {
-    let role = if status.is_leader() {
-        "leader"
-    } else {
-        "standby"
-    };
+    let role = if status.is_leader() { "leader" } else { "standby" };
     let (checkpoint, head) = (status.checkpoint(), status.head());
     (
         StatusCode::OK,

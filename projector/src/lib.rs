@@ -10,6 +10,7 @@ mod apply;
 mod config;
 mod follow;
 mod http;
+mod rebuild;
 mod status;
 
 use std::future::Future;
@@ -20,7 +21,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use config::{Cli, Config};
+pub use config::{Cli, Command, Config};
+pub use rebuild::{RebuildReport, rebuild};
 pub use status::Status;
 
 /// The projection this projector maintains.
@@ -55,16 +57,9 @@ impl Application {
     }
 
     /// Follows the log and serves health and metrics until `shutdown`.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let follower = tokio::spawn(follow::run(
-            self.config.clone(),
-            self.status.clone(),
-            stopped,
-        ));
+        let follower = tokio::spawn(follow::run(self.config.clone(), self.status.clone(), stopped));
         let router = http::router(self.status.clone());
         partida_service::serve(self.listener, router, shutdown).await?;
         let _ = stop.send(true);

@@ -29,12 +29,7 @@ fn parse(raw: &str) -> Result<i64, ApiError> {
         .parse::<i64>()
         .ok()
         .filter(|n| *n >= 0)
-        .ok_or_else(|| {
-            ApiError::validation(
-                "min_position must be a non-negative integer",
-                "min_position",
-            )
-        })
+        .ok_or_else(|| ApiError::validation("min_position must be a non-negative integer", "min_position"))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
@@ -42,11 +37,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = axum::extract::Query::<MinPositionQuery>::try_from_uri(&parts.uri).ok();
-        let from_query = query
-            .and_then(|q| q.0.min_position)
-            .as_deref()
-            .map(parse)
-            .transpose()?;
+        let from_query = query.and_then(|q| q.0.min_position).as_deref().map(parse).transpose()?;
         let from_header = match parts.headers.get("x-min-position") {
             Some(value) => Some(parse(value.to_str().unwrap_or("-"))?),
             None => None,
@@ -70,9 +61,7 @@ impl MinPosition {
                 return Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "not_caught_up",
-                    format!(
-                        "the data has reached position {reached}, not yet {wanted}; retry shortly"
-                    ),
+                    format!("the data has reached position {reached}, not yet {wanted}; retry shortly"),
                 )
                 .with_details(serde_json::json!({"reached": reached, "wanted": wanted}))
                 .retry_after(Duration::from_secs(1)));
@@ -84,12 +73,22 @@ impl MinPosition {
 }
 
 async fn reached(state: &AppState, source: Source) -> Result<i64, ApiError> {
-    let sql = match source {
-        Source::Projection => "SELECT checkpoint FROM projections WHERE name = 'ledger'",
-        Source::Log => "SELECT position FROM event_head",
-    };
-    sqlx::query_scalar(sql)
-        .fetch_one(&state.pool)
-        .await
-        .map_err(|e| crate::routes::db_error(&e))
+    let to_api = |e: sqlx::Error| crate::routes::db_error(&e);
+    match source {
+        Source::Projection => {
+            // Learn the live generation with the checkpoint, so a read that waited for position N
+            // reads the generation that holds N, even right after a rebuild switched it.
+            let (generation, checkpoint): (i32, i64) =
+                sqlx::query_as("SELECT generation, checkpoint FROM projections WHERE name = 'ledger'")
+                    .fetch_one(&state.pool)
+                    .await
+                    .map_err(to_api)?;
+            state.model.observe(generation);
+            Ok(checkpoint)
+        }
+        Source::Log => sqlx::query_scalar("SELECT position FROM event_head")
+            .fetch_one(&state.pool)
+            .await
+            .map_err(to_api),
+    }
 }

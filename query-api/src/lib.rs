@@ -62,14 +62,8 @@ impl Application {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let refresher = tokio::spawn(read_model::follow_generation(
-            self.model.clone(),
-            self.pool.clone(),
-        ));
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let refresher = tokio::spawn(read_model::follow_generation(self.model.clone(), self.pool.clone()));
         let served = partida_service::serve(self.listener, self.router, shutdown).await;
         refresher.abort();
         self.pool.close().await;

@@ -7,7 +7,6 @@ async fn main() -> anyhow::Result<()> {
     partida_service::telemetry::init(cli.config.log_json);
     let app = Application::build(cli.config).await?;
     tracing::info!(addr = %app.local_addr(), "query-api listening");
-    app.run_until_stopped(partida_service::shutdown_signal())
-        .await?;
+    app.run_until_stopped(partida_service::shutdown_signal()).await?;
     Ok(())
 }

@@ -32,10 +32,9 @@ impl ReadModel {
 
 pub(crate) async fn follow_generation(model: Arc<ReadModel>, pool: PgPool) {
     loop {
-        let generation: Result<i32, _> =
-            sqlx::query_scalar("SELECT generation FROM projections WHERE name = 'ledger'")
-                .fetch_one(&pool)
-                .await;
+        let generation: Result<i32, _> = sqlx::query_scalar("SELECT generation FROM projections WHERE name = 'ledger'")
+            .fetch_one(&pool)
+            .await;
         if let Ok(generation) = generation {
             model.observe(generation);
         }

@@ -39,8 +39,7 @@ impl ApiError {
     }
 
     pub fn validation(message: impl Into<String>, field: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "validation_failed", message)
-            .with_details(json!({"field": field.into()}))
+        Self::new(StatusCode::BAD_REQUEST, "validation_failed", message).with_details(json!({"field": field.into()}))
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
@@ -50,16 +49,11 @@ impl ApiError {
     /// An unexpected failure. The cause is logged here, once, and never shown to the client.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-            .retry_after(Duration::from_secs(1))
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message).retry_after(Duration::from_secs(1))
     }
 
     pub fn body(&self) -> Value {
@@ -73,13 +67,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
     }
 }
 

@@ -25,8 +25,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim();
-                mime.eq_ignore_ascii_case("application/json")
-                    || mime.to_ascii_lowercase().ends_with("+json")
+                mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")
             });
         if !is_json {
             return Err(ApiError::new(
@@ -35,9 +34,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 "the body must be JSON (Content-Type: application/json)",
             ));
         }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(body_rejection)?;
+        let bytes = Bytes::from_request(request, state).await.map_err(body_rejection)?;
         parse(&bytes).map(Json)
     }
 }
@@ -50,11 +47,7 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
             "the body is larger than this endpoint accepts",
         )
     } else {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            rejection.body_text(),
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", rejection.body_text())
     }
 }
 
@@ -123,8 +116,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Query(value))
-            .map_err(|rejection: QueryRejection| {
-                ApiError::validation(rejection.body_text(), "query")
-            })
+            .map_err(|rejection: QueryRejection| ApiError::validation(rejection.body_text(), "query"))
     }
 }

@@ -66,9 +66,7 @@ impl TestDb {
     }
 
     async fn create(admin_url: String) -> Result<Self, String> {
-        let template = TEMPLATE
-            .get_or_try_init(|| ensure_template(&admin_url))
-            .await?;
+        let template = TEMPLATE.get_or_try_init(|| ensure_template(&admin_url)).await?;
         let name = format!("partida_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = connect(&admin_url).await?;
         admin
@@ -122,9 +120,7 @@ impl TestDb {
         let result = async {
             let mut admin = connect(&self.admin_url).await?;
             admin
-                .execute(
-                    format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name).as_str(),
-                )
+                .execute(format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name).as_str())
                 .await
                 .map_err(|err| format!("dropping database {}: {err}", self.name))?;
             let _ = admin.close().await;
@@ -158,17 +154,12 @@ async fn ensure_template(admin_url: &str) -> Result<String, String> {
 
 /// Under the template lock. The template is marked `IS_TEMPLATE` only once fully migrated, so a
 /// database of that name without the mark is the remains of an interrupted build: rebuilt.
-async fn build_template_if_missing(
-    admin: &mut PgConnection,
-    admin_url: &str,
-    name: &str,
-) -> Result<(), String> {
-    let is_template: Option<bool> =
-        sqlx::query_scalar("SELECT datistemplate FROM pg_database WHERE datname = $1")
-            .bind(name)
-            .fetch_optional(&mut *admin)
-            .await
-            .map_err(|err| format!("looking for template {name}: {err}"))?;
+async fn build_template_if_missing(admin: &mut PgConnection, admin_url: &str, name: &str) -> Result<(), String> {
+    let is_template: Option<bool> = sqlx::query_scalar("SELECT datistemplate FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(&mut *admin)
+        .await
+        .map_err(|err| format!("looking for template {name}: {err}"))?;
     match is_template {
         Some(true) => return Ok(()),
         Some(false) => {
@@ -196,10 +187,7 @@ async fn build_template_if_missing(
 
     // No connections afterwards: `CREATE DATABASE ... TEMPLATE` fails while anyone is connected.
     admin
-        .execute(
-            format!(r#"ALTER DATABASE "{name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"#)
-                .as_str(),
-        )
+        .execute(format!(r#"ALTER DATABASE "{name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"#).as_str())
         .await
         .map_err(|err| format!("marking {name} as a template: {err}"))?;
     Ok(())

@@ -19,11 +19,10 @@ async fn concurrent_test_databases_are_distinct_migrated_and_isolated() {
             .await
             .expect("current_database()");
         assert_eq!(current, db.name());
-        let applied: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-                .fetch_one(db.pool())
-                .await
-                .expect("reading _sqlx_migrations");
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(db.pool())
+            .await
+            .expect("reading _sqlx_migrations");
         assert_eq!(usize::try_from(applied).ok(), Some(migrations));
     }
 
@@ -35,10 +34,7 @@ async fn concurrent_test_databases_are_distinct_migrated_and_isolated() {
         .fetch_one(b.pool())
         .await
         .expect("looking for the table in b");
-    assert_eq!(
-        in_b, None,
-        "a table created in one test database leaked into another"
-    );
+    assert_eq!(in_b, None, "a table created in one test database leaked into another");
 
     a.drop_database().await;
     b.drop_database().await;

@@ -25,10 +25,7 @@ struct Call {
 
 pub fn load(command_api: SocketAddr) -> Result<()> {
     let calls = script();
-    note!(
-        "loading demo data through command-api ({} requests)",
-        calls.len()
-    );
+    note!("loading demo data through command-api ({} requests)", calls.len());
     for call in &calls {
         let body = call.body.to_string();
         let response = http::post_json(command_api, call.path, &body, TIMEOUT)?;
@@ -80,18 +77,17 @@ fn customer(name: &str, asset: &str) -> String {
 }
 
 fn accounts(asset: &str) -> Vec<Call> {
-    let account =
-        |id: String, name: String, normal_side: &str, flags: Value, metadata: Value| Call {
-            path: "/v1/accounts",
-            body: json!({
-                "id": id,
-                "asset": asset,
-                "name": name,
-                "normal_side": normal_side,
-                "flags": flags,
-                "metadata": metadata,
-            }),
-        };
+    let account = |id: String, name: String, normal_side: &str, flags: Value, metadata: Value| Call {
+        path: "/v1/accounts",
+        body: json!({
+            "id": id,
+            "asset": asset,
+            "name": name,
+            "normal_side": normal_side,
+            "flags": flags,
+            "metadata": metadata,
+        }),
+    };
     let no_flags = json!({});
     let mut calls = vec![
         account(
@@ -108,13 +104,7 @@ fn accounts(asset: &str) -> Vec<Call> {
             no_flags.clone(),
             json!({}),
         ),
-        account(
-            fees(asset),
-            format!("Fees ({asset})"),
-            "credit",
-            no_flags,
-            json!({}),
-        ),
+        account(fees(asset), format!("Fees ({asset})"), "credit", no_flags, json!({})),
     ];
     for name in CUSTOMERS {
         calls.push(account(
@@ -149,10 +139,7 @@ fn transfers(asset: &str) -> Vec<Call> {
         vec![posting(&bank(asset), &capital(asset), minor(1_000_000))],
         json!({ "kind": "capital_injection" }),
     )];
-    for (name, amount) in CUSTOMERS
-        .iter()
-        .zip([minor(5_000), minor(3_000), minor(2_000)])
-    {
+    for (name, amount) in CUSTOMERS.iter().zip([minor(5_000), minor(3_000), minor(2_000)]) {
         calls.push(transfer(
             format!("{prefix}-deposit-{name}"),
             vec![posting(&bank(asset), &customer(name, asset), amount)],
@@ -221,23 +208,10 @@ mod tests {
     #[test]
     fn has_about_fifty_transfers_with_unique_ids() {
         let calls = script();
-        let transfers: Vec<&Call> = calls
-            .iter()
-            .filter(|call| call.path == "/v1/transfers")
-            .collect();
-        assert!(
-            (45..=60).contains(&transfers.len()),
-            "{} transfers",
-            transfers.len()
-        );
-        let ids: HashSet<&str> = calls
-            .iter()
-            .filter_map(|call| call.body["id"].as_str())
-            .collect();
-        let with_ids = calls
-            .iter()
-            .filter(|call| call.path != "/v1/assets")
-            .count();
+        let transfers: Vec<&Call> = calls.iter().filter(|call| call.path == "/v1/transfers").collect();
+        assert!((45..=60).contains(&transfers.len()), "{} transfers", transfers.len());
+        let ids: HashSet<&str> = calls.iter().filter_map(|call| call.body["id"].as_str()).collect();
+        let with_ids = calls.iter().filter(|call| call.path != "/v1/assets").count();
         assert_eq!(ids.len(), with_ids, "ids must be unique");
     }
 
@@ -255,11 +229,7 @@ mod tests {
                 *balances.entry(debit.clone()).or_default() -= amount;
                 *balances.entry(credit).or_default() += amount;
                 if debit.starts_with("liabilities:customers:") {
-                    assert!(
-                        balances[&debit] >= 0,
-                        "{debit} overdrawn by {}",
-                        call.body["id"]
-                    );
+                    assert!(balances[&debit] >= 0, "{debit} overdrawn by {}", call.body["id"]);
                 }
             }
         }

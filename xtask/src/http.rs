@@ -40,21 +40,13 @@ pub fn post_json(addr: SocketAddr, path: &str, json: &str, timeout: Duration) ->
     request(addr, "POST", path, Some(json), timeout)
 }
 
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    json: Option<&str>,
-    timeout: Duration,
-) -> Result<Response> {
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .with_context(|| format!("connecting to {addr}"))?;
+fn request(addr: SocketAddr, method: &str, path: &str, json: Option<&str>, timeout: Duration) -> Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
 
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n"
-    );
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n");
     if let Some(body) = json {
         request.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -91,15 +83,10 @@ fn parse_response(raw: &[u8]) -> Result<Response> {
         .ok_or_else(|| anyhow!("bad status line {status_line:?}"))?;
     let chunked = lines.any(|line| {
         line.split_once(':').is_some_and(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("transfer-encoding")
-                && value.trim().eq_ignore_ascii_case("chunked")
+            name.trim().eq_ignore_ascii_case("transfer-encoding") && value.trim().eq_ignore_ascii_case("chunked")
         })
     });
-    let body = if chunked {
-        dechunk(body)?
-    } else {
-        body.to_vec()
-    };
+    let body = if chunked { dechunk(body)? } else { body.to_vec() };
     Ok(Response {
         status,
         body: String::from_utf8_lossy(&body).into_owned(),
@@ -116,8 +103,7 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>> {
             .ok_or_else(|| anyhow!("truncated chunked body"))?;
         let size_text = String::from_utf8_lossy(&rest[..line_end]);
         let size_hex = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .map_err(|_| anyhow!("bad chunk size {size_hex:?}"))?;
+        let size = usize::from_str_radix(size_hex, 16).map_err(|_| anyhow!("bad chunk size {size_hex:?}"))?;
         rest = &rest[line_end + 2..];
         if size == 0 {
             return Ok(body);
@@ -136,8 +122,7 @@ mod tests {
 
     #[test]
     fn parses_a_plain_response() {
-        let response =
-            parse_response(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+        let response = parse_response(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}").unwrap();
         assert_eq!(response.status, 201);
         assert_eq!(response.body, "{}");
     }
@@ -157,10 +142,7 @@ mod tests {
 
     #[test]
     fn connects_to_loopback_for_wildcard_listen_addresses() {
-        assert_eq!(
-            connect_addr("0.0.0.0:8081").unwrap(),
-            "127.0.0.1:8081".parse().unwrap()
-        );
+        assert_eq!(connect_addr("0.0.0.0:8081").unwrap(), "127.0.0.1:8081".parse().unwrap());
         assert_eq!(
             connect_addr("127.0.0.1:8082").unwrap(),
             "127.0.0.1:8082".parse().unwrap()

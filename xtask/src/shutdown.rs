@@ -40,15 +40,10 @@ pub fn requested() -> bool {
 /// whole test suite.
 pub fn run_to_completion(command: &mut Command) -> Result<ExitStatus> {
     let program = command.get_program().to_string_lossy().into_owned();
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("could not run {program}"))?;
+    let mut child = command.spawn().with_context(|| format!("could not run {program}"))?;
     let mut passed_on = false;
     loop {
-        if let Some(status) = child
-            .try_wait()
-            .with_context(|| format!("waiting for {program}"))?
-        {
+        if let Some(status) = child.try_wait().with_context(|| format!("waiting for {program}"))? {
             return Ok(status);
         }
         if requested() && !passed_on {

@@ -121,10 +121,7 @@ fn run_step(step: &Step, cargo: &mut Command) -> (Result<()>, Duration) {
         if status.success() {
             Ok(())
         } else {
-            Err(anyhow::anyhow!(
-                "cargo {} exited with {status}",
-                step.args.join(" ")
-            ))
+            Err(anyhow::anyhow!("cargo {} exited with {status}", step.args.join(" ")))
         }
     });
     let elapsed = started.elapsed();
@@ -259,10 +256,7 @@ mod tests {
     #[test]
     fn narrows_every_step_to_the_selected_packages() {
         assert_eq!(
-            commands(
-                false,
-                "-p partida-testkit --package=xtask -- --nocapture -p ignored"
-            ),
+            commands(false, "-p partida-testkit --package=xtask -- --nocapture -p ignored"),
             [
                 "fmt -p partida-testkit -p xtask -- --check",
                 "clippy -p partida-testkit -p xtask --all-targets -- -D warnings",
@@ -273,10 +267,7 @@ mod tests {
 
     #[test]
     fn keeps_excludes_in_workspace_runs() {
-        assert_eq!(
-            commands(true, "--exclude e2e"),
-            ["test --workspace --exclude e2e"]
-        );
+        assert_eq!(commands(true, "--exclude e2e"), ["test --workspace --exclude e2e"]);
         assert_eq!(
             Selection::parse(&args("--workspace --exclude e2e")).clippy_args(),
             args("--workspace --exclude e2e")

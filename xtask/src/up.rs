@@ -38,11 +38,7 @@ impl Listen {
     fn from_env(env_var: &'static str, default: &str) -> Result<Self> {
         let value = env_var_or(env_var, default);
         let addr = http::connect_addr(&value).with_context(|| format!("reading {env_var}"))?;
-        Ok(Self {
-            env_var,
-            value,
-            addr,
-        })
+        Ok(Self { env_var, value, addr })
     }
 
     /// Fails early (before a long build) when something already listens there: the health
@@ -57,8 +53,7 @@ impl Listen {
                 self.value,
                 self.env_var
             ),
-            Err(err) => Err(err)
-                .with_context(|| format!("cannot listen on {}={}", self.env_var, self.value)),
+            Err(err) => Err(err).with_context(|| format!("cannot listen on {}={}", self.env_var, self.value)),
         }
     }
 

@@ -23,9 +23,7 @@ pub fn target_dir() -> Result<PathBuf> {
             if dir.is_absolute() {
                 Ok(dir)
             } else {
-                Ok(env::current_dir()
-                    .context("reading the current directory")?
-                    .join(dir))
+                Ok(env::current_dir().context("reading the current directory")?.join(dir))
             }
         }
         None => Ok(root().join("target")),

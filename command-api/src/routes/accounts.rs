@@ -1,10 +1,7 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use ledger::{
-    AccountFlags, AccountId, AccountLifecycle, AssetCode, Command, Metadata, NormalSide,
-    OpenAccount,
-};
+use ledger::{AccountFlags, AccountId, AccountLifecycle, AssetCode, Command, Metadata, NormalSide, OpenAccount};
 use partida_service::{ApiError, Json};
 use serde::Deserialize;
 use serde_json::Value;
@@ -56,10 +53,7 @@ pub(super) async fn open(
         body.flags,
         body.metadata,
     );
-    let reply = state
-        .writer
-        .submit(meta.natural(Command::OpenAccount(command)))
-        .await;
+    let reply = state.writer.submit(meta.natural(Command::OpenAccount(command))).await;
     respond(id.as_str(), reply)
 }
 
@@ -95,14 +89,10 @@ async fn change(
     change: AccountLifecycle,
 ) -> Result<Response, ApiError> {
     let Path(raw) = id.map_err(|e| ApiError::validation(e.body_text(), "id"))?;
-    let account =
-        AccountId::parse(raw).map_err(|e| ApiError::validation(format!("id: {e}"), "id"))?;
+    let account = AccountId::parse(raw).map_err(|e| ApiError::validation(format!("id: {e}"), "id"))?;
     let route = format!(
         "POST /v1/accounts/{account}/{}",
-        serde_json::to_value(change)
-            .unwrap_or_default()
-            .as_str()
-            .unwrap_or("")
+        serde_json::to_value(change).unwrap_or_default().as_str().unwrap_or("")
     );
     let command = Command::ChangeAccount {
         account: account.clone(),

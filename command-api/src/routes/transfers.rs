@@ -41,10 +41,7 @@ pub(super) async fn post(
 ) -> Result<Response, ApiError> {
     let transfer = body.into_command("")?;
     let id = transfer.id.clone();
-    let reply = state
-        .writer
-        .submit(meta.natural(Command::PostTransfer(transfer)))
-        .await;
+    let reply = state.writer.submit(meta.natural(Command::PostTransfer(transfer))).await;
     respond(id.as_str(), reply)
 }
 
@@ -71,10 +68,7 @@ pub(super) async fn batch(
         .with_details(json!({ "max": max, "limit": what }))
     };
     if body.transfers.is_empty() {
-        return Err(ApiError::validation(
-            "transfers must not be empty",
-            "transfers",
-        ));
+        return Err(ApiError::validation("transfers must not be empty", "transfers"));
     }
     if body.transfers.len() > limits.batch_max_transfers {
         return Err(too_large("transfers", limits.batch_max_transfers));
@@ -88,8 +82,7 @@ pub(super) async fn batch(
         return Err(too_large("postings", limits.batch_max_postings));
     }
 
-    let mut parsed: Vec<Result<TransferId, (Value, ApiError)>> =
-        Vec::with_capacity(body.transfers.len());
+    let mut parsed: Vec<Result<TransferId, (Value, ApiError)>> = Vec::with_capacity(body.transfers.len());
     let mut submissions: Vec<Submission> = Vec::with_capacity(body.transfers.len());
     for (index, raw) in body.transfers.into_iter().enumerate() {
         let raw_id = raw.get("id").cloned().unwrap_or(Value::Null);

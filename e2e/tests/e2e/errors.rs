@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use partida_e2e::{
-    Stack, assert_error, decode, open_books, start_command_api_with, start_query_api_with, transfer,
-};
+use partida_e2e::{Stack, assert_error, decode, open_books, start_command_api_with, start_query_api_with, transfer};
 use serde_json::{Value, json};
 
 fn legs(legs: &[(&str, &str, i64)]) -> Value {
@@ -20,30 +18,15 @@ async fn malformed_oversized_and_wrong_typed_bodies_get_their_4xx() {
     let client = stack.http.client();
     let url = format!("{}/v1/transfers", stack.command.url);
     let raw = |body: &'static str, content_type: &'static str| {
-        let request = client
-            .post(&url)
-            .header("content-type", content_type)
-            .body(body);
+        let request = client.post(&url).header("content-type", content_type).body(body);
         async move { decode(request.send().await.expect("POST")).await }
     };
-    assert_error(
-        &raw("{\"id\": ", "application/json").await,
-        400,
-        "malformed_json",
-    );
-    assert_error(
-        &raw("{}", "text/plain").await,
-        415,
-        "unsupported_media_type",
-    );
+    assert_error(&raw("{\"id\": ", "application/json").await, 400, "malformed_json");
+    assert_error(&raw("{}", "text/plain").await, 415, "unsupported_media_type");
     let big = client
         .post(&url)
         .json(&json!({"id": "big", "postings": [], "metadata": {"x": "a".repeat(300_000)}}));
-    assert_error(
-        &decode(big.send().await.expect("POST")).await,
-        413,
-        "payload_too_large",
-    );
+    assert_error(&decode(big.send().await.expect("POST")).await, 413, "payload_too_large");
 
     let cases: Vec<(Value, &str)> = vec![
         (
@@ -105,16 +88,10 @@ async fn malformed_oversized_and_wrong_typed_bodies_get_their_4xx() {
         json!({"id": "x", "asset": "eur", "name": "X"}),
         json!({"id": "x", "asset": "EUR", "name": "X", "normal_side": "left"}),
     ] {
-        assert_error(
-            &stack.post("/v1/accounts", body).await,
-            400,
-            "validation_failed",
-        );
+        assert_error(&stack.post("/v1/accounts", body).await, 400, "validation_failed");
     }
     assert_error(
-        &stack
-            .post("/v1/assets", json!({"code": "EUR", "scale": 19}))
-            .await,
+        &stack.post("/v1/assets", json!({"code": "EUR", "scale": 19})).await,
         400,
         "validation_failed",
     );
@@ -126,11 +103,7 @@ async fn malformed_oversized_and_wrong_typed_bodies_get_their_4xx() {
         400,
         "validation_failed",
     );
-    assert_error(
-        &stack.post("/v1/nothing", json!({})).await,
-        404,
-        "not_found",
-    );
+    assert_error(&stack.post("/v1/nothing", json!({})).await, 404, "not_found");
     let get = client.get(&url).send().await.expect("GET");
     assert_error(&decode(get).await, 405, "method_not_allowed");
 
@@ -138,9 +111,7 @@ async fn malformed_oversized_and_wrong_typed_bodies_get_their_4xx() {
         .map(|i| json!({"id": format!("b{i}"), "postings": legs(&[("bank", "alice", 1)])}))
         .collect();
     assert_error(
-        &stack
-            .post("/v1/transfers/batch", json!({"transfers": too_many}))
-            .await,
+        &stack.post("/v1/transfers/batch", json!({"transfers": too_many})).await,
         413,
         "payload_too_large",
     );
@@ -164,38 +135,21 @@ async fn business_rejections_are_422_and_conflicts_409() {
     let stack = Stack::start().await;
     open_books(&stack).await;
     transfer(&stack, "fund", &[("bank", "alice", 100)]).await;
-    let post = |id: &str, l: &[(&str, &str, i64)]| {
-        stack.post("/v1/transfers", json!({"id": id, "postings": legs(l)}))
-    };
+    let post = |id: &str, l: &[(&str, &str, i64)]| stack.post("/v1/transfers", json!({"id": id, "postings": legs(l)}));
 
-    let details = assert_error(
-        &post("t1", &[("alice", "bob", 101)]).await,
-        422,
-        "limit_exceeded",
-    );
+    let details = assert_error(&post("t1", &[("alice", "bob", 101)]).await, 422, "limit_exceeded");
     assert_eq!(
         (details["account"].as_str(), details["flag"].as_str()),
         (Some("alice"), Some("debits_must_not_exceed_credits"))
     );
     assert_eq!(
-        assert_error(
-            &post("t1", &[("alice", "nobody", 1)]).await,
-            422,
-            "account_not_found"
-        )["account"],
+        assert_error(&post("t1", &[("alice", "nobody", 1)]).await, 422, "account_not_found")["account"],
         "nobody"
     );
-    assert_error(
-        &post("t1", &[("usd", "bank", 1)]).await,
-        422,
-        "asset_mismatch",
-    );
+    assert_error(&post("t1", &[("usd", "bank", 1)]).await, 422, "asset_mismatch");
     assert_error(
         &stack
-            .post(
-                "/v1/accounts",
-                json!({"id": "y", "asset": "GBP", "name": "Y"}),
-            )
+            .post("/v1/accounts", json!({"id": "y", "asset": "GBP", "name": "Y"}))
             .await,
         422,
         "asset_not_found",
@@ -207,18 +161,13 @@ async fn business_rejections_are_422_and_conflicts_409() {
     );
     assert_error(
         &stack
-            .post(
-                "/v1/accounts",
-                json!({"id": "bank", "asset": "EUR", "name": "Other"}),
-            )
+            .post("/v1/accounts", json!({"id": "bank", "asset": "EUR", "name": "Other"}))
             .await,
         409,
         "idempotency_conflict",
     );
     assert_error(
-        &stack
-            .post("/v1/assets", json!({"code": "EUR", "scale": 3}))
-            .await,
+        &stack.post("/v1/assets", json!({"code": "EUR", "scale": 3})).await,
         409,
         "idempotency_conflict",
     );
@@ -235,18 +184,10 @@ async fn business_rejections_are_422_and_conflicts_409() {
     );
     let (status, _) = stack.post("/v1/accounts/bob/freeze", json!(null)).await;
     assert_eq!(status.as_u16(), 201);
-    assert_error(
-        &post("t2", &[("alice", "bob", 1)]).await,
-        422,
-        "account_frozen",
-    );
+    assert_error(&post("t2", &[("alice", "bob", 1)]).await, 422, "account_frozen");
     let (status, _) = stack.post("/v1/accounts/bob/close", json!(null)).await;
     assert_eq!(status.as_u16(), 201);
-    assert_error(
-        &post("t2", &[("alice", "bob", 1)]).await,
-        422,
-        "account_closed",
-    );
+    assert_error(&post("t2", &[("alice", "bob", 1)]).await, 422, "account_closed");
     assert_error(
         &stack.post("/v1/accounts/ghost/freeze", json!(null)).await,
         422,
@@ -254,10 +195,7 @@ async fn business_rejections_are_422_and_conflicts_409() {
     );
 
     let reverse = |id: &str, of: &str, l: &[(&str, &str, i64)]| {
-        stack.post(
-            "/v1/transfers",
-            json!({"id": id, "postings": legs(l), "reverses": of}),
-        )
+        stack.post("/v1/transfers", json!({"id": id, "postings": legs(l), "reverses": of}))
     };
     assert_error(
         &reverse("r1", "nothing", &[("alice", "bank", 100)]).await,
@@ -278,11 +216,7 @@ async fn business_rejections_are_422_and_conflicts_409() {
     );
 
     transfer(&stack, "huge", &[("bank", "alice", i64::MAX - 200)]).await;
-    assert_error(
-        &post("t3", &[("bank", "alice", 1_000)]).await,
-        422,
-        "overflow",
-    );
+    assert_error(&post("t3", &[("bank", "alice", 1_000)]).await, 422, "overflow");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,12 +232,7 @@ async fn an_unreachable_database_is_503_unavailable_with_retry_after() {
         .expect("POST");
     assert!(response.headers().contains_key("retry-after"));
     assert_error(&decode(response).await, 503, "unavailable");
-    let (status, _) = decode(
-        reqwest::get(format!("{}/readyz", api.url))
-            .await
-            .expect("GET"),
-    )
-    .await;
+    let (status, _) = decode(reqwest::get(format!("{}/readyz", api.url)).await.expect("GET")).await;
     assert_eq!(status.as_u16(), 503);
 }
 
@@ -327,25 +256,16 @@ async fn a_full_writer_queue_answers_503_overloaded() {
         tokio::spawn(async move { decode(request.send().await.expect("POST")).await })
     };
     let first = send("A".into());
-    partida_e2e::eventually(
-        "the writer waits on the head lock",
-        Duration::from_secs(10),
-        || async {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
-            )
+    partida_e2e::eventually("the writer waits on the head lock", Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
             .fetch_one(db.pool())
             .await
             .unwrap_or(0)
-                == 1
-        },
-    )
+            == 1
+    })
     .await;
     // One request fits the queue; the other four find it full and are answered at once.
-    let rest: Vec<_> = ["B", "C", "D", "E", "F"]
-        .into_iter()
-        .map(|c| send(c.into()))
-        .collect();
+    let rest: Vec<_> = ["B", "C", "D", "E", "F"].into_iter().map(|c| send(c.into())).collect();
     partida_e2e::eventually("four requests answered", Duration::from_secs(10), || {
         let finished = rest.iter().filter(|t| t.is_finished()).count();
         async move { finished == 4 }
@@ -363,10 +283,7 @@ async fn a_full_writer_queue_answers_503_overloaded() {
         statuses.push(task.await.expect("task").0.as_u16());
     }
     let written = statuses.iter().filter(|s| **s == 201).count();
-    assert_eq!(
-        written, 2,
-        "the in-flight request and the one queued: {statuses:?}"
-    );
+    assert_eq!(written, 2, "the in-flight request and the one queued: {statuses:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,10 +295,7 @@ async fn reads_that_cannot_catch_up_in_time_are_503_not_caught_up() {
     let query = start_query_api_with(config).await;
     let (status, body) = stack
         .http
-        .get(&format!(
-            "{}/v1/accounts/bank?min_position=999999",
-            query.url
-        ))
+        .get(&format!("{}/v1/accounts/bank?min_position=999999", query.url))
         .await;
     assert_error(&(status, body), 503, "not_caught_up");
     let header = stack
@@ -389,36 +303,12 @@ async fn reads_that_cannot_catch_up_in_time_are_503_not_caught_up() {
         .client()
         .get(format!("{}/v1/accounts/bank", query.url))
         .header("X-Min-Position", "999999");
-    assert_error(
-        &decode(header.send().await.expect("GET")).await,
-        503,
-        "not_caught_up",
-    );
-    assert_error(
-        &stack.get("/v1/accounts/nobody").await,
-        404,
-        "account_not_found",
-    );
-    assert_error(
-        &stack.get("/v1/transfers/nothing").await,
-        404,
-        "transfer_not_found",
-    );
-    assert_error(
-        &stack.get("/v1/streams/account:nobody").await,
-        404,
-        "stream_not_found",
-    );
-    assert_error(
-        &stack.get("/v1/streams/nonsense").await,
-        400,
-        "validation_failed",
-    );
-    assert_error(
-        &stack.get("/v1/accounts?limit=0").await,
-        400,
-        "validation_failed",
-    );
+    assert_error(&decode(header.send().await.expect("GET")).await, 503, "not_caught_up");
+    assert_error(&stack.get("/v1/accounts/nobody").await, 404, "account_not_found");
+    assert_error(&stack.get("/v1/transfers/nothing").await, 404, "transfer_not_found");
+    assert_error(&stack.get("/v1/streams/account:nobody").await, 404, "stream_not_found");
+    assert_error(&stack.get("/v1/streams/nonsense").await, 400, "validation_failed");
+    assert_error(&stack.get("/v1/accounts?limit=0").await, 400, "validation_failed");
     assert_error(
         &stack.get("/v1/accounts?status=sleeping").await,
         400,
@@ -434,9 +324,5 @@ async fn reads_that_cannot_catch_up_in_time_are_503_not_caught_up() {
         400,
         "validation_failed",
     );
-    assert_error(
-        &stack.get("/v1/events?limit=abc").await,
-        400,
-        "validation_failed",
-    );
+    assert_error(&stack.get("/v1/events?limit=abc").await, 400, "validation_failed");
 }

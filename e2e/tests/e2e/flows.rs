@@ -9,12 +9,7 @@ async fn a_transfer_is_read_back_with_balances_entries_and_history() {
     let stack = Stack::start().await;
     open_books(&stack).await;
     transfer(&stack, "fund", &[("bank", "alice", 10_000)]).await;
-    let position = transfer(
-        &stack,
-        "pay",
-        &[("alice", "bob", 2_500), ("alice", "bank", 100)],
-    )
-    .await;
+    let position = transfer(&stack, "pay", &[("alice", "bob", 2_500), ("alice", "bank", 100)]).await;
 
     let (status, alice) = stack.get_at("/v1/accounts/alice", position).await;
     assert_eq!(status, StatusCode::OK, "{alice}");
@@ -39,23 +34,16 @@ async fn a_transfer_is_read_back_with_balances_entries_and_history() {
         .filter_map(|e| e["balance"].as_i64())
         .collect();
     assert_eq!(balances, vec![10_000, 7_500, 7_400]);
-    let (_, newest) = stack
-        .get("/v1/accounts/alice/entries?order=desc&limit=1")
-        .await;
+    let (_, newest) = stack.get("/v1/accounts/alice/entries?order=desc&limit=1").await;
     assert_eq!(newest["entries"][0]["balance"], 7_400);
     let cursor = newest["next"].as_str().unwrap_or_default().to_owned();
     let (_, older) = stack
-        .get(&format!(
-            "/v1/accounts/alice/entries?order=desc&limit=1&after={cursor}"
-        ))
+        .get(&format!("/v1/accounts/alice/entries?order=desc&limit=1&after={cursor}"))
         .await;
     assert_eq!(older["entries"][0]["balance"], 7_500);
 
     let (_, before) = stack
-        .get(&format!(
-            "/v1/accounts/alice/balance?at_position={}",
-            position - 1
-        ))
+        .get(&format!("/v1/accounts/alice/balance?at_position={}", position - 1))
         .await;
     assert_eq!(before["balance"], 10_000);
     let (_, now) = stack.get("/v1/accounts/alice/balance").await;
@@ -171,10 +159,7 @@ async fn a_batch_answers_each_transfer_in_order() {
     assert!(results[3]["position"].as_i64() > results[0]["position"].as_i64());
     assert_eq!(results[4], results[0]);
     let (_, bob) = stack
-        .get_at(
-            "/v1/accounts/bob",
-            results[3]["position"].as_i64().unwrap_or(0),
-        )
+        .get_at("/v1/accounts/bob", results[3]["position"].as_i64().unwrap_or(0))
         .await;
     assert_eq!(bob["balance"], 10);
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use partida_e2e::{
-    Stack, assert_read_model_matches_log, eventually, open_books, start_projector_with, transfer,
+    Stack, assert_read_model_matches_log, eventually, open_books, snapshot, start_projector_with, transfer,
 };
 use partida_testkit::TestDb;
 
@@ -54,10 +54,7 @@ async fn a_projector_killed_mid_stream_leaves_tables_equal_to_a_fresh_replay() {
     .await;
     first.kill().await;
     let stopped_at = checkpoint(&stack.db).await;
-    assert!(
-        stopped_at < head,
-        "killed before the end ({stopped_at} of {head})"
-    );
+    assert!(stopped_at < head, "killed before the end ({stopped_at} of {head})");
 
     let (_second, _) = start_projector_with(config(&stack.db)).await;
     eventually("caught up after the crash", PATIENCE, || async {
@@ -115,4 +112,40 @@ async fn a_standby_takes_over_and_nothing_is_applied_twice() {
     })
     .await;
     assert_read_model_matches_log(&stack.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_equals_the_live_tables_and_readers_follow_it() {
+    let stack = Stack::start().await;
+    let head = write_history(&stack, 60).await;
+    eventually("caught up", PATIENCE, || async { checkpoint(&stack.db).await == head }).await;
+    let live = snapshot(&stack.db, "ledger_g1").await;
+    assert!(live.len() > 100);
+
+    let report = projector::rebuild(stack.db.url(), "ledger", 7).await.expect("rebuild");
+    assert_eq!((report.generation, report.checkpoint), (2, head));
+    assert_eq!(
+        snapshot(&stack.db, "ledger_g2").await,
+        live,
+        "the rebuilt generation equals the live one"
+    );
+
+    // The running projector follows the flip, and a read-your-writes read sees the new generation.
+    let next = transfer(&stack, "after-rebuild", &[("bank", "bob", 5)]).await;
+    let (_, bob) = stack.get_at("/v1/accounts/bob", next).await;
+    assert_eq!(bob["last_position"], next, "{bob}");
+    assert_read_model_matches_log(&stack.db).await;
+
+    // A second rebuild drops the generation no reader uses any more.
+    let again = projector::rebuild(stack.db.url(), "ledger", 1_000)
+        .await
+        .expect("rebuild");
+    assert_eq!(again.generation, 3);
+    let schemas: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'ledger_g%' ORDER BY 1")
+            .fetch_all(stack.db.pool())
+            .await
+            .unwrap_or_default();
+    assert_eq!(schemas, vec!["ledger_g2", "ledger_g3"]);
+    assert!(projector::rebuild(stack.db.url(), "nope", 10).await.is_err());
 }

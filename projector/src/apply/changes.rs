@@ -11,6 +11,9 @@ use time::OffsetDateTime;
 
 use super::ApplyError;
 
+/// The read tables of one generation, in the order they are created.
+pub(crate) const TABLES: [&str; 5] = ["assets", "accounts", "entries", "transfers", "totals"];
+
 pub(super) struct AssetRow {
     pub code: String,
     pub scale: i16,
@@ -85,11 +88,7 @@ pub(super) struct Changes {
 }
 
 impl Changes {
-    pub async fn compute(
-        conn: &mut PgConnection,
-        schema: &str,
-        events: &[StoredEvent],
-    ) -> Result<Self, ApplyError> {
+    pub async fn compute(conn: &mut PgConnection, schema: &str, events: &[StoredEvent]) -> Result<Self, ApplyError> {
         let decoded = events
             .iter()
             .map(|e| {
@@ -195,15 +194,9 @@ impl Changes {
                 };
                 self.accounts.insert(e.id.to_string(), row);
             }
-            Event::AccountFrozen(e) => {
-                self.set_status(e.id.as_str(), AccountStatus::Frozen, position, at)
-            }
-            Event::AccountUnfrozen(e) => {
-                self.set_status(e.id.as_str(), AccountStatus::Open, position, at)
-            }
-            Event::AccountClosed(e) => {
-                self.set_status(e.id.as_str(), AccountStatus::Closed, position, at)
-            }
+            Event::AccountFrozen(e) => self.set_status(e.id.as_str(), AccountStatus::Frozen, position, at),
+            Event::AccountUnfrozen(e) => self.set_status(e.id.as_str(), AccountStatus::Open, position, at),
+            Event::AccountClosed(e) => self.set_status(e.id.as_str(), AccountStatus::Closed, position, at),
             Event::TransferPosted(e) => {
                 let mut assets = HashMap::new();
                 for (index, posting) in e.postings.iter().enumerate() {
@@ -226,8 +219,7 @@ impl Changes {
                     recorded_at: at,
                 });
                 if let Some(original) = &e.reverses {
-                    self.reversals
-                        .push((original.to_string(), e.id.to_string()));
+                    self.reversals.push((original.to_string(), e.id.to_string()));
                 }
             }
         }
@@ -252,10 +244,7 @@ impl Changes {
     ) -> Option<String> {
         let amount = posting.amount.get();
         let mut asset = None;
-        for (account_id, side, seq) in [
-            (&posting.debit, "debit", seq),
-            (&posting.credit, "credit", seq + 1),
-        ] {
+        for (account_id, side, seq) in [(&posting.debit, "debit", seq), (&posting.credit, "credit", seq + 1)] {
             let Some(account) = self.accounts.get_mut(account_id.as_str()) else {
                 continue;
             };

@@ -4,7 +4,9 @@ mod changes;
 mod write;
 
 use partida_eventstore::{StoredEvent, events_after};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+
+pub(crate) use changes::TABLES;
 
 use crate::{PROJECTION, Status};
 
@@ -12,15 +14,12 @@ use crate::{PROJECTION, Status};
 pub(crate) enum ApplyError {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-    #[error("another projector moved the checkpoint past {expected}; stepping back")]
+    #[error("the projection pointer moved away from checkpoint {expected}")]
     LostRace { expected: i64 },
     #[error("expected event {expected} next, read {found}")]
     Gap { expected: i64, found: i64 },
     #[error("event {position} cannot be read: {source}")]
-    Decode {
-        position: i64,
-        source: ledger::DecodeError,
-    },
+    Decode { position: i64, source: ledger::DecodeError },
 }
 
 /// The projection's pointer: which generation of tables is live and how far it has applied.
@@ -36,23 +35,30 @@ impl Projection {
                 .bind(PROJECTION)
                 .fetch_one(pool)
                 .await?;
-        Ok(Self {
-            generation,
-            checkpoint,
-        })
+        Ok(Self { generation, checkpoint })
     }
 
-    fn schema(&self) -> String {
-        schema_name(self.generation)
+    /// Applies every event after the checkpoint, `batch_size` per transaction. When someone else
+    /// moved the pointer (a rebuild switched generations, or another projector won a race), it
+    /// reloads the pointer and goes on from there.
+    pub async fn catch_up(&mut self, pool: &PgPool, batch_size: i64, status: &Status) -> Result<(), ApplyError> {
+        loop {
+            match self.catch_up_once(pool, batch_size, status).await {
+                Err(ApplyError::LostRace { expected }) => {
+                    *self = Self::load(pool).await?;
+                    tracing::info!(
+                        expected,
+                        generation = self.generation,
+                        checkpoint = self.checkpoint,
+                        "the projection pointer moved; following it"
+                    );
+                }
+                other => return other,
+            }
+        }
     }
 
-    /// Applies every event after the checkpoint, `batch_size` per transaction.
-    pub async fn catch_up(
-        &mut self,
-        pool: &PgPool,
-        batch_size: i64,
-        status: &Status,
-    ) -> Result<(), ApplyError> {
+    async fn catch_up_once(&mut self, pool: &PgPool, batch_size: i64, status: &Status) -> Result<(), ApplyError> {
         loop {
             let events = events_after(pool, self.checkpoint, batch_size).await?;
             let Some(last) = events.last().map(|e| e.position) else {
@@ -78,8 +84,8 @@ impl Projection {
             });
         }
         let mut tx = pool.begin().await?;
-        // The checkpoint row is the projection's lock: a concurrent writer blocks here, then finds
-        // the checkpoint moved and applies nothing.
+        // The pointer row is the projection's lock: a concurrent writer blocks here, then finds the
+        // checkpoint (or the generation) moved and applies nothing.
         let moved = sqlx::query(
             "UPDATE projections SET checkpoint = $1, updated_at = now() \
               WHERE name = $2 AND generation = $3 AND checkpoint = $4",
@@ -96,13 +102,22 @@ impl Projection {
                 expected: self.checkpoint,
             });
         }
-        let schema = self.schema();
-        let changes = changes::Changes::compute(&mut tx, &schema, events).await?;
-        write::write(&mut tx, &schema, &changes).await?;
+        apply_events(&mut tx, &schema_name(self.generation), events).await?;
         tx.commit().await?;
         self.checkpoint = last.position;
         Ok(())
     }
+}
+
+/// Writes the effects of `events` into the tables in `schema`, inside the caller's transaction.
+pub(crate) async fn apply_events(
+    conn: &mut PgConnection,
+    schema: &str,
+    events: &[StoredEvent],
+) -> Result<(), ApplyError> {
+    let changes = changes::Changes::compute(conn, schema, events).await?;
+    write::write(conn, schema, &changes).await?;
+    Ok(())
 }
 
 /// The schema holding generation `generation` of the read tables.

@@ -12,11 +12,7 @@ fn side(normal_side: NormalSide) -> &'static str {
     }
 }
 
-pub(super) async fn write(
-    conn: &mut PgConnection,
-    schema: &str,
-    changes: &Changes,
-) -> Result<(), sqlx::Error> {
+pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
     insert_assets(conn, schema, changes).await?;
     write_accounts(conn, schema, changes).await?;
     insert_entries(conn, schema, changes).await?;
@@ -25,11 +21,7 @@ pub(super) async fn write(
     Ok(())
 }
 
-async fn insert_assets(
-    conn: &mut PgConnection,
-    schema: &str,
-    changes: &Changes,
-) -> Result<(), sqlx::Error> {
+async fn insert_assets(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
     if changes.assets.is_empty() {
         return Ok(());
     }
@@ -47,15 +39,8 @@ async fn insert_assets(
     Ok(())
 }
 
-async fn write_accounts(
-    conn: &mut PgConnection,
-    schema: &str,
-    changes: &Changes,
-) -> Result<(), sqlx::Error> {
-    let (opened, updated): (Vec<_>, Vec<_>) = changes
-        .accounts
-        .iter()
-        .partition(|(_, row)| row.opening.is_some());
+async fn write_accounts(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
+    let (opened, updated): (Vec<_>, Vec<_>) = changes.accounts.iter().partition(|(_, row)| row.opening.is_some());
     if !opened.is_empty() {
         let openings: Vec<_> = opened
             .iter()
@@ -75,9 +60,24 @@ async fn write_accounts(
         .bind(openings.iter().map(|(_, r, _)| r.asset.as_str()).collect::<Vec<_>>())
         .bind(openings.iter().map(|(_, _, o)| o.name.as_str()).collect::<Vec<_>>())
         .bind(openings.iter().map(|(_, r, _)| side(r.normal_side)).collect::<Vec<_>>())
-        .bind(openings.iter().map(|(_, _, o)| o.flags.debits_must_not_exceed_credits).collect::<Vec<_>>())
-        .bind(openings.iter().map(|(_, _, o)| o.flags.credits_must_not_exceed_debits).collect::<Vec<_>>())
-        .bind(openings.iter().map(|(_, _, o)| serde_json::Value::Object(o.metadata.clone()).to_string()).collect::<Vec<_>>())
+        .bind(
+            openings
+                .iter()
+                .map(|(_, _, o)| o.flags.debits_must_not_exceed_credits)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            openings
+                .iter()
+                .map(|(_, _, o)| o.flags.credits_must_not_exceed_debits)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            openings
+                .iter()
+                .map(|(_, _, o)| serde_json::Value::Object(o.metadata.clone()).to_string())
+                .collect::<Vec<_>>(),
+        )
         .bind(openings.iter().map(|(_, r, _)| r.status.as_str()).collect::<Vec<_>>())
         .bind(openings.iter().map(|(_, r, _)| r.debits).collect::<Vec<_>>())
         .bind(openings.iter().map(|(_, r, _)| r.credits).collect::<Vec<_>>())
@@ -110,11 +110,7 @@ async fn write_accounts(
     Ok(())
 }
 
-async fn insert_entries(
-    conn: &mut PgConnection,
-    schema: &str,
-    changes: &Changes,
-) -> Result<(), sqlx::Error> {
+async fn insert_entries(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
     let rows = &changes.entries;
     if rows.is_empty() {
         return Ok(());
@@ -140,11 +136,7 @@ async fn insert_entries(
     Ok(())
 }
 
-async fn write_transfers(
-    conn: &mut PgConnection,
-    schema: &str,
-    changes: &Changes,
-) -> Result<(), sqlx::Error> {
+async fn write_transfers(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
     let rows = &changes.transfers;
     if !rows.is_empty() {
         sqlx::query(&format!(
@@ -174,24 +166,14 @@ async fn write_transfers(
                 .map(|(original, _)| original.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind(
-            changes
-                .reversals
-                .iter()
-                .map(|(_, by)| by.as_str())
-                .collect::<Vec<_>>(),
-        )
+        .bind(changes.reversals.iter().map(|(_, by)| by.as_str()).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
     Ok(())
 }
 
-async fn add_totals(
-    conn: &mut PgConnection,
-    schema: &str,
-    changes: &Changes,
-) -> Result<(), sqlx::Error> {
+async fn add_totals(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
     if changes.totals.is_empty() {
         return Ok(());
     }

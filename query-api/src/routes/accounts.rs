@@ -59,13 +59,11 @@ pub(crate) async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let limit = page::limit(params.limit)?;
     if let Some(asset) = &params.asset {
-        AssetCode::parse(asset.as_str())
-            .map_err(|e| ApiError::validation(format!("asset: {e}"), "asset"))?;
+        AssetCode::parse(asset.as_str()).map_err(|e| ApiError::validation(format!("asset: {e}"), "asset"))?;
     }
     if let Some(status) = &params.status {
-        AccountStatus::parse(status).ok_or_else(|| {
-            ApiError::validation("status must be open, frozen or closed", "status")
-        })?;
+        AccountStatus::parse(status)
+            .ok_or_else(|| ApiError::validation("status must be open, frozen or closed", "status"))?;
     }
     min.wait(&state, Source::Projection).await?;
     let sql = format!(
@@ -150,12 +148,7 @@ pub(crate) struct EntryParams {
 fn parse_cursor(raw: &str) -> Result<(i64, i32), ApiError> {
     raw.split_once('.')
         .and_then(|(p, s)| Some((p.parse().ok()?, s.parse().ok()?)))
-        .ok_or_else(|| {
-            ApiError::validation(
-                "after must be a cursor from a previous page (position.seq)",
-                "after",
-            )
-        })
+        .ok_or_else(|| ApiError::validation("after must be a cursor from a previous page (position.seq)", "after"))
 }
 
 /// `GET /v1/accounts/{id}/entries`: one entry per leg, with the account's totals after it.
@@ -195,9 +188,7 @@ pub(crate) async fn entries(
     let next = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| format!("{}.{}", e.position, e.seq)))
         .flatten();
-    Ok(Json(
-        json!({ "account": id, "entries": entries, "next": next }),
-    ))
+    Ok(Json(json!({ "account": id, "entries": entries, "next": next })))
 }
 
 #[derive(Deserialize)]

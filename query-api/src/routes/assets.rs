@@ -23,10 +23,7 @@ struct AssetView {
 }
 
 /// `GET /v1/assets`: every asset with its totals.
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    min: MinPosition,
-) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(State(state): State<AppState>, min: MinPosition) -> Result<Json<Value>, ApiError> {
     min.wait(&state, Source::Projection).await?;
     let schema = state.model.schema();
     let sql = format!(

@@ -25,10 +25,7 @@ pub(crate) async fn events(
     let limit = page::limit(params.limit)?;
     let after = params.after.unwrap_or(0);
     if after < 0 {
-        return Err(ApiError::validation(
-            "after must be a non-negative position",
-            "after",
-        ));
+        return Err(ApiError::validation("after must be a non-negative position", "after"));
     }
     min.wait(&state, Source::Log).await?;
     let events = partida_eventstore::events_after(&state.pool, after, limit)
@@ -68,16 +65,13 @@ pub(crate) async fn stream(
         .await
         .map_err(|e| db_error(&e))?;
     if events.is_empty() && after == 0 {
-        return Err(ApiError::not_found(
-            "stream_not_found",
-            format!("stream {stream_id} has no events"),
-        )
-        .with_details(json!({"stream": stream_id})));
+        return Err(
+            ApiError::not_found("stream_not_found", format!("stream {stream_id} has no events"))
+                .with_details(json!({"stream": stream_id})),
+        );
     }
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.stream_version))
         .flatten();
-    Ok(Json(
-        json!({ "stream": stream_id, "events": events, "next": next }),
-    ))
+    Ok(Json(json!({ "stream": stream_id, "events": events, "next": next })))
 }

@@ -28,10 +28,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/events", get(log::events))
         .route("/v1/streams/{id}", get(log::stream))
         .route("/v1/projections", get(projections::list))
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(partida_service::metrics::render))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
@@ -61,11 +58,7 @@ pub(crate) fn db_error(error: &sqlx::Error) -> ApiError {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             ApiError::unavailable("the database is unavailable")
         }
-        sqlx::Error::Database(db)
-            if db
-                .code()
-                .is_some_and(|c| c.starts_with("08") || c.starts_with("57")) =>
-        {
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57")) => {
             ApiError::unavailable("the database is unavailable")
         }
         other => ApiError::internal(other),

@@ -73,21 +73,15 @@ pub(crate) async fn get(
     let Path(raw) = path.map_err(|e| ApiError::validation(e.body_text(), "id"))?;
     let id = TransferId::parse(raw).map_err(|e| ApiError::validation(format!("id: {e}"), "id"))?;
     min.wait(&state, Source::Projection).await?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM {}.transfers WHERE id = $1",
-        state.model.schema()
-    );
+    let sql = format!("SELECT {COLUMNS} FROM {}.transfers WHERE id = $1", state.model.schema());
     let transfer: TransferView = sqlx::query_as(&sql)
         .bind(id.as_str())
         .fetch_optional(&state.pool)
         .await
         .map_err(|e| db_error(&e))?
         .ok_or_else(|| {
-            ApiError::not_found(
-                "transfer_not_found",
-                format!("transfer {id} does not exist"),
-            )
-            .with_details(json!({"transfer": id}))
+            ApiError::not_found("transfer_not_found", format!("transfer {id} does not exist"))
+                .with_details(json!({"transfer": id}))
         })?;
     Ok(Json(serde_json::to_value(transfer).unwrap_or_default()))
 }

@@ -30,10 +30,7 @@ impl PgBin {
                      package `postgresql`: apt-get install -y postgresql"
                 )
             })?;
-        let version = run(
-            Command::new(dir.join("pg_ctl")).arg("--version"),
-            "pg_ctl --version",
-        )?;
+        let version = run(Command::new(dir.join("pg_ctl")).arg("--version"), "pg_ctl --version")?;
         let major = major_version(&version)
             .ok_or_else(|| anyhow!("cannot read the version in {version:?}"))?
             .to_owned();
@@ -48,9 +45,7 @@ fn bin_dir_candidates() -> Vec<PathBuf> {
     if let Ok(output) = Command::new("pg_config").arg("--bindir").output()
         && output.status.success()
     {
-        dirs.push(PathBuf::from(
-            String::from_utf8_lossy(&output.stdout).trim(),
-        ));
+        dirs.push(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
     }
     let mut versioned: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -69,9 +64,7 @@ fn bin_dir_candidates() -> Vec<PathBuf> {
 /// "pg_ctl (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)" -> "15"; also "16beta1" -> "16".
 fn major_version(version_output: &str) -> Option<&str> {
     let rest = version_output.split(") ").nth(1)?;
-    let end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
+    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
     (end > 0).then(|| &rest[..end])
 }
 

@@ -39,8 +39,7 @@ impl Cluster {
     pub(super) fn new(dir: PathBuf, port: u16) -> Result<Self> {
         let as_postgres = nix::unistd::geteuid().is_root();
         if as_postgres {
-            let user =
-                nix::unistd::User::from_name(SUPERUSER).context("looking up user postgres")?;
+            let user = nix::unistd::User::from_name(SUPERUSER).context("looking up user postgres")?;
             if user.is_none() {
                 bail!(
                     "running as root, but PostgreSQL refuses to run as root and there is no \
@@ -79,25 +78,18 @@ impl Cluster {
         let data = self.data_dir();
         note!("creating a PostgreSQL cluster in {}", data.display());
         if data.exists() {
-            fs::remove_dir_all(&data)
-                .with_context(|| format!("removing the incomplete {}", data.display()))?;
+            fs::remove_dir_all(&data).with_context(|| format!("removing the incomplete {}", data.display()))?;
         }
-        fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
+        fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
         self.make_server_dir(&self.socket_dir(), false)?;
         self.make_server_dir(&self.dir.join("log"), false)?;
         self.make_server_dir(&data, true)?;
 
         let mut initdb = self.server_tool("initdb");
-        initdb.arg("-D").arg(&data).args([
-            "-U",
-            SUPERUSER,
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ]);
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"]);
         if !extra_settings.is_empty() {
             // Test clusters are thrown away: skip initdb's final fsync.
             initdb.arg("--no-sync");
@@ -113,8 +105,7 @@ impl Cluster {
             conf.push_str(&format!("{name} = {value}\n"));
         }
         let conf_path = data.join("postgresql.conf");
-        let mut text = fs::read_to_string(&conf_path)
-            .with_context(|| format!("reading {}", conf_path.display()))?;
+        let mut text = fs::read_to_string(&conf_path).with_context(|| format!("reading {}", conf_path.display()))?;
         text.push_str(&conf);
         fs::write(&conf_path, text).with_context(|| format!("writing {}", conf_path.display()))
     }
@@ -140,8 +131,7 @@ impl Cluster {
         }
         // postmaster.pid: pid, data dir, start time, port, socket dir, ...
         let pid_file = self.data_dir().join("postmaster.pid");
-        let text = fs::read_to_string(&pid_file)
-            .with_context(|| format!("reading {}", pid_file.display()))?;
+        let text = fs::read_to_string(&pid_file).with_context(|| format!("reading {}", pid_file.display()))?;
         let port = text
             .lines()
             .nth(3)
@@ -186,23 +176,18 @@ impl Cluster {
     pub(super) fn stop(&self) -> Result<()> {
         note!("stopping PostgreSQL ({})", self.data_dir().display());
         let mut pg_ctl = self.server_tool("pg_ctl");
-        pg_ctl.arg("-D").arg(self.data_dir()).args([
-            "-m",
-            "fast",
-            "-w",
-            "-t",
-            PG_CTL_TIMEOUT_SECS,
-            "stop",
-        ]);
+        pg_ctl
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "fast", "-w", "-t", PG_CTL_TIMEOUT_SECS, "stop"]);
         run(&mut pg_ctl, "pg_ctl stop")?;
         Ok(())
     }
 
     pub(super) fn ensure_database(&self, port: u16, name: &str) -> Result<()> {
         let mut psql = self.client_tool("psql", port);
-        psql.args(["-X", "-d", "postgres", "-tAc"]).arg(format!(
-            "SELECT 1 FROM pg_database WHERE datname = '{name}'"
-        ));
+        psql.args(["-X", "-d", "postgres", "-tAc"])
+            .arg(format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"));
         if run(&mut psql, "psql")?.trim() == "1" {
             return Ok(());
         }

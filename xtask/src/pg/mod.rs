@@ -157,8 +157,7 @@ fn database_url(port: u16, database: &str) -> String {
 
 /// A port nobody listens on right now: the kernel picks one for a throw-away listener.
 fn free_port() -> Result<u16> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("looking for a free port")?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("looking for a free port")?;
     Ok(listener.local_addr()?.port())
 }
 

@@ -1,0 +1,137 @@
+//! `projector rebuild <projection>`: replays the whole log into a fresh generation of the read
+//! tables while the live one keeps serving, catches up, then flips the pointer.
+//!
+//! The flip is one row update under the pointer's row lock, which is also what every live apply
+//! takes first: the live projector waits for the flip, then follows the new generation. Readers
+//! switch by following the pointer, so no DDL touches a table anyone is reading (on a hot standby,
+//! a rename or `CREATE OR REPLACE VIEW` would cancel running queries).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use partida_eventstore::events_after;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgConnection, PgPool};
+
+use crate::PROJECTION;
+use crate::apply::{TABLES, apply_events, schema_name};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// The generation now live.
+    pub generation: i32,
+    /// The position the new generation had reached when it went live.
+    pub checkpoint: i64,
+    pub elapsed: Duration,
+}
+
+pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> anyhow::Result<RebuildReport> {
+    if projection != PROJECTION {
+        bail!("unknown projection {projection:?}; the projections are: {PROJECTION}");
+    }
+    let started = Instant::now();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(database_url)
+        .await
+        .context("connecting")?;
+    let live: i32 = sqlx::query_scalar("SELECT generation FROM projections WHERE name = $1")
+        .bind(PROJECTION)
+        .fetch_one(&pool)
+        .await?;
+    let next = live + 1;
+    drop_generations_before(&pool, live).await?;
+    create_generation(&pool, live, next).await?;
+    let shadow = schema_name(next);
+
+    // Replay in batches of their own while the log is far ahead; the live tables keep serving.
+    let mut checkpoint = 0;
+    loop {
+        let head = partida_eventstore::head(&pool).await?;
+        if head - checkpoint <= batch_size {
+            break;
+        }
+        let mut tx = pool.begin().await?;
+        checkpoint = apply_after(&mut tx, &shadow, checkpoint, batch_size).await?;
+        tx.commit().await?;
+        tracing::info!(checkpoint, head, "rebuilding {shadow}");
+    }
+
+    // The last stretch and the flip, under the pointer's lock.
+    let mut tx = pool.begin().await?;
+    let generation: i32 = sqlx::query_scalar("SELECT generation FROM projections WHERE name = $1 FOR UPDATE")
+        .bind(PROJECTION)
+        .fetch_one(&mut *tx)
+        .await?;
+    if generation != live {
+        bail!("another rebuild switched the projection to generation {generation} meanwhile");
+    }
+    loop {
+        let reached = apply_after(&mut tx, &shadow, checkpoint, batch_size).await?;
+        if reached == checkpoint {
+            break;
+        }
+        checkpoint = reached;
+    }
+    sqlx::query("UPDATE projections SET generation = $1, checkpoint = $2, updated_at = now() WHERE name = $3")
+        .bind(next)
+        .bind(checkpoint)
+        .bind(PROJECTION)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    pool.close().await;
+    Ok(RebuildReport {
+        generation: next,
+        checkpoint,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Applies up to `limit` events after `checkpoint` into `schema`; returns the new checkpoint.
+async fn apply_after(conn: &mut PgConnection, schema: &str, checkpoint: i64, limit: i64) -> anyhow::Result<i64> {
+    let events = events_after(&mut *conn, checkpoint, limit).await?;
+    let Some(last) = events.last().map(|e| e.position) else {
+        return Ok(checkpoint);
+    };
+    apply_events(conn, schema, &events).await?;
+    Ok(last)
+}
+
+/// An empty copy of the live generation's tables, indexes included.
+async fn create_generation(pool: &PgPool, live: i32, next: i32) -> anyhow::Result<()> {
+    let (live, next) = (schema_name(live), schema_name(next));
+    let mut tx = pool.begin().await?;
+    // A rebuild that died half-way left its generation behind; nobody reads it.
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {next} CASCADE"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("CREATE SCHEMA {next}")).execute(&mut *tx).await?;
+    for table in TABLES {
+        sqlx::query(&format!(
+            "CREATE TABLE {next}.{table} (LIKE {live}.{table} INCLUDING ALL)"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Generations older than the live one stopped being read at the previous flip (readers follow
+/// the pointer within a second), so they can go.
+async fn drop_generations_before(pool: &PgPool, live: i32) -> anyhow::Result<()> {
+    let schemas: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^ledger_g[0-9]+$'")
+            .fetch_all(pool)
+            .await?;
+    for schema in schemas {
+        let generation: i32 = schema.trim_start_matches("ledger_g").parse().unwrap_or(i32::MAX);
+        if generation < live {
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(())
+}
