@@ -3,3 +3,4 @@
 mod errors;
 mod flows;
 mod projector;
+mod writers;
