@@ -1,5 +1,8 @@
 //! End-to-end: the real services over real HTTP on a real PostgreSQL.
-#![expect(clippy::expect_used, reason = "test helpers outside #[test] fns: a failed expectation is a failed test")]
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers outside #[test] fns: a failed expectation is a failed test"
+)]
 
 mod errors;
 mod flows;
