@@ -35,7 +35,8 @@ impl Failure {
                 Some(code) if code.starts_with("08") || code.starts_with("57") || code.starts_with("53") => {
                     Self::Disconnected(error)
                 }
-                Some(code) if code.starts_with("40") => Self::Transient(error),
+                // Serialization failures, deadlocks, and a lock wait cut short by a lock_timeout.
+                Some(code) if code.starts_with("40") || code == "55P03" => Self::Transient(error),
                 _ => Self::Data(error),
             },
             sqlx::Error::Io(_)
@@ -67,9 +68,14 @@ pub(crate) async fn run(
         .await
         .map_err(Failure::before_commit)?;
     match decide_and_stage(conn, submissions, clock).await {
-        Ok((replies, wrote)) => {
-            let end = if wrote { "COMMIT" } else { "ROLLBACK" };
-            conn.execute(end).await.map_err(Failure::during_commit)?;
+        Ok((replies, true)) => {
+            conn.execute("COMMIT").await.map_err(Failure::during_commit)?;
+            Ok(replies)
+        }
+        Ok((replies, false)) => {
+            // Nothing was written, so the answers stand even if ROLLBACK fails; a broken
+            // connection shows at the next BEGIN, which is retried on a fresh one.
+            let _ = conn.execute("ROLLBACK").await;
             Ok(replies)
         }
         Err(error) => {

@@ -30,6 +30,11 @@ pub struct WriterConfig {
 
 impl WriterConfig {
     pub fn new(connect_options: PgConnectOptions) -> Self {
+        // Role or database defaults must not cut the writer's wait for the head lock short: that
+        // wait is how writers queue.
+        let connect_options = connect_options
+            .application_name("partida-writer")
+            .options([("lock_timeout", "0"), ("statement_timeout", "0")]);
         Self {
             connect_options,
             queue_capacity: 4_096,

@@ -265,3 +265,63 @@ async fn recorded_time_never_decreases_along_positions() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn floats_in_metadata_survive_jsonb_so_hashes_and_replays_hold() -> TestResult {
+    let db = TestDb::new().await;
+    let (writer, _task) = writer(&db)?;
+    open_books(&writer).await;
+    // Values whose decimal form, as jsonb prints it, parses back to another double without
+    // correct rounding; and the largest double, which jsonb prints with 309 digits.
+    let metadata: Metadata = serde_json::from_str(
+        r#"{"a": 9.343324411917e25, "b": 1.7e308, "c": 1.7976931348623157e308, "d": 0.1, "e": -2.5e-8, "f": 100.0}"#,
+    )?;
+    let command = Command::PostTransfer(PostTransfer::new(
+        transfer_id("floats"),
+        vec![posting("bank", "alice", 1)],
+        metadata,
+        None,
+    )?);
+    let Reply::Written { position } = submit(&writer, command.clone()).await else {
+        panic!("not written")
+    };
+    verify_chain(&all_events(&db).await)?;
+    assert_eq!(submit(&writer, command).await, Reply::Replayed { position });
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_database_lock_timeout_does_not_cut_the_writers_queue_short() -> TestResult {
+    let db = TestDb::new().await;
+    let name = db.name().to_owned();
+    sqlx::query(&format!("ALTER DATABASE \"{name}\" SET lock_timeout = '1ms'"))
+        .execute(db.pool())
+        .await?;
+    let (writer, _task) = writer(&db)?;
+    let mut blocker = db.pool().begin().await?;
+    sqlx::query("SELECT 1 FROM event_head FOR UPDATE")
+        .execute(&mut *blocker)
+        .await?;
+    let pending = tokio::spawn({
+        let writer = writer.clone();
+        async move {
+            writer
+                .submit(Submission::new(Command::RegisterAsset(register_asset("EUR", 2))))
+                .await
+        }
+    });
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'partida-writer' AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(db.pool())
+        .await?;
+        if waiting == 1 || pending.is_finished() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    blocker.rollback().await?;
+    assert!(matches!(pending.await?, Ok(Reply::Written { .. })));
+    Ok(())
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use partida_eventstore::events_after;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::PROJECTION;
 use crate::apply::{TABLES, apply_events, schema_name};
@@ -25,11 +25,24 @@ pub struct RebuildReport {
     pub elapsed: Duration,
 }
 
+/// Held by the one rebuild allowed to run ("partida" + rebuild 1).
+const REBUILD_LOCK: i64 = 0x7061_7274_6964_6201;
+
 pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> anyhow::Result<RebuildReport> {
     if projection != PROJECTION {
         bail!("unknown projection {projection:?}; the projections are: {PROJECTION}");
     }
     let started = Instant::now();
+    // One rebuild at a time: a second one would drop and refill the generation the first just
+    // made live. The lock is held by this session until the rebuild ends, however it ends.
+    let mut guard = PgConnection::connect(database_url).await.context("connecting")?;
+    let alone: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(REBUILD_LOCK)
+        .fetch_one(&mut guard)
+        .await?;
+    if !alone {
+        bail!("another rebuild of {projection} is running");
+    }
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect(database_url)
@@ -81,6 +94,7 @@ pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> a
         .await?;
     tx.commit().await?;
     pool.close().await;
+    let _ = guard.close().await;
     Ok(RebuildReport {
         generation: next,
         checkpoint,

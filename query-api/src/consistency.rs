@@ -36,8 +36,9 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let query = axum::extract::Query::<MinPositionQuery>::try_from_uri(&parts.uri).ok();
-        let from_query = query.and_then(|q| q.0.min_position).as_deref().map(parse).transpose()?;
+        let query = axum::extract::Query::<MinPositionQuery>::try_from_uri(&parts.uri)
+            .map_err(|_| ApiError::validation("min_position must be given at most once", "min_position"))?;
+        let from_query = query.0.min_position.as_deref().map(parse).transpose()?;
         let from_header = match parts.headers.get("x-min-position") {
             Some(value) => Some(parse(value.to_str().unwrap_or("-"))?),
             None => None,

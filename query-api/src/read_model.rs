@@ -25,8 +25,10 @@ impl ReadModel {
         format!("ledger_g{}", self.generation.load(Ordering::Relaxed))
     }
 
+    /// Generations only move forward: a slow reader reporting an older one must not send the
+    /// others back to tables that no longer follow the log.
     pub fn observe(&self, generation: i32) {
-        self.generation.store(generation, Ordering::Relaxed);
+        self.generation.fetch_max(generation, Ordering::Relaxed);
     }
 }
 

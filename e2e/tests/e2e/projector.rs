@@ -148,4 +148,15 @@ async fn a_rebuild_equals_the_live_tables_and_readers_follow_it() {
             .unwrap_or_default();
     assert_eq!(schemas, vec!["ledger_g2", "ledger_g3"]);
     assert!(projector::rebuild(stack.db.url(), "nope", 10).await.is_err());
+
+    // One rebuild at a time.
+    let mut other = stack.db.pool().acquire().await.expect("connection");
+    sqlx::query("SELECT pg_advisory_lock(x'7061727469646201'::bigint)")
+        .execute(&mut *other)
+        .await
+        .expect("lock");
+    let refused = projector::rebuild(stack.db.url(), "ledger", 1_000)
+        .await
+        .expect_err("a second rebuild");
+    assert!(refused.to_string().contains("another rebuild"), "{refused}");
 }

@@ -61,6 +61,18 @@ pub(crate) async fn list(
     if let Some(asset) = &params.asset {
         AssetCode::parse(asset.as_str()).map_err(|e| ApiError::validation(format!("asset: {e}"), "asset"))?;
     }
+    if let Some(prefix) = &params.prefix {
+        let valid = prefix.len() <= AccountId::MAX_LEN && AccountId::parse(prefix.as_str()).is_ok();
+        if !valid {
+            return Err(ApiError::validation(
+                "prefix: must be up to 128 characters of [A-Za-z0-9:._-]",
+                "prefix",
+            ));
+        }
+    }
+    if let Some(after) = &params.after {
+        AccountId::parse(after.as_str()).map_err(|e| ApiError::validation(format!("after: {e}"), "after"))?;
+    }
     if let Some(status) = &params.status {
         AccountStatus::parse(status)
             .ok_or_else(|| ApiError::validation("status must be open, frozen or closed", "status"))?;

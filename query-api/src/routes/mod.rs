@@ -52,16 +52,21 @@ async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Value>, ApiE
     Ok(axum::Json(json!({"status": "ready"})))
 }
 
-/// A database failure: 503 when the database is unreachable or busy, 500 otherwise.
+/// A database failure: 503 (retryable) when the database is unreachable, busy, or cancelled the
+/// query (a hot standby does, on recovery conflicts), or a dropped generation was read; 500 otherwise.
 pub(crate) fn db_error(error: &sqlx::Error) -> ApiError {
-    match error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            ApiError::unavailable("the database is unavailable")
-        }
-        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57")) => {
-            ApiError::unavailable("the database is unavailable")
-        }
-        other => ApiError::internal(other),
+    let retryable = match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["08", "40", "53", "57"].iter().any(|class| code.starts_with(class)) || code == "42P01"
+        }),
+        _ => false,
+    };
+    if retryable {
+        tracing::warn!(%error, "read failed; answered 503");
+        ApiError::unavailable("the database is unavailable; retry shortly")
+    } else {
+        ApiError::internal(error)
     }
 }
 
