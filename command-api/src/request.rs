@@ -56,10 +56,19 @@ impl<S: Send + Sync> FromRequestParts<S> for WriteMeta {
 }
 
 impl WriteMeta {
-    /// A submission for `command`. With an `Idempotency-Key`, the key is bound to a hash of the
-    /// route and the normalized body, so the same key with another request is a conflict.
+    /// A submission for `command`, under the request's `Idempotency-Key` if it has one.
     pub fn submission(&self, command: Command, route: &str, body: &Value) -> Submission {
-        let idempotency_key = self.idempotency_key.as_ref().map(|key| {
+        Submission {
+            command,
+            context: self.context.clone(),
+            idempotency_key: self.key(route, body),
+        }
+    }
+
+    /// The request's `Idempotency-Key`, bound to a hash of the route and the normalized body, so
+    /// the same key with another request is a conflict.
+    pub fn key(&self, route: &str, body: &Value) -> Option<IdempotencyKey> {
+        self.idempotency_key.as_ref().map(|key| {
             let mut hasher = Sha256::new();
             hasher.update(route.as_bytes());
             hasher.update([0]);
@@ -68,12 +77,7 @@ impl WriteMeta {
                 key: key.clone(),
                 request_hash: hasher.finalize().into(),
             }
-        });
-        Submission {
-            command,
-            context: self.context.clone(),
-            idempotency_key,
-        }
+        })
     }
 
     /// For writes whose body carries their own idempotency key (an id), the header is not used.
@@ -96,5 +100,7 @@ pub(crate) fn respond(id: &str, reply: Result<Reply, AppendError>) -> Result<Res
             Ok((StatusCode::OK, axum::Json(json!({"id": id, "position": position}))).into_response())
         }
         Reply::Rejected(rejection) => Err(error::rejection(&rejection)),
+        // Only keyed batches are answered from a record; a single command never is.
+        Reply::Recorded(answer) => Ok((StatusCode::OK, axum::Json(answer)).into_response()),
     }
 }

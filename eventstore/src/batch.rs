@@ -9,10 +9,10 @@ use serde_json::Value;
 use sqlx::{Executor, PgConnection, Row};
 use uuid::Uuid;
 
-use crate::load::{self, Loaded};
+use crate::load::{self, KeyRecord, Loaded};
 use crate::persist;
 use crate::time::datetime_to_micros;
-use crate::writer::{Reply, Submission};
+use crate::writer::{IdempotencyKey, Reply, Submission, Unit};
 
 /// Why a batch was not written, which decides what the writer does next.
 #[derive(Debug)]
@@ -59,15 +59,11 @@ impl Failure {
     }
 }
 
-pub(crate) async fn run(
-    conn: &mut PgConnection,
-    submissions: &[&Submission],
-    clock: i64,
-) -> Result<Vec<Reply>, Failure> {
+pub(crate) async fn run(conn: &mut PgConnection, units: &[Unit<'_>], clock: i64) -> Result<Vec<Reply>, Failure> {
     conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         .await
         .map_err(Failure::before_commit)?;
-    match decide_and_stage(conn, submissions, clock).await {
+    match decide_and_stage(conn, units, clock).await {
         Ok((replies, true)) => {
             conn.execute("COMMIT").await.map_err(Failure::during_commit)?;
             Ok(replies)
@@ -96,7 +92,7 @@ pub(crate) struct Pending {
     next_position: i64,
     pub dirty_accounts: BTreeSet<AccountId>,
     pub dirty_assets: BTreeSet<AssetCode>,
-    pub new_keys: Vec<(String, [u8; 32], i64)>,
+    pub new_keys: Vec<(String, KeyRecord)>,
 }
 
 pub(crate) struct NewRow {
@@ -151,7 +147,7 @@ impl Pending {
 
 async fn decide_and_stage(
     conn: &mut PgConnection,
-    submissions: &[&Submission],
+    units: &[Unit<'_>],
     clock: i64,
 ) -> Result<(Vec<Reply>, bool), sqlx::Error> {
     // The serialization point: every writer of every instance queues here. Under READ COMMITTED
@@ -174,11 +170,18 @@ async fn decide_and_stage(
         dirty_assets: BTreeSet::new(),
         new_keys: Vec::new(),
     };
-    let mut loaded = load::load(conn, submissions).await?;
-    let replies: Vec<Reply> = submissions
-        .iter()
-        .map(|s| decide_one(&mut loaded, &mut pending, s))
-        .collect();
+    let mut loaded = load::load(conn, units).await?;
+    let mut replies = Vec::with_capacity(units.len());
+    for unit in units {
+        match unit.key {
+            None => replies.extend(
+                unit.submissions
+                    .iter()
+                    .map(|s| decide_one(&mut loaded, &mut pending, s)),
+            ),
+            Some(key) => replies.extend(decide_keyed(&mut loaded, &mut pending, unit.submissions, key)),
+        }
+    }
     if pending.rows.is_empty() {
         return Ok((replies, false));
     }
@@ -186,18 +189,58 @@ async fn decide_and_stage(
     Ok((replies, true))
 }
 
+/// A batch under one `Idempotency-Key`: answered from the key's record when it is a replay,
+/// otherwise decided command by command and, if it wrote anything, recorded with the key.
+fn decide_keyed(
+    loaded: &mut Loaded,
+    pending: &mut Pending,
+    submissions: &[Submission],
+    key: &IdempotencyKey,
+) -> Vec<Reply> {
+    if let Some(record) = loaded.keys.get(&key.key) {
+        let recorded = match &record.response {
+            Some(serde_json::Value::Array(answers)) if answers.len() == submissions.len() => Some(answers),
+            _ => None,
+        };
+        return match recorded {
+            Some(answers) if record.request_hash == key.request_hash => {
+                answers.iter().cloned().map(Reply::Recorded).collect()
+            }
+            _ => vec![Reply::Rejected(key_conflict(key)); submissions.len()],
+        };
+    }
+    let first = pending.next_position;
+    let replies: Vec<Reply> = submissions.iter().map(|s| decide_one(loaded, pending, s)).collect();
+    if pending.next_position > first {
+        let record = KeyRecord {
+            request_hash: key.request_hash,
+            position: first,
+            response: Some(serde_json::Value::Array(replies.iter().map(Reply::record).collect())),
+        };
+        loaded.keys.insert(key.key.clone(), record.clone());
+        pending.new_keys.push((key.key.clone(), record));
+    }
+    replies
+}
+
+fn key_conflict(key: &IdempotencyKey) -> Rejection {
+    Rejection::IdempotencyConflict {
+        kind: "idempotency_key",
+        id: key.key.clone(),
+    }
+}
+
 fn decide_one(loaded: &mut Loaded, pending: &mut Pending, submission: &Submission) -> Reply {
     let key = submission.idempotency_key.as_ref();
     if let Some(key) = key
-        && let Some((request_hash, position)) = loaded.keys.get(&key.key)
+        && let Some(record) = loaded.keys.get(&key.key)
     {
-        return if *request_hash == key.request_hash {
-            Reply::Replayed { position: *position }
+        return if record.request_hash == key.request_hash && record.response.is_none() {
+            Reply::Replayed {
+                position: record.position,
+            }
         } else {
-            Reply::Rejected(Rejection::IdempotencyConflict {
-                kind: "idempotency_key",
-                id: key.key.clone(),
-            })
+            Reply::Rejected(key_conflict(key))
         };
     }
     let events = match ledger::decide(&loaded.state, &submission.command, Timestamp(pending.recorded_at)) {
@@ -223,8 +266,13 @@ fn decide_one(loaded: &mut Loaded, pending: &mut Pending, submission: &Submissio
         loaded.origins.entry(stream).or_insert(first);
     }
     if let Some(key) = key {
-        loaded.keys.insert(key.key.clone(), (key.request_hash, first));
-        pending.new_keys.push((key.key.clone(), key.request_hash, first));
+        let record = KeyRecord {
+            request_hash: key.request_hash,
+            position: first,
+            response: None,
+        };
+        loaded.keys.insert(key.key.clone(), record.clone());
+        pending.new_keys.push((key.key.clone(), record));
     }
     Reply::Written { position: first }
 }

@@ -9,14 +9,22 @@ use ledger::{
 };
 use sqlx::{PgConnection, Row};
 
-use crate::writer::Submission;
+use crate::writer::Unit;
 
 pub(crate) struct Loaded {
     pub state: State,
     /// The position of each loaded stream's first event: what an identical replay answers.
     pub origins: HashMap<StreamId, i64>,
-    /// Idempotency keys: request hash and the position of the write they recorded.
-    pub keys: HashMap<String, ([u8; 32], i64)>,
+    pub keys: HashMap<String, KeyRecord>,
+}
+
+/// What an `Idempotency-Key` recorded: the request's hash, the first position written, and for a
+/// keyed batch the answers given.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyRecord {
+    pub request_hash: [u8; 32],
+    pub position: i64,
+    pub response: Option<serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -28,9 +36,12 @@ struct Wanted {
 }
 
 impl Wanted {
-    fn of(submissions: &[&Submission]) -> Self {
+    fn of(units: &[Unit<'_>]) -> Self {
         let mut wanted = Self::default();
-        for submission in submissions {
+        for key in units.iter().filter_map(|u| u.key) {
+            wanted.keys.insert(key.key.clone());
+        }
+        for submission in units.iter().flat_map(|u| u.submissions) {
             if let Some(key) = &submission.idempotency_key {
                 wanted.keys.insert(key.key.clone());
             }
@@ -67,8 +78,8 @@ fn corrupt(what: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("write-side state holds an invalid {what}").into())
 }
 
-pub(crate) async fn load(conn: &mut PgConnection, submissions: &[&Submission]) -> Result<Loaded, sqlx::Error> {
-    let mut wanted = Wanted::of(submissions);
+pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<Loaded, sqlx::Error> {
+    let mut wanted = Wanted::of(units);
     let mut loaded = Loaded {
         state: State::default(),
         origins: HashMap::new(),
@@ -205,16 +216,18 @@ async fn load_transfers(
 
 async fn load_keys(conn: &mut PgConnection, keys: &BTreeSet<String>, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let rows = sqlx::query("SELECT key, request_hash, position FROM idempotency_keys WHERE key = ANY($1)")
+    let rows = sqlx::query("SELECT key, request_hash, position, response FROM idempotency_keys WHERE key = ANY($1)")
         .bind(&keys)
         .fetch_all(&mut *conn)
         .await?;
     for row in rows {
         let hash: Vec<u8> = row.try_get("request_hash")?;
-        let hash = hash.try_into().map_err(|_| corrupt("request hash"))?;
-        loaded
-            .keys
-            .insert(row.try_get("key")?, (hash, row.try_get("position")?));
+        let record = KeyRecord {
+            request_hash: hash.try_into().map_err(|_| corrupt("request hash"))?,
+            position: row.try_get("position")?,
+            response: row.try_get("response")?,
+        };
+        loaded.keys.insert(row.try_get("key")?, record);
     }
     Ok(())
 }

@@ -151,16 +151,22 @@ async fn upsert_accounts(conn: &mut PgConnection, loaded: &Loaded, pending: &Pen
 }
 
 async fn insert_keys(conn: &mut PgConnection, pending: &Pending) -> Result<(), sqlx::Error> {
-    if pending.new_keys.is_empty() {
+    let keys = &pending.new_keys;
+    if keys.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO idempotency_keys (key, request_hash, position, created_at) \
-         SELECT k, h, p, $4 FROM UNNEST($1::text[], $2::bytea[], $3::int8[]) AS u(k, h, p)",
+        "INSERT INTO idempotency_keys (key, request_hash, position, response, created_at) \
+         SELECT k, h, p, r::jsonb, $5 FROM UNNEST($1::text[], $2::bytea[], $3::int8[], $4::text[]) AS u(k, h, p, r)",
     )
-    .bind(pending.new_keys.iter().map(|(k, _, _)| k.as_str()).collect::<Vec<_>>())
-    .bind(pending.new_keys.iter().map(|(_, h, _)| &h[..]).collect::<Vec<_>>())
-    .bind(pending.new_keys.iter().map(|(_, _, p)| *p).collect::<Vec<_>>())
+    .bind(keys.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|(_, r)| &r.request_hash[..]).collect::<Vec<_>>())
+    .bind(keys.iter().map(|(_, r)| r.position).collect::<Vec<_>>())
+    .bind(
+        keys.iter()
+            .map(|(_, r)| r.response.as_ref().map(ToString::to_string))
+            .collect::<Vec<_>>(),
+    )
     .bind(micros_to_datetime(pending.recorded_at))
     .execute(&mut *conn)
     .await?;

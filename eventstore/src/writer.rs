@@ -116,6 +116,22 @@ pub enum Reply {
         position: i64,
     },
     Rejected(Rejection),
+    /// The answer recorded with an `Idempotency-Key` when its batch was first written:
+    /// `{"position": N}` or `{"error": {"code", "message", "details"}}`.
+    Recorded(Value),
+}
+
+impl Reply {
+    /// The form in which a keyed batch's answers are recorded with its key.
+    pub(crate) fn record(&self) -> Value {
+        match self {
+            Self::Written { position } | Self::Replayed { position } => serde_json::json!({ "position": position }),
+            Self::Rejected(rejection) => serde_json::json!({ "error": {
+                "code": rejection.code(), "message": rejection.to_string(), "details": rejection.details()
+            }}),
+            Self::Recorded(value) => value.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -136,6 +152,8 @@ type Results = Vec<Result<Reply, AppendError>>;
 
 struct Job {
     submissions: Vec<Submission>,
+    /// A batch under one `Idempotency-Key`: decided as one unit, its answers recorded with the key.
+    key: Option<IdempotencyKey>,
     reply: oneshot::Sender<Results>,
 }
 
@@ -179,9 +197,24 @@ impl Writer {
     /// Submits commands to be decided in order within one transaction (barring failures that
     /// split it); answers one result per command, in order.
     pub async fn submit_all(&self, submissions: Vec<Submission>) -> Results {
+        self.enqueue(submissions, None).await
+    }
+
+    /// Submits a batch under one `Idempotency-Key`. It is decided in one transaction, and its
+    /// answers are recorded with the key and the request's hash in that transaction, if it wrote
+    /// anything: the same key and request then get the same answers, another request a conflict.
+    pub async fn submit_keyed(&self, submissions: Vec<Submission>, key: IdempotencyKey) -> Results {
+        self.enqueue(submissions, Some(key)).await
+    }
+
+    async fn enqueue(&self, submissions: Vec<Submission>, key: Option<IdempotencyKey>) -> Results {
         let count = submissions.len();
         let (reply, answer) = oneshot::channel();
-        match self.queue.try_send(Job { submissions, reply }) {
+        match self.queue.try_send(Job {
+            submissions,
+            key,
+            reply,
+        }) {
             Ok(()) => answer
                 .await
                 .unwrap_or_else(|_| vec![Err(AppendError::ShuttingDown); count]),
@@ -211,12 +244,12 @@ impl Task {
         let _ = self.connection().await;
         while let Some(first) = self.jobs.recv().await {
             let jobs = self.gather(first);
-            let submissions: Vec<&Submission> = jobs.iter().flat_map(|job| &job.submissions).collect();
-            metrics::histogram!("partida_writer_batch_commands").record(submissions.len() as f64);
+            let units: Vec<Unit<'_>> = jobs.iter().flat_map(Unit::of).collect();
+            metrics::histogram!("partida_writer_batch_commands").record(commands(&units) as f64);
             let started = Instant::now();
-            let mut results = self.write(&submissions).await.into_iter();
+            let mut results = self.write(&units).await.into_iter();
             metrics::histogram!("partida_writer_batch_seconds").record(started.elapsed().as_secs_f64());
-            drop(submissions);
+            drop(units);
             for job in jobs {
                 let answers: Results = results.by_ref().take(job.submissions.len()).collect();
                 let _ = job.reply.send(answers);
@@ -245,18 +278,16 @@ impl Task {
         jobs
     }
 
-    /// Writes `submissions` in order. A database error splits the batch in halves until the
-    /// failing command is isolated: it alone fails, the others are written.
-    fn write<'a>(
-        &'a mut self,
-        submissions: &'a [&'a Submission],
-    ) -> Pin<Box<dyn Future<Output = Results> + Send + 'a>> {
+    /// Writes `units` in order. A database error splits the batch in halves until the failing
+    /// unit is isolated: it alone fails, the others are written.
+    fn write<'a>(&'a mut self, units: &'a [Unit<'a>]) -> Pin<Box<dyn Future<Output = Results> + Send + 'a>> {
         Box::pin(async move {
-            let failure = match self.attempt(submissions).await {
+            let count = commands(units);
+            let failure = match self.attempt(units).await {
                 Ok(replies) => return replies.into_iter().map(Ok).collect(),
                 Err(Failure::Disconnected(_) | Failure::Transient(_)) => {
                     // Nothing was committed: try once more on a fresh connection.
-                    match self.attempt(submissions).await {
+                    match self.attempt(units).await {
                         Ok(replies) => return replies.into_iter().map(Ok).collect(),
                         Err(failure) => failure,
                     }
@@ -264,32 +295,32 @@ impl Task {
                 Err(failure) => failure,
             };
             match failure {
-                Failure::Data(_) if submissions.len() > 1 => {
-                    let (left, right) = submissions.split_at(submissions.len() / 2);
+                Failure::Data(_) if units.len() > 1 => {
+                    let (left, right) = units.split_at(units.len() / 2);
                     let mut results = self.write(left).await;
                     results.extend(self.write(right).await);
                     results
                 }
                 Failure::Data(error) => {
-                    tracing::error!(%error, "a command failed to write and was isolated");
-                    vec![Err(AppendError::Internal)]
+                    tracing::error!(%error, commands = count, "a command failed to write and was isolated");
+                    vec![Err(AppendError::Internal); count]
                 }
                 Failure::CommitUnknown(error) => {
-                    tracing::error!(%error, commands = submissions.len(), "connection lost during COMMIT");
-                    vec![Err(AppendError::OutcomeUnknown); submissions.len()]
+                    tracing::error!(%error, commands = count, "connection lost during COMMIT");
+                    vec![Err(AppendError::OutcomeUnknown); count]
                 }
                 Failure::Disconnected(error) | Failure::Transient(error) => {
-                    tracing::warn!(%error, commands = submissions.len(), "batch not written: database unavailable");
-                    vec![Err(AppendError::Unavailable); submissions.len()]
+                    tracing::warn!(%error, commands = count, "batch not written: database unavailable");
+                    vec![Err(AppendError::Unavailable); count]
                 }
-                Failure::NoConnection => vec![Err(AppendError::Unavailable); submissions.len()],
+                Failure::NoConnection => vec![Err(AppendError::Unavailable); count],
             }
         })
     }
 
-    async fn attempt(&mut self, submissions: &[&Submission]) -> Result<Vec<Reply>, Failure> {
+    async fn attempt(&mut self, units: &[Unit<'_>]) -> Result<Vec<Reply>, Failure> {
         let connection = self.connection().await.ok_or(Failure::NoConnection)?;
-        let result = batch::run(connection, submissions, now_micros()).await;
+        let result = batch::run(connection, units, now_micros()).await;
         if matches!(result, Err(Failure::Disconnected(_) | Failure::CommitUnknown(_))) {
             self.connection = None;
             self.connected.store(false, Ordering::Relaxed);
@@ -309,6 +340,36 @@ impl Task {
         self.connected.store(self.connection.is_some(), Ordering::Relaxed);
         self.connection.as_mut()
     }
+}
+
+/// What the writer never splits: one command, or a keyed batch (its answers are recorded with its
+/// key in one transaction).
+pub(crate) struct Unit<'a> {
+    pub submissions: &'a [Submission],
+    pub key: Option<&'a IdempotencyKey>,
+}
+
+impl<'a> Unit<'a> {
+    fn of(job: &'a Job) -> Vec<Self> {
+        match &job.key {
+            Some(key) => vec![Self {
+                submissions: &job.submissions,
+                key: Some(key),
+            }],
+            None => job
+                .submissions
+                .iter()
+                .map(|s| Self {
+                    submissions: std::slice::from_ref(s),
+                    key: None,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn commands(units: &[Unit<'_>]) -> usize {
+    units.iter().map(|u| u.submissions.len()).sum()
 }
 
 fn now_micros() -> i64 {

@@ -220,6 +220,7 @@ async fn two_writers_keep_one_dense_chain_without_double_spending() -> TestResul
                 positions.entry(position).or_insert(0);
             }
             Reply::Rejected(r) => assert_eq!(r.code(), "limit_exceeded"),
+            Reply::Recorded(answer) => panic!("no batch here was keyed: {answer}"),
         }
     }
     let events = all_events(&db).await;

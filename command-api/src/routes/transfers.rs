@@ -1,7 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use ledger::{Command, Metadata, PostTransfer, Posting, PostingsError, TransferId};
+use ledger::{Command, Metadata, PostTransfer, Posting, PostingsError, Rejection, TransferId};
 use partida_eventstore::{AppendError, Reply, Submission};
 use partida_service::{ApiError, Json};
 use serde::Deserialize;
@@ -82,6 +82,7 @@ pub(super) async fn batch(
         return Err(too_large("postings", limits.batch_max_postings));
     }
 
+    let key = meta.key("POST /v1/transfers/batch", &json!({ "transfers": &body.transfers }));
     let mut parsed: Vec<Result<TransferId, (Value, ApiError)>> = Vec::with_capacity(body.transfers.len());
     let mut submissions: Vec<Submission> = Vec::with_capacity(body.transfers.len());
     for (index, raw) in body.transfers.into_iter().enumerate() {
@@ -98,20 +99,35 @@ pub(super) async fn batch(
         }
     }
 
-    let mut replies = state.writer.submit_all(submissions).await.into_iter();
+    let replies = match key {
+        Some(key) => state.writer.submit_keyed(submissions, key).await,
+        None => state.writer.submit_all(submissions).await,
+    };
+    // A key reused with another request conflicts as a whole.
+    if let Some(Ok(Reply::Rejected(
+        conflict @ Rejection::IdempotencyConflict {
+            kind: "idempotency_key",
+            ..
+        },
+    ))) = replies.first()
+    {
+        return Err(error::rejection(conflict));
+    }
+    let mut replies = replies.into_iter();
     let results: Vec<Value> = parsed
         .into_iter()
         .map(|item| match item {
             Err((id, error)) => json!({"id": id, "error": error.body()["error"]}),
-            Ok(id) => match replies.next().unwrap_or(Err(AppendError::Internal)) {
-                Ok(Reply::Written { position } | Reply::Replayed { position }) => {
-                    json!({"id": id, "position": position})
-                }
-                Ok(Reply::Rejected(rejection)) => {
-                    json!({"id": id, "error": error::rejection(&rejection).body()["error"]})
-                }
-                Err(failure) => json!({"id": id, "error": error::append(failure).body()["error"]}),
-            },
+            Ok(id) => {
+                let mut answer = match replies.next().unwrap_or(Err(AppendError::Internal)) {
+                    Ok(Reply::Written { position } | Reply::Replayed { position }) => json!({ "position": position }),
+                    Ok(Reply::Rejected(rejection)) => json!({ "error": error::rejection(&rejection).body()["error"] }),
+                    Ok(Reply::Recorded(answer)) => answer,
+                    Err(failure) => json!({ "error": error::append(failure).body()["error"] }),
+                };
+                answer["id"] = json!(id);
+                answer
+            }
         })
         .collect();
     Ok(axum::Json(json!({ "results": results })))

@@ -163,3 +163,50 @@ async fn a_batch_answers_each_transfer_in_order() {
         .await;
     assert_eq!(bob["balance"], 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_batch_gets_the_same_answers_on_retry_rejections_included() {
+    let stack = Stack::start().await;
+    open_books(&stack).await;
+    transfer(&stack, "fund", &[("bank", "alice", 10)]).await;
+    let client = stack.http.client();
+    let url = format!("{}/v1/transfers/batch", stack.command.url);
+    let send = |key: &'static str, body: serde_json::Value| {
+        let request = client.post(&url).header("Idempotency-Key", key).json(&body);
+        async move { partida_e2e::decode(request.send().await.expect("POST")).await }
+    };
+    let body = json!({"transfers": [
+        {"id": "k-1", "postings": [{"debit": "alice", "credit": "bob", "amount": 5}]},
+        {"id": "k-2", "postings": [{"debit": "alice", "credit": "bob", "amount": 100}]},
+        {"id": "k-3", "postings": [{"debit": "alice", "credit": "bob", "amount": 0}]}
+    ]});
+    let (status, first) = send("batch-1", body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert!(first["results"][0]["position"].is_i64());
+    assert_eq!(first["results"][1]["error"]["code"], "limit_exceeded");
+    assert_eq!(first["results"][2]["error"]["code"], "validation_failed");
+
+    // Alice can now afford k-2, but the key answers what it answered.
+    transfer(&stack, "more", &[("bank", "alice", 1_000)]).await;
+    let (status, again) = send("batch-1", body.clone()).await;
+    assert_eq!((status, &again), (StatusCode::OK, &first));
+    partida_e2e::assert_error(
+        &send("batch-1", json!({"transfers": [body["transfers"][0]]})).await,
+        409,
+        "idempotency_conflict",
+    );
+
+    // Without the key, each transfer stands on its id: k-1 replays, k-2 is decided afresh.
+    let (_, fresh) = stack.post("/v1/transfers/batch", body.clone()).await;
+    assert_eq!(fresh["results"][0], first["results"][0]);
+    assert!(fresh["results"][1]["position"].is_i64(), "{fresh}");
+
+    // A keyed batch that wrote nothing records nothing: its key stays free.
+    let broke =
+        json!({"transfers": [{"id": "k-9", "postings": [{"debit": "bob", "credit": "alice", "amount": 1_000_000}]}]});
+    let (_, refused) = send("batch-2", broke.clone()).await;
+    assert_eq!(refused["results"][0]["error"]["code"], "limit_exceeded");
+    transfer(&stack, "rich", &[("bank", "bob", 1_000_000)]).await;
+    let (_, written) = send("batch-2", broke).await;
+    assert!(written["results"][0]["position"].is_i64(), "{written}");
+}
