@@ -326,3 +326,24 @@ async fn reads_that_cannot_catch_up_in_time_are_503_not_caught_up() {
     );
     assert_error(&stack.get("/v1/events?limit=abc").await, 400, "validation_failed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_database_refuses_is_500_alone_and_its_batch_mates_are_written() {
+    let stack = Stack::start().await;
+    open_books(&stack).await;
+    // Something only the database objects to, as a corrupted row or a bug would.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_cursed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF NEW.id = 'cursed' THEN RAISE EXCEPTION 'cursed account'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER refuse_cursed BEFORE INSERT ON write_accounts FOR EACH ROW EXECUTE FUNCTION refuse_cursed();",
+    )
+    .execute(stack.db.pool())
+    .await
+    .expect("trigger");
+    let open = |id: &str| stack.post("/v1/accounts", json!({"id": id, "asset": "EUR", "name": id}));
+    let (first, cursed, last) = tokio::join!(open("before"), open("cursed"), open("after"));
+    assert_error(&cursed, 500, "internal");
+    assert_eq!((first.0.as_u16(), last.0.as_u16()), (201, 201), "{first:?} {last:?}");
+    let (_, log) = stack.get("/v1/events?limit=1000").await;
+    assert_eq!(log["events"].as_array().map(Vec::len), Some(8));
+}
