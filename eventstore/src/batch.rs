@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use crate::load::{self, KeyRecord, Loaded};
 use crate::persist;
-use crate::time::datetime_to_micros;
 use crate::writer::{IdempotencyKey, Reply, Submission, Unit};
 
 /// Why a batch was not written, which decides what the writer does next.
@@ -60,9 +59,6 @@ impl Failure {
 }
 
 pub(crate) async fn run(conn: &mut PgConnection, units: &[Unit<'_>], clock: i64) -> Result<Vec<Reply>, Failure> {
-    conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-        .await
-        .map_err(Failure::before_commit)?;
     match decide_and_stage(conn, units, clock).await {
         Ok((replies, true)) => {
             conn.execute("COMMIT").await.map_err(Failure::during_commit)?;
@@ -150,14 +146,20 @@ async fn decide_and_stage(
     units: &[Unit<'_>],
     clock: i64,
 ) -> Result<(Vec<Reply>, bool), sqlx::Error> {
-    // The serialization point: every writer of every instance queues here. Under READ COMMITTED
-    // each later statement sees everything committed before the lock was granted.
-    let head = sqlx::query("SELECT position, hash, recorded_at FROM event_head FOR UPDATE")
-        .fetch_one(&mut *conn)
+    // BEGIN and the serialization point in one round trip: every writer of every instance queues
+    // on the head row. Under READ COMMITTED each later statement sees everything committed before
+    // the lock was granted (the lock's own statement runs on an older snapshot, but reads only
+    // the row it locks, which is re-read once the lock is granted).
+    let head = conn
+        .fetch_one(sqlx::raw_sql(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; \
+             SELECT position, hash, (extract(epoch FROM recorded_at) * 1000000)::int8 AS micros \
+               FROM event_head FOR UPDATE",
+        ))
         .await?;
     let head_position: i64 = head.try_get("position")?;
     let head_hash: Vec<u8> = head.try_get("hash")?;
-    let head_time = datetime_to_micros(head.try_get("recorded_at")?);
+    let head_time: i64 = head.try_get("micros")?;
     let mut pending = Pending {
         rows: Vec::new(),
         head_hash: head_hash

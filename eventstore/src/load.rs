@@ -7,6 +7,7 @@ use ledger::{
     Account, AccountFlags, AccountId, AccountStatus, Asset, AssetCode, Command, Event, NormalSide, Scale, State,
     StreamId, Transfer, TransferId,
 };
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use crate::writer::Unit;
@@ -27,6 +28,7 @@ pub(crate) struct KeyRecord {
     pub response: Option<serde_json::Value>,
 }
 
+/// The ids a batch names, by kind (transfers as stream ids).
 #[derive(Default)]
 struct Wanted {
     accounts: BTreeSet<String>,
@@ -78,156 +80,137 @@ fn corrupt(what: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("write-side state holds an invalid {what}").into())
 }
 
+/// Everything a batch touches, in one round trip: the accounts, the assets named or held by those
+/// accounts, the transfers (from the log) with their reversals, and the idempotency keys.
+const LOAD_STATE: &str = "
+SELECT 'account' AS kind, id AS key, asset, normal_side,
+       debits_must_not_exceed_credits AS no_overdraft, credits_must_not_exceed_debits AS no_credit,
+       status, debits, credits, version, fingerprint, position,
+       NULL::int2 AS scale, NULL::jsonb AS data, NULL::text AS reversed_by,
+       NULL::bytea AS request_hash, NULL::jsonb AS response
+  FROM write_accounts WHERE id = ANY($1)
+UNION ALL
+SELECT 'asset', code, NULL, NULL, NULL, NULL, NULL, posted, NULL, NULL, NULL, position, scale, NULL, NULL, NULL, NULL
+  FROM write_assets
+ WHERE code = ANY($2) OR code IN (SELECT asset FROM write_accounts WHERE id = ANY($1))
+UNION ALL
+SELECT 'transfer', e.stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, e.position, NULL,
+       e.data, r.data ->> 'id', NULL, NULL
+  FROM events e
+  LEFT JOIN events r ON r.event_type = 'TransferPosted' AND r.data ? 'reverses'
+                    AND r.data ->> 'reverses' = e.data ->> 'id'
+ WHERE e.stream_id = ANY($3) AND e.stream_version = 1
+UNION ALL
+SELECT 'key', key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL, NULL, NULL,
+       request_hash, response
+  FROM idempotency_keys WHERE key = ANY($4)";
+
 pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<Loaded, sqlx::Error> {
-    let mut wanted = Wanted::of(units);
+    let wanted = Wanted::of(units);
+    let rows = sqlx::query(LOAD_STATE)
+        .bind(as_strs(&wanted.accounts))
+        .bind(as_strs(&wanted.assets))
+        .bind(as_strs(&wanted.transfers))
+        .bind(as_strs(&wanted.keys))
+        .fetch_all(&mut *conn)
+        .await?;
     let mut loaded = Loaded {
         state: State::default(),
         origins: HashMap::new(),
         keys: HashMap::new(),
     };
-    if !wanted.accounts.is_empty() {
-        load_accounts(conn, &wanted.accounts, &mut loaded).await?;
-        // Transfers need their accounts' assets for the overflow check.
-        wanted
-            .assets
-            .extend(loaded.state.accounts.values().map(|a| a.asset.to_string()));
-    }
-    if !wanted.assets.is_empty() {
-        load_assets(conn, &wanted.assets, &mut loaded).await?;
-    }
-    if !wanted.transfers.is_empty() {
-        load_transfers(conn, &wanted.transfers, &mut loaded).await?;
-    }
-    if !wanted.keys.is_empty() {
-        load_keys(conn, &wanted.keys, &mut loaded).await?;
+    for row in rows {
+        match row.try_get::<&str, _>("kind")? {
+            "account" => add_account(&row, &mut loaded)?,
+            "asset" => add_asset(&row, &mut loaded)?,
+            "transfer" => add_transfer(&row, &mut loaded)?,
+            _ => add_key(&row, &mut loaded)?,
+        }
     }
     Ok(loaded)
 }
 
-async fn load_accounts(
-    conn: &mut PgConnection,
-    ids: &BTreeSet<String>,
-    loaded: &mut Loaded,
-) -> Result<(), sqlx::Error> {
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let rows = sqlx::query(
-        "SELECT id, asset, normal_side, debits_must_not_exceed_credits, credits_must_not_exceed_debits, \
-                status, debits, credits, version, fingerprint, position \
-           FROM write_accounts WHERE id = ANY($1)",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        let id = AccountId::parse(row.try_get::<String, _>("id")?).map_err(|_| corrupt("account id"))?;
-        let normal_side = match row.try_get::<&str, _>("normal_side")? {
-            "credit" => NormalSide::Credit,
-            _ => NormalSide::Debit,
-        };
-        let status = AccountStatus::parse(row.try_get("status")?).ok_or_else(|| corrupt("account status"))?;
-        let fingerprint: Vec<u8> = row.try_get("fingerprint")?;
-        let account = Account {
-            asset: AssetCode::parse(row.try_get::<String, _>("asset")?).map_err(|_| corrupt("asset code"))?,
-            normal_side,
-            flags: AccountFlags {
-                debits_must_not_exceed_credits: row.try_get("debits_must_not_exceed_credits")?,
-                credits_must_not_exceed_debits: row.try_get("credits_must_not_exceed_debits")?,
-            },
-            status,
-            debits: row.try_get("debits")?,
-            credits: row.try_get("credits")?,
-            version: row.try_get("version")?,
-            fingerprint: fingerprint.try_into().map_err(|_| corrupt("fingerprint"))?,
-        };
-        loaded
-            .origins
-            .insert(StreamId::Account(id.clone()), row.try_get("position")?);
-        loaded.state.accounts.insert(id, account);
-    }
+fn as_strs(set: &BTreeSet<String>) -> Vec<&str> {
+    set.iter().map(String::as_str).collect()
+}
+
+fn add_account(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
+    let id = AccountId::parse(row.try_get::<String, _>("key")?).map_err(|_| corrupt("account id"))?;
+    let normal_side = match row.try_get::<Option<&str>, _>("normal_side")? {
+        Some("credit") => NormalSide::Credit,
+        _ => NormalSide::Debit,
+    };
+    let status = row.try_get::<Option<&str>, _>("status")?.and_then(AccountStatus::parse);
+    let fingerprint: Vec<u8> = row.try_get::<Option<Vec<u8>>, _>("fingerprint")?.unwrap_or_default();
+    let asset: Option<String> = row.try_get("asset")?;
+    let account = Account {
+        asset: AssetCode::parse(asset.unwrap_or_default()).map_err(|_| corrupt("asset code"))?,
+        normal_side,
+        flags: AccountFlags {
+            debits_must_not_exceed_credits: row.try_get::<Option<bool>, _>("no_overdraft")?.unwrap_or(false),
+            credits_must_not_exceed_debits: row.try_get::<Option<bool>, _>("no_credit")?.unwrap_or(false),
+        },
+        status: status.ok_or_else(|| corrupt("account status"))?,
+        debits: row.try_get::<Option<i64>, _>("debits")?.unwrap_or(0),
+        credits: row.try_get::<Option<i64>, _>("credits")?.unwrap_or(0),
+        version: row.try_get::<Option<i64>, _>("version")?.unwrap_or(0),
+        fingerprint: fingerprint.try_into().map_err(|_| corrupt("fingerprint"))?,
+    };
+    loaded
+        .origins
+        .insert(StreamId::Account(id.clone()), row.try_get("position")?);
+    loaded.state.accounts.insert(id, account);
     Ok(())
 }
 
-async fn load_assets(
-    conn: &mut PgConnection,
-    codes: &BTreeSet<String>,
-    loaded: &mut Loaded,
-) -> Result<(), sqlx::Error> {
-    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
-    let rows = sqlx::query("SELECT code, scale, posted, position FROM write_assets WHERE code = ANY($1)")
-        .bind(&codes)
-        .fetch_all(&mut *conn)
-        .await?;
-    for row in rows {
-        let code = AssetCode::parse(row.try_get::<String, _>("code")?).map_err(|_| corrupt("asset code"))?;
-        let scale = u8::try_from(row.try_get::<i16, _>("scale")?)
-            .ok()
-            .and_then(|s| Scale::new(s).ok());
-        let asset = Asset {
-            scale: scale.ok_or_else(|| corrupt("scale"))?,
-            posted: row.try_get("posted")?,
-        };
-        loaded
-            .origins
-            .insert(StreamId::Asset(code.clone()), row.try_get("position")?);
-        loaded.state.assets.insert(code, asset);
-    }
+fn add_asset(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
+    let code = AssetCode::parse(row.try_get::<String, _>("key")?).map_err(|_| corrupt("asset code"))?;
+    let scale = row
+        .try_get::<Option<i16>, _>("scale")?
+        .and_then(|s| u8::try_from(s).ok())
+        .and_then(|s| Scale::new(s).ok());
+    let asset = Asset {
+        scale: scale.ok_or_else(|| corrupt("scale"))?,
+        // The posted total travels in the `debits` column of this union.
+        posted: row.try_get::<Option<i64>, _>("debits")?.unwrap_or(0),
+    };
+    loaded
+        .origins
+        .insert(StreamId::Asset(code.clone()), row.try_get("position")?);
+    loaded.state.assets.insert(code, asset);
     Ok(())
 }
 
 /// Transfers are read from the log itself; their reversals through the `events_reversals` index.
-async fn load_transfers(
-    conn: &mut PgConnection,
-    streams: &BTreeSet<String>,
-    loaded: &mut Loaded,
-) -> Result<(), sqlx::Error> {
-    let streams: Vec<&str> = streams.iter().map(String::as_str).collect();
-    let rows = sqlx::query(
-        "SELECT e.position, e.data, r.data ->> 'id' AS reversed_by \
-           FROM events e \
-           LEFT JOIN events r ON r.event_type = 'TransferPosted' AND r.data ? 'reverses' \
-                             AND r.data ->> 'reverses' = e.data ->> 'id' \
-          WHERE e.stream_id = ANY($1) AND e.stream_version = 1",
-    )
-    .bind(&streams)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        let data = row.try_get("data")?;
-        let Ok(Event::TransferPosted(posted)) = Event::decode("TransferPosted", ledger::SCHEMA_VERSION, &data) else {
-            return Err(corrupt("transfer event"));
-        };
-        let reversed_by = row
-            .try_get::<Option<String>, _>("reversed_by")?
-            .map(TransferId::parse)
-            .transpose()
-            .map_err(|_| corrupt("transfer id"))?;
-        let transfer = Transfer {
-            fingerprint: posted.fingerprint(),
-            postings: posted.postings.clone(),
-            reversed_by,
-        };
-        loaded
-            .origins
-            .insert(StreamId::Transfer(posted.id.clone()), row.try_get("position")?);
-        loaded.state.transfers.insert(posted.id, transfer);
-    }
+fn add_transfer(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
+    let data: serde_json::Value = row.try_get::<Option<serde_json::Value>, _>("data")?.unwrap_or_default();
+    let Ok(Event::TransferPosted(posted)) = Event::decode("TransferPosted", ledger::SCHEMA_VERSION, &data) else {
+        return Err(corrupt("transfer event"));
+    };
+    let reversed_by = row
+        .try_get::<Option<String>, _>("reversed_by")?
+        .map(TransferId::parse)
+        .transpose()
+        .map_err(|_| corrupt("transfer id"))?;
+    let transfer = Transfer {
+        fingerprint: posted.fingerprint(),
+        postings: posted.postings.clone(),
+        reversed_by,
+    };
+    loaded
+        .origins
+        .insert(StreamId::Transfer(posted.id.clone()), row.try_get("position")?);
+    loaded.state.transfers.insert(posted.id, transfer);
     Ok(())
 }
 
-async fn load_keys(conn: &mut PgConnection, keys: &BTreeSet<String>, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
-    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let rows = sqlx::query("SELECT key, request_hash, position, response FROM idempotency_keys WHERE key = ANY($1)")
-        .bind(&keys)
-        .fetch_all(&mut *conn)
-        .await?;
-    for row in rows {
-        let hash: Vec<u8> = row.try_get("request_hash")?;
-        let record = KeyRecord {
-            request_hash: hash.try_into().map_err(|_| corrupt("request hash"))?,
-            position: row.try_get("position")?,
-            response: row.try_get("response")?,
-        };
-        loaded.keys.insert(row.try_get("key")?, record);
-    }
+fn add_key(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
+    let hash: Vec<u8> = row.try_get::<Option<Vec<u8>>, _>("request_hash")?.unwrap_or_default();
+    let record = KeyRecord {
+        request_hash: hash.try_into().map_err(|_| corrupt("request hash"))?,
+        position: row.try_get("position")?,
+        response: row.try_get("response")?,
+    };
+    loaded.keys.insert(row.try_get("key")?, record);
     Ok(())
 }

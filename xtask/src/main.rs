@@ -6,6 +6,7 @@
 //! - `cargo xtask up [--release] [--demo]`: a private PostgreSQL, migrations, the three services.
 //! - `cargo xtask test [--no-lint] [-- <cargo test args>]`: fmt, clippy and the test suite against
 //!   a fresh throw-away PostgreSQL cluster.
+//! - `cargo xtask bench [--full]`: the benchmark workloads and their baselines.
 //! - `cargo xtask pg` / `cargo xtask pg-stop`: just the dev database.
 
 /// Progress for the developer, on stderr so that stdout stays clean for values such as the URL
@@ -16,6 +17,7 @@ macro_rules! note {
     };
 }
 
+mod bench;
 mod demo;
 mod http;
 mod pg;
@@ -56,6 +58,9 @@ enum Command {
     /// The tests get DATABASE_URL as their admin URL: the one in the environment when set,
     /// otherwise a fresh cluster under target/partida/test-pg, stopped at the end.
     Test(test::TestArgs),
+    /// Measure: the workloads of docs/PERFORMANCE.md against release builds on a fresh, durable
+    /// PostgreSQL, with raw-PostgreSQL baselines from the same run; writes target/bench/report.{json,md}.
+    Bench(bench::BenchArgs),
     /// Start the private dev PostgreSQL (if needed), create database `partida`, print its URL.
     Pg,
     /// Stop the private dev PostgreSQL started by `cargo xtask pg` or `cargo xtask up`.
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => up::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Pg => pg_start(),
         Command::PgStop => pg_stop(),
     };

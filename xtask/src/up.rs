@@ -15,7 +15,7 @@ use crate::{demo, http, pg, shutdown, workspace};
 
 /// How long the services get to answer `/healthz` after they were spawned.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-const BINARIES: [&str; 3] = ["command-api", "query-api", "projector"];
+pub(crate) const BINARIES: [&str; 3] = ["command-api", "query-api", "projector"];
 
 #[derive(Args)]
 pub struct UpArgs {
@@ -85,7 +85,7 @@ pub fn run(args: &UpArgs) -> Result<()> {
     };
     let read_database_url = env_var_or("READ_DATABASE_URL", &database_url);
 
-    let bin_dir = build(args.release)?;
+    let bin_dir = build(args.release, &BINARIES)?;
     migrate(&bin_dir, &database_url)?;
 
     let mut supervisor = Supervisor::default();
@@ -135,17 +135,17 @@ pub fn run(args: &UpArgs) -> Result<()> {
     outcome
 }
 
-/// Builds the three binaries in one cargo invocation (one dependency graph, one lock) and
-/// returns the directory they are in.
-fn build(release: bool) -> Result<PathBuf> {
+/// Builds `binaries` (each a package of the same name) in one cargo invocation (one dependency
+/// graph, one lock) and returns the directory they are in.
+pub(crate) fn build(release: bool, binaries: &[&str]) -> Result<PathBuf> {
     let profile = if release { "release" } else { "debug" };
-    note!("building {} ({profile})", BINARIES.join(", "));
+    note!("building {} ({profile})", binaries.join(", "));
     let mut cargo = workspace::cargo();
     cargo.arg("build");
     if release {
         cargo.arg("--release");
     }
-    for binary in BINARIES {
+    for binary in binaries {
         cargo.args(["-p", binary]);
     }
     let status = shutdown::run_to_completion(&mut cargo)?;
@@ -156,7 +156,7 @@ fn build(release: bool) -> Result<PathBuf> {
         bail!("cargo build of the services failed ({status})");
     }
     let bin_dir = workspace::target_dir()?.join(profile);
-    for binary in BINARIES {
+    for binary in binaries {
         if !bin_dir.join(binary).is_file() {
             bail!(
                 "cargo build succeeded but {} is missing",
@@ -168,7 +168,7 @@ fn build(release: bool) -> Result<PathBuf> {
 }
 
 /// `command-api migrate` applies the migrations and exits; services never race to migrate.
-fn migrate(bin_dir: &Path, database_url: &str) -> Result<()> {
+pub(crate) fn migrate(bin_dir: &Path, database_url: &str) -> Result<()> {
     note!("applying migrations (command-api migrate)");
     let status = shutdown::run_to_completion(
         Command::new(bin_dir.join("command-api"))

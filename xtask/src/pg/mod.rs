@@ -106,10 +106,42 @@ impl DevCluster {
 /// Creates a brand-new test cluster on a free port (removing the previous run's) and returns its
 /// admin URL (database `postgres`) with the guard that stops it.
 pub fn start_fresh_test_cluster(target_dir: &Path) -> Result<(String, StopOnDrop)> {
-    let dir = target_dir.join("partida").join("test-pg");
+    start_fresh_cluster(target_dir, "test-pg", TEST_SETTINGS)
+}
+
+/// Settings of the benchmark cluster: durable (fsync and synchronous commit on, as in
+/// production), memory for a 24 GiB machine, no checkpoint in the middle of a run, and room for
+/// pgbench's 256 clients next to the services.
+const BENCH_SETTINGS: &[(&str, &str)] = &[
+    ("max_connections", "400"),
+    ("shared_buffers", "'2GB'"),
+    ("max_wal_size", "'16GB'"),
+    ("checkpoint_timeout", "'30min'"),
+    ("wal_buffers", "'64MB'"),
+];
+
+/// A brand-new cluster for `cargo xtask bench`, the same for the product and every baseline.
+pub fn start_fresh_bench_cluster(target_dir: &Path) -> Result<(String, u16, StopOnDrop)> {
+    let (url, guard) = start_fresh_cluster(target_dir, "bench-pg", BENCH_SETTINGS)?;
+    let port = guard.0.as_ref().map_or(0, |c| c.port);
+    Ok((url, port, guard))
+}
+
+/// A PostgreSQL client tool from the server's own bin directory (pgbench, psql, ...).
+pub fn tool(name: &str) -> Result<PathBuf> {
+    Ok(bin::PgBin::find()?.dir.join(name))
+}
+
+/// Creates database `name` on the cluster at `port`.
+pub fn create_database(target_dir: &Path, cluster: &str, port: u16, name: &str) -> Result<()> {
+    Cluster::new(target_dir.join("partida").join(cluster), port)?.ensure_database(port, name)
+}
+
+fn start_fresh_cluster(target_dir: &Path, name: &str, settings: &[(&str, &str)]) -> Result<(String, StopOnDrop)> {
+    let dir = target_dir.join("partida").join(name);
     let cluster = Cluster::new(dir, free_port()?)?;
     if cluster.is_initialized() && cluster.running_port()?.is_some() {
-        note!("stopping a test PostgreSQL left over from an earlier run");
+        note!("stopping a {name} PostgreSQL left over from an earlier run");
         cluster.stop()?;
     }
     match fs::remove_dir_all(&cluster.dir) {
@@ -118,7 +150,7 @@ pub fn start_fresh_test_cluster(target_dir: &Path) -> Result<(String, StopOnDrop
         }
         _ => {}
     }
-    cluster.init(TEST_SETTINGS)?;
+    cluster.init(settings)?;
     cluster.start()?;
     let url = database_url(cluster.port, "postgres");
     Ok((url, StopOnDrop(Some(cluster))))

@@ -1,0 +1,249 @@
+//! `partida-bench`: runs the workloads against running services and the baselines on the same
+//! PostgreSQL, then writes `report.json` and `report.md`. `cargo xtask bench` starts everything it
+//! needs (a fresh cluster, release builds of the services) and runs it.
+
+mod api;
+mod load;
+mod pgbench;
+mod rebuild;
+mod report;
+mod stats;
+mod workloads;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::pgbench::{Pgbench, Script};
+use crate::report::{Machine, Measurement, Report, Target};
+use crate::workloads::Timing;
+
+#[derive(Parser)]
+#[command(name = "partida-bench", about = "Partida's benchmark workloads and baselines")]
+struct Args {
+    #[arg(long)]
+    command_url: String,
+    #[arg(long)]
+    query_url: String,
+    /// The services' database.
+    #[arg(long)]
+    database_url: String,
+    /// An admin URL of the same cluster (database `postgres`), for the baselines' scratch database.
+    #[arg(long)]
+    admin_url: String,
+    #[arg(long)]
+    pgbench: PathBuf,
+    /// The projector binary, for the rebuild workload.
+    #[arg(long)]
+    projector: PathBuf,
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Long runs (30 s per measurement, a million events for the rebuild).
+    #[arg(long)]
+    full: bool,
+    /// Only this W1 client count (for profiling one load); skips the other workloads.
+    #[arg(long)]
+    only_w1_clients: Option<usize>,
+}
+
+const ACCOUNTS: u64 = 10_000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let timing = if args.full {
+        Timing {
+            warmup: Duration::from_secs(3),
+            measure: Duration::from_secs(30),
+        }
+    } else {
+        Timing {
+            warmup: Duration::from_secs(1),
+            measure: Duration::from_secs(5),
+        }
+    };
+    let seconds = timing.measure.as_secs();
+    let api = api::Api::new(args.command_url.clone(), args.query_url.clone())?;
+    let database = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&args.database_url)
+        .await?;
+    let postgres: String = sqlx::query_scalar("SELECT version()").fetch_one(&database).await?;
+    let mut report = Report {
+        mode: if args.full { "full" } else { "quick" },
+        machine: Machine {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            postgres: postgres.split(" on ").next().unwrap_or_default().to_owned(),
+        },
+        measurements: Vec::new(),
+        targets: Vec::new(),
+        notes: Vec::new(),
+    };
+
+    progress("opening 10,000 accounts");
+    workloads::open_books(&api, ACCOUNTS).await?;
+    let pgbench = Pgbench::prepare(args.pgbench.clone(), &args.admin_url, &args.out.join("pgbench")).await?;
+
+    // W1: single transfers, the projector running.
+    let mut w1 = Vec::new();
+    if let Some(clients) = args.only_w1_clients {
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let ours = workloads::single_transfers(&api, &format!("w1-{run}"), clients, false, ACCOUNTS, timing).await;
+        println!("{}", serde_json::to_string_pretty(&ours)?);
+        return Ok(());
+    }
+    for clients in [1, 16, 64, 256] {
+        progress(&format!("W1 single transfers, {clients} clients"));
+        let ours = workloads::single_transfers(&api, &format!("w1-{clients}"), clients, false, ACCOUNTS, timing).await;
+        workloads::settle(&api, &database).await?;
+        let raw = pgbench.script(&Script::OneRow, clients, seconds)?;
+        let serialized = pgbench.script(&Script::OneRowSerialized, clients, seconds)?;
+        w1.push((clients, ours.rate, raw.rate, serialized.rate, ours.p99_ms));
+        report.measurements.push(
+            Measurement::new(
+                "W1",
+                format!("single transfers, {clients} clients"),
+                "transfers/s",
+                ours,
+            )
+            .against("pgbench: one event row per transaction", "rows/s", raw)
+            .against(
+                "pgbench: the same under an advisory lock (naive gap-free writer)",
+                "rows/s",
+                serialized,
+            ),
+        );
+    }
+    progress("W1 hot account, 64 clients");
+    let hot = workloads::single_transfers(&api, "w1-hot", 64, true, ACCOUNTS, timing).await;
+    workloads::settle(&api, &database).await?;
+    let hot_rate = hot.rate;
+    report.measurements.push(Measurement::new(
+        "W1",
+        "transfers with a fee to one hot account, 64 clients",
+        "transfers/s",
+        hot,
+    ));
+
+    // W2: batches.
+    let raw_hundred = pgbench.script(&Script::HundredRows, 8, seconds)?.times(100.0);
+    let mut w2_best: f64 = 0.0;
+    for size in [1_000, 8_000] {
+        progress(&format!("W2 batches of {size}"));
+        let ours = workloads::batches(&api, &format!("w2-{size}"), 2, size, ACCOUNTS, timing).await;
+        workloads::settle(&api, &database).await?;
+        w2_best = w2_best.max(ours.rate);
+        report.measurements.push(
+            Measurement::new(
+                "W2",
+                format!("batches of {size} transfers, 2 clients"),
+                "transfers/s",
+                ours,
+            )
+            .against("pgbench: 100-row INSERTs, 8 clients", "rows/s", raw_hundred.clone()),
+        );
+    }
+
+    // W3: projection lag at half of W1's best throughput.
+    let best_w1 = w1.iter().map(|(_, rate, ..)| *rate).fold(0.0, f64::max);
+    let rate = (best_w1 / 2.0).max(1.0);
+    progress(&format!("W3 projection lag at {rate:.0} transfers/s"));
+    let lag = workloads::projection_lag(&api, rate, ACCOUNTS, timing.measure).await;
+    workloads::settle(&api, &database).await?;
+    let lag_p99 = lag.p99_ms;
+    report.measurements.push(Measurement::new(
+        "W3",
+        format!("write answered → visible through query-api, at {rate:.0} transfers/s"),
+        "transfers/s",
+        lag,
+    ));
+
+    // W5: reads.
+    progress("W5 reads, 64 clients");
+    let select_only = pgbench.select_only(64, seconds)?;
+    let mut w5_worst = f64::MAX;
+    for (entries, name) in [(false, "GET an account"), (true, "GET an account's latest 20 entries")] {
+        let ours = workloads::reads(&api, entries, 64, ACCOUNTS, timing).await;
+        w5_worst = w5_worst.min(ours.rate / select_only.rate.max(1e-9));
+        report.measurements.push(
+            Measurement::new("W5", format!("{name}, 64 clients"), "requests/s", ours).against(
+                "pgbench -S (select-only), 64 clients",
+                "transactions/s",
+                select_only.clone(),
+            ),
+        );
+    }
+
+    // W4: rebuild whatever the log holds now.
+    progress("W4 rebuild");
+    let rebuild = rebuild::measure(&args.projector, &args.database_url, &database).await?;
+    let rebuild_rate = rebuild.events as f64 / rebuild.rebuild.as_secs_f64().max(1e-9);
+    let copy_rate = rebuild.events as f64 / rebuild.copy.as_secs_f64().max(1e-9);
+    report.notes.push(format!(
+        "W4 replayed {} events in {:.1} s ({:.0} events/s); COPY of the {} read rows they produce took {:.1} s \
+         ({:.0} events' worth per second).",
+        rebuild.events,
+        rebuild.rebuild.as_secs_f64(),
+        rebuild_rate,
+        rebuild.rows,
+        rebuild.copy.as_secs_f64(),
+        copy_rate
+    ));
+    report.measurements.push(
+        Measurement::new(
+            "W4",
+            format!("projector rebuild of {} events", rebuild.events),
+            "events/s",
+            stats::Summary::from_parts(rebuild.events as u64, 0, rebuild.rebuild.as_secs_f64(), Vec::new()),
+        )
+        .against(
+            "COPY of the same read rows",
+            "events/s",
+            stats::Summary::from_parts(rebuild.events as u64, 0, rebuild.copy.as_secs_f64(), Vec::new()),
+        ),
+    );
+
+    let at_64 = w1.iter().find(|(clients, ..)| *clients == 64).copied();
+    report.targets = vec![
+        Target::at_least(
+            "W1 @64 clients / raw one-row inserts @64",
+            at_64.map(|w| w.1 / w.2),
+            1.0,
+        ),
+        Target::at_least(
+            "W1 @64 clients / advisory-lock writer @64",
+            at_64.map(|w| w.1 / w.3),
+            5.0,
+        ),
+        Target::at_most("W1 @64 clients p99 (ms)", at_64.map(|w| w.4), 25.0),
+        Target::at_least("W1 hot account / uniform @64", at_64.map(|w| hot_rate / w.1), 0.8),
+        Target::at_least(
+            "W2 transfers/s / raw 100-row insert rows/s",
+            Some(w2_best / raw_hundred.rate.max(1e-9)),
+            0.5,
+        ),
+        Target::at_most("W3 projection lag p99 (ms)", Some(lag_p99), 50.0),
+        Target::at_least("W4 rebuild events/s", Some(rebuild_rate), 50_000.0),
+        Target::at_least(
+            "W4 rebuild / COPY of the read rows",
+            Some(rebuild_rate / copy_rate.max(1e-9)),
+            0.5,
+        ),
+        Target::at_least("W5 reads / pgbench select-only (worst of the two)", Some(w5_worst), 0.5),
+        Target::at_least("W1 / peer library (cqrs-es)", None, 10.0),
+    ];
+    report
+        .notes
+        .push("The peer library (cqrs-es) and W6 (audit) are not measured yet.".into());
+    report.write(&args.out)?;
+    print!("{}", report.markdown());
+    Ok(())
+}
+
+fn progress(what: &str) {
+    eprintln!("partida-bench: {what}");
+}

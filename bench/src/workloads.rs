@@ -1,0 +1,179 @@
+//! The workloads, each against the running services.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::api::{Api, account, transfer_json};
+use crate::load::{XorShift, closed_loop, open_loop};
+use crate::stats::Summary;
+
+/// How long each measured run lasts, after its warm-up.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+/// Registers EUR and opens `accounts` accounts plus the hot `fees` account (no limits, so every
+/// transfer of the workloads is accepted).
+pub async fn open_books(api: &Api, accounts: u64) -> anyhow::Result<()> {
+    api.post("/v1/assets", r#"{"code":"EUR","scale":2}"#.into(), &[200, 201])
+        .await
+        .map_err(anyhow::Error::msg)?;
+    api.post(
+        "/v1/accounts",
+        r#"{"id":"fees","asset":"EUR","name":"Fees","normal_side":"credit"}"#.into(),
+        &[200, 201],
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let mut tasks = Vec::new();
+    for client in 0..32 {
+        let api = api.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in (client..accounts).step_by(32) {
+                let body = format!(r#"{{"id":"{}","asset":"EUR","name":"Account {n}"}}"#, account(n));
+                api.post("/v1/accounts", body, &[200, 201]).await?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for task in tasks {
+        task.await?.map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
+}
+
+/// W1: one transfer per request from `clients` closed loops; `fee` adds a leg to the hot account.
+pub async fn single_transfers(
+    api: &Api,
+    label: &str,
+    clients: usize,
+    fee: bool,
+    accounts: u64,
+    timing: Timing,
+) -> Summary {
+    let api = api.clone();
+    let label = label.to_owned();
+    Summary::of(
+        closed_loop(clients, timing.warmup, timing.measure, move |client, seq| {
+            let api = api.clone();
+            let id = format!("{label}-{client}-{seq}");
+            let (debit, credit) = XorShift::new((client as u64) << 40 ^ seq).pair(accounts);
+            async move {
+                api.post("/v1/transfers", transfer_json(&id, debit, credit, fee), &[201])
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await,
+    )
+}
+
+/// W2: batches of `size` transfers per request; the rate is reported in transfers per second.
+pub async fn batches(api: &Api, label: &str, clients: usize, size: usize, accounts: u64, timing: Timing) -> Summary {
+    let api = api.clone();
+    let label = label.to_owned();
+    let summary = Summary::of(
+        closed_loop(clients, timing.warmup, timing.measure, move |client, seq| {
+            let api = api.clone();
+            let mut rng = XorShift::new((client as u64) << 40 ^ seq);
+            let mut body = String::with_capacity(size * 110 + 20);
+            body.push_str(r#"{"transfers":["#);
+            for i in 0..size {
+                if i > 0 {
+                    body.push(',');
+                }
+                let (debit, credit) = rng.pair(accounts);
+                body.push_str(&transfer_json(
+                    &format!("{label}-{client}-{seq}-{i}"),
+                    debit,
+                    credit,
+                    false,
+                ));
+            }
+            body.push_str("]}");
+            async move {
+                let answer = api.post("/v1/transfers/batch", body, &[200]).await?;
+                let failed = answer["results"]
+                    .as_array()
+                    .map_or(0, |r| r.iter().filter(|i| i.get("error").is_some()).count());
+                if failed == 0 {
+                    Ok(())
+                } else {
+                    Err(format!("{failed} transfers of the batch failed"))
+                }
+            }
+        })
+        .await,
+    );
+    summary.times(size as f64)
+}
+
+/// W3: transfers at `rate` per second; each one's lag is the time from the write's answer until
+/// query-api answers a read of its debit account carrying its position as `min_position`.
+pub async fn projection_lag(api: &Api, rate: f64, accounts: u64, measure: Duration) -> Summary {
+    let api = api.clone();
+    let sample = open_loop(rate, measure, move |seq| {
+        let api = api.clone();
+        async move {
+            let (debit, credit) = XorShift::new(seq ^ 0xA5A5).pair(accounts);
+            let answer = api
+                .post(
+                    "/v1/transfers",
+                    transfer_json(&format!("w3-{seq}"), debit, credit, false),
+                    &[201],
+                )
+                .await?;
+            let position = answer["position"].as_i64().ok_or("no position in the answer")?;
+            let written = Instant::now();
+            api.get(&format!("/v1/accounts/{}?min_position={position}", account(debit)))
+                .await?;
+            Ok(written.elapsed())
+        }
+    })
+    .await;
+    Summary::of(sample)
+}
+
+/// W5: reads through query-api from `clients` closed loops.
+pub async fn reads(api: &Api, entries: bool, clients: usize, accounts: u64, timing: Timing) -> Summary {
+    let api = api.clone();
+    Summary::of(
+        closed_loop(clients, timing.warmup, timing.measure, move |client, seq| {
+            let api = api.clone();
+            let n = XorShift::new((client as u64) << 40 ^ seq).below(accounts);
+            let path = if entries {
+                format!("/v1/accounts/{}/entries?order=desc&limit=20", account(n))
+            } else {
+                format!("/v1/accounts/{}", account(n))
+            };
+            async move { api.get(&path).await }
+        })
+        .await,
+    )
+}
+
+/// Waits until the projection has applied everything written so far (so that runs do not
+/// measure each other's backlog).
+pub async fn settle(api: &Api, database: &sqlx::PgPool) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let head: i64 = sqlx::query_scalar("SELECT position FROM event_head")
+        .fetch_one(database)
+        .await?;
+    let _ = api;
+    loop {
+        let checkpoint: i64 = sqlx::query_scalar("SELECT checkpoint FROM projections WHERE name = 'ledger'")
+            .fetch_one(database)
+            .await
+            .context("reading the checkpoint")?;
+        if checkpoint >= head {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("the projector did not catch up within 10 minutes ({checkpoint} of {head})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

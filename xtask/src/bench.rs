@@ -1,0 +1,103 @@
+//! `cargo xtask bench`: release builds of the services on a fresh, durable PostgreSQL, then
+//! `partida-bench`, which runs the workloads and the raw-PostgreSQL baselines against that same
+//! cluster and writes `target/bench/report.{json,md}`.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::services::{ServiceSpec, Supervisor};
+use crate::{pg, shutdown, up, workspace};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Long runs: 30 s per measurement instead of 5.
+    #[arg(long)]
+    full: bool,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    shutdown::install()?;
+    let target = workspace::target_dir()?;
+    let mut binaries = up::BINARIES.to_vec();
+    binaries.push("partida-bench");
+    let bin_dir = up::build(true, &binaries)?;
+
+    // Declared before the supervisor: dropped after it, so services stop before PostgreSQL.
+    let (admin_url, port, _postgres) = pg::start_fresh_bench_cluster(&target)?;
+    pg::create_database(&target, "bench-pg", port, "partida")?;
+    let database_url = format!("postgres://postgres@127.0.0.1:{port}/partida");
+    up::migrate(&bin_dir, &database_url)?;
+
+    let [command, query, projector] = [free_addr()?, free_addr()?, free_addr()?];
+    let common = [
+        ("DATABASE_URL", database_url.clone()),
+        ("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())),
+    ];
+    let mut supervisor = Supervisor::default();
+    let mut spawn =
+        |name: &'static str, addr_var: &'static str, addr: std::net::SocketAddr, extra: &[(&'static str, &str)]| {
+            let mut env: Vec<(&'static str, String)> = common.to_vec();
+            env.push((addr_var, addr.to_string()));
+            env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+            supervisor.spawn(ServiceSpec {
+                name,
+                program: bin_dir.join(name),
+                env,
+                health_addr: addr,
+            })
+        };
+    // W2 sends batches of 8,000 transfers: raise the batch endpoint's limits to fit.
+    spawn(
+        "command-api",
+        "COMMAND_API_ADDR",
+        command,
+        &[
+            ("PARTIDA_BATCH_MAX_TRANSFERS", "8000"),
+            ("PARTIDA_BATCH_MAX_POSTINGS", "80000"),
+        ],
+    )?;
+    spawn("projector", "PROJECTOR_ADDR", projector, &[])?;
+    spawn(
+        "query-api",
+        "QUERY_API_ADDR",
+        query,
+        &[("PARTIDA_QUERY_MAX_CONNECTIONS", "32")],
+    )?;
+    supervisor.wait_until_healthy(Duration::from_secs(30))?;
+
+    let out = target.join("bench");
+    let mut bench = Command::new(bin_dir.join("partida-bench"));
+    bench
+        .args(["--command-url", &format!("http://{command}")])
+        .args(["--query-url", &format!("http://{query}")])
+        .args(["--database-url", &database_url])
+        .args(["--admin-url", &admin_url])
+        .arg("--pgbench")
+        .arg(pg::tool("pgbench")?)
+        .arg("--projector")
+        .arg(bin_dir.join("projector"))
+        .arg("--out")
+        .arg(&out);
+    if args.full {
+        bench.arg("--full");
+    }
+    let status = shutdown::run_to_completion(&mut bench).context("running partida-bench")?;
+    supervisor.stop_all();
+    if shutdown::requested() {
+        bail!("interrupted");
+    }
+    if !status.success() {
+        bail!("partida-bench failed ({status})");
+    }
+    note!("report: {}", out.join("report.md").display());
+    Ok(())
+}
+
+fn free_addr() -> Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("looking for a free port")?;
+    Ok(listener.local_addr()?)
+}
