@@ -107,7 +107,10 @@ SELECT 'key', key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, positio
 
 pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<Loaded, sqlx::Error> {
     let wanted = Wanted::of(units);
+    // Planned afresh with the actual arrays every time (an unnamed statement): a cached generic
+    // plan, made while the tables were small, scans them sequentially once they are not.
     let rows = sqlx::query(LOAD_STATE)
+        .persistent(false)
         .bind(as_strs(&wanted.accounts))
         .bind(as_strs(&wanted.assets))
         .bind(as_strs(&wanted.transfers))

@@ -13,6 +13,8 @@ use crate::{Config, Status};
 /// The session advisory lock that makes one projector the leader ("partida" + projection 1).
 const LEADER_LOCK: i64 = 0x7061_7274_6964_6101;
 
+const LOCK_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Leads or waits to lead until `stop`; recovers from every database failure by starting over.
 pub(crate) async fn run(config: Config, status: Arc<Status>, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
@@ -79,13 +81,19 @@ async fn follow(
         false => None,
     };
     let mut projection = Projection::load(&pool).await?;
+    let mut lock_checked = std::time::Instant::now();
     loop {
         projection.catch_up(&pool, config.batch_size, status).await?;
-        // The lock lives exactly as long as its session: check the session is still there.
-        sqlx::query("SELECT 1")
-            .execute(&mut *lock)
-            .await
-            .context("the leader lock session is gone")?;
+        // The lock lives exactly as long as its session: check, about once a second, that the
+        // session is still there. (Between checks, the compare-and-set keeps a second leader
+        // from applying anything twice.)
+        if lock_checked.elapsed() >= LOCK_CHECK_INTERVAL {
+            sqlx::query("SELECT 1")
+                .execute(&mut *lock)
+                .await
+                .context("the leader lock session is gone")?;
+            lock_checked = std::time::Instant::now();
+        }
         let notified = async {
             match listener.as_mut() {
                 // `None` means the listener lost its connection; it reconnects on the next call

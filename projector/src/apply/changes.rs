@@ -66,6 +66,8 @@ pub(super) struct TransferRow {
     pub postings: Value,
     pub metadata: Value,
     pub reverses: Option<String>,
+    /// Set here when the reversal is in the same batch (an UPDATE could not see the row yet).
+    pub reversed_by: Option<String>,
     pub recorded_at: OffsetDateTime,
 }
 
@@ -82,7 +84,7 @@ pub(super) struct Changes {
     pub accounts: BTreeMap<String, AccountRow>,
     pub entries: Vec<EntryRow>,
     pub transfers: Vec<TransferRow>,
-    /// (original, reversal)
+    /// (original, reversal) for originals applied by an earlier batch.
     pub reversals: Vec<(String, String)>,
     pub totals: BTreeMap<String, TotalsDelta>,
 }
@@ -142,7 +144,13 @@ impl Changes {
             "SELECT id, asset, normal_side, status, debits, credits, last_position, updated_at \
                FROM {schema}.accounts WHERE id = ANY($1)"
         );
-        for row in sqlx::query(&sql).bind(&ids).fetch_all(&mut *conn).await? {
+        // Planned with the actual ids every time: a generic plan may scan the table.
+        for row in sqlx::query(&sql)
+            .persistent(false)
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?
+        {
             let normal_side = if row.try_get::<&str, _>("normal_side")? == "credit" {
                 NormalSide::Credit
             } else {
@@ -210,17 +218,21 @@ impl Changes {
                     totals.posted += amount;
                     totals.transfers += 1;
                 }
+                if let Some(original) = &e.reverses {
+                    match self.transfers.iter_mut().find(|t| t.id == original.as_str()) {
+                        Some(row) => row.reversed_by = Some(e.id.to_string()),
+                        None => self.reversals.push((original.to_string(), e.id.to_string())),
+                    }
+                }
                 self.transfers.push(TransferRow {
                     id: e.id.to_string(),
                     position,
                     postings: serde_json::to_value(&e.postings).unwrap_or(Value::Null),
                     metadata: Value::Object(e.metadata.clone()),
                     reverses: e.reverses.as_ref().map(ToString::to_string),
+                    reversed_by: None,
                     recorded_at: at,
                 });
-                if let Some(original) = &e.reverses {
-                    self.reversals.push((original.to_string(), e.id.to_string()));
-                }
             }
         }
     }

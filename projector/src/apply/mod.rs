@@ -4,7 +4,7 @@ mod changes;
 mod write;
 
 use partida_eventstore::{StoredEvent, events_after};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Executor, PgConnection, PgPool};
 
 pub(crate) use changes::TABLES;
 
@@ -62,13 +62,16 @@ impl Projection {
         loop {
             let events = events_after(pool, self.checkpoint, batch_size).await?;
             let Some(last) = events.last().map(|e| e.position) else {
-                let head = partida_eventstore::head(pool).await?;
-                status.set_progress(self.checkpoint, head);
+                status.set_progress(self.checkpoint, self.checkpoint);
                 return Ok(());
             };
             self.apply(pool, &events).await?;
             status.set_progress(last, last);
             status.batch_applied();
+            if (events.len() as i64) < batch_size {
+                // That read reached the head: nothing more until the next wake-up.
+                return Ok(());
+            }
         }
     }
 
@@ -83,28 +86,41 @@ impl Projection {
                 found: first.position,
             });
         }
-        let mut tx = pool.begin().await?;
-        // The pointer row is the projection's lock: a concurrent writer blocks here, then finds the
-        // checkpoint (or the generation) moved and applies nothing.
-        let moved = sqlx::query(
-            "UPDATE projections SET checkpoint = $1, updated_at = now() \
-              WHERE name = $2 AND generation = $3 AND checkpoint = $4",
-        )
-        .bind(last.position)
-        .bind(PROJECTION)
-        .bind(self.generation)
-        .bind(self.checkpoint)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let mut conn = pool.acquire().await?;
+        let applied = self.apply_in_transaction(&mut conn, events, last.position).await;
+        if applied.is_err() {
+            // A failed statement leaves the transaction aborted: end it before the connection
+            // goes back to the pool (if this fails too, the connection is broken and dropped).
+            let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
+        }
+        applied?;
+        self.checkpoint = last.position;
+        Ok(())
+    }
+
+    async fn apply_in_transaction(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+        last: i64,
+    ) -> Result<(), ApplyError> {
+        // BEGIN and the compare-and-set in one round trip (the values are integers). The pointer
+        // row is the projection's lock: a concurrent writer blocks here, then finds the checkpoint
+        // (or the generation) moved and applies nothing.
+        let begin = format!(
+            "BEGIN; UPDATE projections SET checkpoint = {last}, updated_at = now() \
+              WHERE name = '{PROJECTION}' AND generation = {} AND checkpoint = {}",
+            self.generation, self.checkpoint
+        );
+        let moved = conn.execute(sqlx::raw_sql(&begin)).await?.rows_affected();
         if moved != 1 {
+            let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
             return Err(ApplyError::LostRace {
                 expected: self.checkpoint,
             });
         }
-        apply_events(&mut tx, &schema_name(self.generation), events).await?;
-        tx.commit().await?;
-        self.checkpoint = last.position;
+        apply_events(conn, &schema_name(self.generation), events).await?;
+        conn.execute(sqlx::raw_sql("COMMIT")).await?;
         Ok(())
     }
 }
