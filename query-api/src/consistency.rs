@@ -1,7 +1,7 @@
 //! Read-your-writes: a read carrying `min_position=N` (query) or `X-Min-Position: N` (header)
 //! waits, bounded, until what it reads has reached N.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::{StatusCode, request::Parts};
@@ -9,6 +9,7 @@ use partida_service::ApiError;
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::read_model::Reached;
 
 /// What a read depends on: the projection's read tables, or the log itself.
 #[derive(Debug, Clone, Copy)]
@@ -51,45 +52,30 @@ impl MinPosition {
     /// Returns once `source` has reached the position, or 503 `not_caught_up` after the bound.
     pub async fn wait(&self, state: &AppState, source: Source) -> Result<(), ApiError> {
         let Some(wanted) = self.0 else { return Ok(()) };
-        let deadline = Instant::now() + state.config.min_position_wait();
-        let mut pause = Duration::from_millis(2);
-        loop {
-            let reached = reached(state, source).await?;
-            if reached >= wanted {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not_caught_up",
-                    format!("the data has reached position {reached}, not yet {wanted}; retry shortly"),
-                )
-                .with_details(serde_json::json!({"reached": reached, "wanted": wanted}))
-                .retry_after(Duration::from_secs(1)));
-            }
-            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-            pause = (pause * 2).min(Duration::from_millis(50));
+        let reached_by = move |reached: &Reached| match source {
+            Source::Projection => reached.checkpoint >= wanted,
+            Source::Log => reached.head >= wanted,
+        };
+        if reached_by(&state.model.reached()) {
+            return Ok(());
         }
-    }
-}
-
-async fn reached(state: &AppState, source: Source) -> Result<i64, ApiError> {
-    let to_api = |e: sqlx::Error| crate::routes::db_error(&e);
-    match source {
-        Source::Projection => {
-            // Learn the live generation with the checkpoint, so a read that waited for position N
-            // reads the generation that holds N, even right after a rebuild switched it.
-            let (generation, checkpoint): (i32, i64) =
-                sqlx::query_as("SELECT generation, checkpoint FROM projections WHERE name = 'ledger'")
-                    .fetch_one(&state.pool)
-                    .await
-                    .map_err(to_api)?;
-            state.model.observe(generation);
-            Ok(checkpoint)
+        let (done, reached) = state
+            .model
+            .wait_until(state.config.min_position_wait(), reached_by)
+            .await;
+        if done {
+            return Ok(());
         }
-        Source::Log => sqlx::query_scalar("SELECT position FROM event_head")
-            .fetch_one(&state.pool)
-            .await
-            .map_err(to_api),
+        let reached = match source {
+            Source::Projection => reached.checkpoint,
+            Source::Log => reached.head,
+        };
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_caught_up",
+            format!("the data has reached position {reached}, not yet {wanted}; retry shortly"),
+        )
+        .with_details(serde_json::json!({"reached": reached, "wanted": wanted}))
+        .retry_after(Duration::from_secs(1)))
     }
 }

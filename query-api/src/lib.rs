@@ -63,9 +63,9 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let refresher = tokio::spawn(read_model::follow_generation(self.model.clone(), self.pool.clone()));
+        let watcher = tokio::spawn(read_model::watch(self.model.clone(), self.pool.clone()));
         let served = partida_service::serve(self.listener, self.router, shutdown).await;
-        refresher.abort();
+        watcher.abort();
         self.pool.close().await;
         served
     }
