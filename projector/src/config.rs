@@ -16,6 +16,10 @@ pub enum Command {
     Rebuild {
         /// The projection to rebuild (`ledger`).
         projection: String,
+        /// Events per transaction while replaying; larger than the live projector's, since each
+        /// batch rewrites every account it touches once (measured: 50,000 is ~15% faster than 5,000).
+        #[arg(long, env = "PARTIDA_REBUILD_BATCH", default_value_t = 50_000)]
+        batch: i64,
     },
 }
 

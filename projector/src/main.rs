@@ -6,8 +6,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     partida_service::telemetry::init(cli.config.log_json);
     match cli.command {
-        Some(Command::Rebuild { projection }) => {
-            let report = projector::rebuild(&cli.config.database_url, &projection, cli.config.batch_size).await?;
+        Some(Command::Rebuild { projection, batch }) => {
+            let report = projector::rebuild(&cli.config.database_url, &projection, batch).await?;
             tracing::info!(
                 generation = report.generation,
                 checkpoint = report.checkpoint,
