@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
     for clients in [1, 16, 64, 256] {
         progress(&format!("W1 single transfers, {clients} clients"));
         let ours = workloads::single_transfers(&api, &format!("w1-{clients}"), clients, false, ACCOUNTS, timing).await;
-        workloads::settle(&api, &database).await?;
+        workloads::settle(&database).await?;
         let raw = pgbench.script(&Script::OneRow, clients, seconds)?;
         let serialized = pgbench.script(&Script::OneRowSerialized, clients, seconds)?;
         w1.push((clients, ours.rate, raw.rate, serialized.rate, ours.p99_ms));
@@ -120,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
     }
     progress("W1 hot account, 64 clients");
     let hot = workloads::single_transfers(&api, "w1-hot", 64, true, ACCOUNTS, timing).await;
-    workloads::settle(&api, &database).await?;
+    workloads::settle(&database).await?;
     let hot_rate = hot.rate;
     report.measurements.push(Measurement::new(
         "W1",
@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
     for size in [1_000, 8_000] {
         progress(&format!("W2 batches of {size}"));
         let ours = workloads::batches(&api, &format!("w2-{size}"), 2, size, ACCOUNTS, timing).await;
-        workloads::settle(&api, &database).await?;
+        workloads::settle(&database).await?;
         w2_best = w2_best.max(ours.rate);
         report.measurements.push(
             Measurement::new(
@@ -153,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
     let rate = (best_w1 / 2.0).max(1.0);
     progress(&format!("W3 projection lag at {rate:.0} transfers/s"));
     let lag = workloads::projection_lag(&api, rate, ACCOUNTS, timing.measure).await;
-    workloads::settle(&api, &database).await?;
+    workloads::settle(&database).await?;
     let lag_p99 = lag.p99_ms;
     report.measurements.push(Measurement::new(
         "W3",

@@ -157,12 +157,11 @@ pub async fn reads(api: &Api, entries: bool, clients: usize, accounts: u64, timi
 
 /// Waits until the projection has applied everything written so far (so that runs do not
 /// measure each other's backlog).
-pub async fn settle(api: &Api, database: &sqlx::PgPool) -> anyhow::Result<Duration> {
+pub async fn settle(database: &sqlx::PgPool) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let head: i64 = sqlx::query_scalar("SELECT position FROM event_head")
         .fetch_one(database)
         .await?;
-    let _ = api;
     loop {
         let checkpoint: i64 = sqlx::query_scalar("SELECT checkpoint FROM projections WHERE name = 'ledger'")
             .fetch_one(database)
