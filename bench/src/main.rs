@@ -4,6 +4,7 @@
 
 mod api;
 mod load;
+mod peer;
 mod pgbench;
 mod rebuild;
 mod report;
@@ -42,6 +43,9 @@ struct Args {
     /// Long runs (30 s per measurement, a million events for the rebuild).
     #[arg(long)]
     full: bool,
+    /// The peer-library benchmark binary (bench/peer); measured beside W1 at 64 clients when given.
+    #[arg(long)]
+    peer: Option<PathBuf>,
     /// Only this W1 client count (for profiling one load); skips the other workloads.
     #[arg(long)]
     only_w1_clients: Option<usize>,
@@ -118,6 +122,21 @@ async fn main() -> anyhow::Result<()> {
             ),
         );
     }
+    let peer_rate = match &args.peer {
+        Some(peer) => {
+            progress("peer library (cqrs-es + postgres-es), 64 clients");
+            let peer = peer::run(peer, &args.admin_url, 64, seconds, ACCOUNTS).await?;
+            let rate = peer.rate;
+            report.measurements.push(Measurement::new(
+                "W1",
+                "peer: cqrs-es + postgres-es, in-process, a withdrawal and a deposit per transfer, 64 clients",
+                "transfers/s",
+                peer,
+            ));
+            Some(rate)
+        }
+        None => None,
+    };
     progress("W1 hot account, 64 clients");
     let hot = workloads::single_transfers(&api, "w1-hot", 64, true, ACCOUNTS, timing).await;
     workloads::settle(&database).await?;
@@ -234,7 +253,11 @@ async fn main() -> anyhow::Result<()> {
             0.5,
         ),
         Target::at_least("W5 reads / pgbench select-only (worst of the two)", Some(w5_worst), 0.5),
-        Target::at_least("W1 / peer library (cqrs-es)", None, 10.0),
+        Target::at_least(
+            "W1 @64 / peer library (cqrs-es) @64",
+            at_64.zip(peer_rate).map(|(w, p)| w.1 / p.max(1e-9)),
+            10.0,
+        ),
     ];
     report
         .notes

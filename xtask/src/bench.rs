@@ -25,6 +25,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut binaries = up::BINARIES.to_vec();
     binaries.push("partida-bench");
     let bin_dir = up::build(true, &binaries)?;
+    let peer = build_peer(&target)?;
 
     // Declared before the supervisor: dropped after it, so services stop before PostgreSQL.
     let (admin_url, port, _postgres) = pg::start_fresh_bench_cluster(&target)?;
@@ -80,6 +81,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .arg(pg::tool("pgbench")?)
         .arg("--projector")
         .arg(bin_dir.join("projector"))
+        .arg("--peer")
+        .arg(&peer)
         .arg("--out")
         .arg(&out);
     if args.full {
@@ -95,6 +98,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     note!("report: {}", out.join("report.md").display());
     Ok(())
+}
+
+/// The peer library's benchmark lives in its own workspace (bench/peer) with its own target
+/// directory, so its dependencies never enter the product's build.
+fn build_peer(target: &std::path::Path) -> Result<std::path::PathBuf> {
+    note!("building the peer-library benchmark (bench/peer, release)");
+    let peer_target = target.join("peer");
+    let mut cargo = workspace::cargo();
+    cargo
+        .args(["build", "--release", "--manifest-path"])
+        .arg(workspace::root().join("bench/peer/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &peer_target);
+    let status = shutdown::run_to_completion(&mut cargo)?;
+    if !status.success() {
+        bail!("building bench/peer failed ({status})");
+    }
+    Ok(peer_target.join("release").join("peer-cqrs-es"))
 }
 
 fn free_addr() -> Result<std::net::SocketAddr> {
