@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use partida_eventstore::events_after;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::PROJECTION;
 use crate::apply::{TABLES, apply_events, schema_name};
@@ -43,9 +45,14 @@ pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> a
     if !alone {
         bail!("another rebuild of {projection} is running");
     }
+    // Replaying tens of thousands of events per statement takes seconds by design: only warn
+    // about statements slower than a minute.
+    let options = PgConnectOptions::from_str(database_url)
+        .context("parsing the database URL")?
+        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(60));
     let pool = PgPoolOptions::new()
         .max_connections(2)
-        .connect(database_url)
+        .connect_with(options)
         .await
         .context("connecting")?;
     let live: i32 = sqlx::query_scalar("SELECT generation FROM projections WHERE name = $1")
