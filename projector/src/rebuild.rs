@@ -134,6 +134,18 @@ async fn create_generation(pool: &PgPool, live: i32, next: i32) -> anyhow::Resul
         ))
         .execute(&mut *tx)
         .await?;
+        // LIKE copies columns, constraints and indexes but not storage options such as the
+        // fillfactor that keeps balance updates heap-only.
+        let options: Option<Vec<String>> = sqlx::query_scalar(&format!(
+            "SELECT reloptions FROM pg_class WHERE oid = '{live}.{table}'::regclass"
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(options) = options.filter(|o| !o.is_empty()) {
+            sqlx::query(&format!("ALTER TABLE {next}.{table} SET ({})", options.join(", ")))
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     tx.commit().await?;
     Ok(())

@@ -129,6 +129,16 @@ async fn a_rebuild_equals_the_live_tables_and_readers_follow_it() {
         live,
         "the rebuilt generation equals the live one"
     );
+    let options: Option<Vec<String>> =
+        sqlx::query_scalar("SELECT reloptions FROM pg_class WHERE oid = 'ledger_g2.accounts'::regclass")
+            .fetch_one(stack.db.pool())
+            .await
+            .expect("reloptions");
+    assert_eq!(
+        options,
+        Some(vec!["fillfactor=50".to_owned()]),
+        "storage options carried over"
+    );
 
     // The running projector follows the flip, and a read-your-writes read sees the new generation.
     let next = transfer(&stack, "after-rebuild", &[("bank", "bob", 5)]).await;
