@@ -16,9 +16,10 @@ pub enum Command {
     Rebuild {
         /// The projection to rebuild (`ledger`).
         projection: String,
-        /// Events per transaction while replaying; larger than the live projector's, since each
-        /// batch rewrites every account it touches once (measured: 50,000 is ~15% faster than 5,000).
-        #[arg(long, env = "PARTIDA_REBUILD_BATCH", default_value_t = 50_000)]
+        /// Events per transaction while replaying. Account rows are kept in memory and reading,
+        /// computing and writing overlap, so the size matters little (measured on a 103,551-event
+        /// log: 2.89 s at 5,000, 2.82 s at 20,000).
+        #[arg(long, env = "PARTIDA_REBUILD_BATCH", default_value_t = 20_000)]
         batch: i64,
     },
 }

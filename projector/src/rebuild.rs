@@ -9,14 +9,15 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use partida_eventstore::events_after;
+use partida_eventstore::{StoredEvent, events_after};
 use std::str::FromStr;
+use tokio::sync::mpsc;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::PROJECTION;
-use crate::apply::{TABLES, apply_events, schema_name};
+use crate::apply::{AccountCache, Changes, TABLES, apply_events, schema_name, write_changes};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {
@@ -64,18 +65,13 @@ pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> a
     create_generation(&pool, live, next).await?;
     let shadow = schema_name(next);
 
-    // Replay in batches of their own while the log is far ahead; the live tables keep serving.
-    let mut checkpoint = 0;
-    loop {
-        let head = partida_eventstore::head(&pool).await?;
-        if head - checkpoint <= batch_size {
-            break;
-        }
-        let mut tx = pool.begin().await?;
-        checkpoint = apply_after(&mut tx, &shadow, checkpoint, batch_size).await?;
-        tx.commit().await?;
-        tracing::info!(checkpoint, head, "rebuilding {shadow}");
-    }
+    // Replay in batches of their own while the live tables keep serving: reading batch N+2,
+    // computing N+1 from the account rows in memory and writing N overlap.
+    let mut checkpoint = replay(&pool, &shadow, batch_size).await?;
+    tracing::info!(
+        checkpoint,
+        "replayed into {shadow}; catching up under the pointer's lock"
+    );
 
     // The last stretch and the flip, under the pointer's lock.
     let mut tx = pool.begin().await?;
@@ -107,6 +103,53 @@ pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> a
         checkpoint,
         elapsed: started.elapsed(),
     })
+}
+
+/// Replays the log from the start into `schema` in three overlapping stages, until a read finds
+/// less than a full batch; returns the position reached.
+async fn replay(pool: &PgPool, schema: &str, batch_size: i64) -> anyhow::Result<i64> {
+    let (events_tx, mut events_rx) = mpsc::channel::<Vec<StoredEvent>>(2);
+    let (changes_tx, mut changes_rx) = mpsc::channel::<(i64, Changes)>(2);
+    let reader = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            let mut after = 0;
+            loop {
+                let events = events_after(&pool, after, batch_size).await?;
+                let Some(last) = events.last().map(|e| e.position) else {
+                    break;
+                };
+                let full = events.len() as i64 == batch_size;
+                after = last;
+                if events_tx.send(events).await.is_err() || !full {
+                    break;
+                }
+            }
+            anyhow::Ok(())
+        }
+    });
+    let computer = tokio::spawn(async move {
+        let mut accounts = AccountCache::new();
+        while let Some(events) = events_rx.recv().await {
+            let last = events.last().map_or(0, |e| e.position);
+            let changes = Changes::compute_cached(&mut accounts, &events)?;
+            if changes_tx.send((last, changes)).await.is_err() {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    });
+    let mut checkpoint = 0;
+    while let Some((last, changes)) = changes_rx.recv().await {
+        let mut tx = pool.begin().await?;
+        write_changes(&mut tx, schema, &changes).await?;
+        tx.commit().await?;
+        checkpoint = last;
+        tracing::info!(checkpoint, "rebuilding {schema}");
+    }
+    reader.await.context("the reader panicked")??;
+    computer.await.context("the replay panicked")??;
+    Ok(checkpoint)
 }
 
 /// Applies up to `limit` events after `checkpoint` into `schema`; returns the new checkpoint.

@@ -14,7 +14,7 @@ use super::ApplyError;
 /// The read tables of one generation, in the order they are created.
 pub(crate) const TABLES: [&str; 5] = ["assets", "accounts", "entries", "transfers", "totals"];
 
-pub(super) struct AssetRow {
+pub(crate) struct AssetRow {
     pub code: String,
     pub scale: i16,
     pub position: i64,
@@ -22,7 +22,7 @@ pub(super) struct AssetRow {
 }
 
 /// Present only for accounts opened in this batch: what their first row needs.
-pub(super) struct Opening {
+pub(crate) struct Opening {
     pub name: String,
     pub flags: AccountFlags,
     pub metadata: Metadata,
@@ -30,7 +30,7 @@ pub(super) struct Opening {
     pub opened_at: OffsetDateTime,
 }
 
-pub(super) struct AccountRow {
+pub(crate) struct AccountRow {
     pub asset: String,
     pub normal_side: NormalSide,
     pub status: AccountStatus,
@@ -42,12 +42,26 @@ pub(super) struct AccountRow {
 }
 
 impl AccountRow {
+    /// The row as a later batch finds it: already in the table.
+    fn settled(&self) -> Self {
+        Self {
+            asset: self.asset.clone(),
+            normal_side: self.normal_side,
+            status: self.status,
+            debits: self.debits,
+            credits: self.credits,
+            last_position: self.last_position,
+            updated_at: self.updated_at,
+            opening: None,
+        }
+    }
+
     pub fn balance(&self) -> i64 {
         ledger::signed_balance(self.normal_side, self.debits, self.credits)
     }
 }
 
-pub(super) struct EntryRow {
+pub(crate) struct EntryRow {
     pub account_id: String,
     pub position: i64,
     pub seq: i32,
@@ -60,7 +74,7 @@ pub(super) struct EntryRow {
     pub recorded_at: OffsetDateTime,
 }
 
-pub(super) struct TransferRow {
+pub(crate) struct TransferRow {
     pub id: String,
     pub position: i64,
     pub postings: Value,
@@ -72,14 +86,14 @@ pub(super) struct TransferRow {
 }
 
 #[derive(Default)]
-pub(super) struct TotalsDelta {
+pub(crate) struct TotalsDelta {
     pub posted: i64,
     pub accounts: i64,
     pub transfers: i64,
 }
 
 #[derive(Default)]
-pub(super) struct Changes {
+pub(crate) struct Changes {
     pub assets: Vec<AssetRow>,
     pub accounts: BTreeMap<String, AccountRow>,
     pub entries: Vec<EntryRow>,
@@ -89,54 +103,88 @@ pub(super) struct Changes {
     pub totals: BTreeMap<String, TotalsDelta>,
 }
 
+/// Events read back into domain events, with their position and time.
+type Decoded = Vec<(i64, OffsetDateTime, Event)>;
+
+fn decode(events: &[StoredEvent]) -> Result<Decoded, ApplyError> {
+    events
+        .iter()
+        .map(|e| {
+            Event::decode(&e.event_type, e.schema_version, &e.data)
+                .map(|event| (e.position, micros_to_datetime(e.recorded_at_micros), event))
+                .map_err(|source| ApplyError::Decode {
+                    position: e.position,
+                    source,
+                })
+        })
+        .collect()
+}
+
+/// The accounts a batch changes without opening them: their rows must come from before it.
+fn touched_not_opened(decoded: &Decoded) -> Vec<&str> {
+    let mut opened = BTreeSet::new();
+    let mut wanted = BTreeSet::new();
+    for (_, _, event) in decoded {
+        match event {
+            Event::AccountOpened(e) => {
+                opened.insert(e.id.as_str());
+            }
+            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
+                wanted.insert(e.id.as_str());
+            }
+            Event::TransferPosted(e) => {
+                for p in &e.postings {
+                    wanted.insert(p.debit.as_str());
+                    wanted.insert(p.credit.as_str());
+                }
+            }
+            Event::AssetRegistered(_) => {}
+        }
+    }
+    wanted.difference(&opened).copied().collect()
+}
+
+/// Account rows as they stand after the batches applied so far: lets a replay compute the next
+/// batch while the previous one is still being written.
+pub(crate) type AccountCache = HashMap<String, AccountRow>;
+
 impl Changes {
+    /// The changes of `events`, starting from the account rows in the tables of `schema`.
     pub async fn compute(conn: &mut PgConnection, schema: &str, events: &[StoredEvent]) -> Result<Self, ApplyError> {
-        let decoded = events
-            .iter()
-            .map(|e| {
-                Event::decode(&e.event_type, e.schema_version, &e.data)
-                    .map(|event| (e.position, micros_to_datetime(e.recorded_at_micros), event))
-                    .map_err(|source| ApplyError::Decode {
-                        position: e.position,
-                        source,
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let decoded = decode(events)?;
         let mut changes = Self::default();
-        changes.load_accounts(conn, schema, &decoded).await?;
-        for (position, at, event) in &decoded {
-            changes.apply(*position, *at, event);
+        changes
+            .load_accounts(conn, schema, &touched_not_opened(&decoded))
+            .await?;
+        changes.apply_all(&decoded);
+        Ok(changes)
+    }
+
+    /// The changes of `events`, starting from the account rows in `cache`; the cache is then
+    /// moved past them.
+    pub fn compute_cached(cache: &mut AccountCache, events: &[StoredEvent]) -> Result<Self, ApplyError> {
+        let decoded = decode(events)?;
+        let mut changes = Self::default();
+        for id in touched_not_opened(&decoded) {
+            if let Some(row) = cache.get(id) {
+                changes.accounts.insert(id.to_owned(), row.settled());
+            }
+        }
+        changes.apply_all(&decoded);
+        for (id, row) in &changes.accounts {
+            cache.insert(id.clone(), row.settled());
         }
         Ok(changes)
     }
 
-    /// Loads the current rows of accounts the batch changes but did not open.
-    async fn load_accounts(
-        &mut self,
-        conn: &mut PgConnection,
-        schema: &str,
-        decoded: &[(i64, OffsetDateTime, Event)],
-    ) -> Result<(), ApplyError> {
-        let mut opened = BTreeSet::new();
-        let mut wanted = BTreeSet::new();
-        for (_, _, event) in decoded {
-            match event {
-                Event::AccountOpened(e) => {
-                    opened.insert(e.id.as_str());
-                }
-                Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
-                    wanted.insert(e.id.as_str());
-                }
-                Event::TransferPosted(e) => {
-                    for p in &e.postings {
-                        wanted.insert(p.debit.as_str());
-                        wanted.insert(p.credit.as_str());
-                    }
-                }
-                Event::AssetRegistered(_) => {}
-            }
+    fn apply_all(&mut self, decoded: &Decoded) {
+        for (position, at, event) in decoded {
+            self.apply(*position, *at, event);
         }
-        let ids: Vec<&str> = wanted.difference(&opened).copied().collect();
+    }
+
+    /// Loads the current rows of `ids` (accounts the batch changes but did not open).
+    async fn load_accounts(&mut self, conn: &mut PgConnection, schema: &str, ids: &[&str]) -> Result<(), ApplyError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -147,7 +195,7 @@ impl Changes {
         // Planned with the actual ids every time: a generic plan may scan the table.
         for row in sqlx::query(&sql)
             .persistent(false)
-            .bind(&ids)
+            .bind(ids)
             .fetch_all(&mut *conn)
             .await?
         {

@@ -6,7 +6,7 @@ mod write;
 use partida_eventstore::{StoredEvent, events_after};
 use sqlx::{Executor, PgConnection, PgPool};
 
-pub(crate) use changes::TABLES;
+pub(crate) use changes::{AccountCache, Changes, TABLES};
 
 use crate::{PROJECTION, Status};
 
@@ -133,6 +133,12 @@ pub(crate) async fn apply_events(
 ) -> Result<(), ApplyError> {
     let changes = changes::Changes::compute(conn, schema, events).await?;
     write::write(conn, schema, &changes).await?;
+    Ok(())
+}
+
+/// Writes already computed changes into the tables in `schema`, inside the caller's transaction.
+pub(crate) async fn write_changes(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), ApplyError> {
+    write::write(conn, schema, changes).await?;
     Ok(())
 }
 
