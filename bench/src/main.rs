@@ -46,6 +46,9 @@ struct Args {
     /// The peer-library benchmark binary (bench/peer); measured beside W1 at 64 clients when given.
     #[arg(long)]
     peer: Option<PathBuf>,
+    /// Only W5's reads (for profiling); skips the other workloads.
+    #[arg(long)]
+    only_reads: bool,
     /// Only this W1 client count (for profiling one load); skips the other workloads.
     #[arg(long)]
     only_w1_clients: Option<usize>,
@@ -91,6 +94,13 @@ async fn main() -> anyhow::Result<()> {
 
     // W1: single transfers, the projector running.
     let mut w1 = Vec::new();
+    if args.only_reads {
+        for entries in [false, true] {
+            let ours = workloads::reads(&api, entries, 64, ACCOUNTS, timing).await;
+            println!("{}", serde_json::to_string(&ours)?);
+        }
+        return Ok(());
+    }
     if let Some(clients) = args.only_w1_clients {
         let run = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
