@@ -67,7 +67,11 @@ pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> a
 
     // Replay in batches of their own while the live tables keep serving: reading batch N+2,
     // computing N+1 from the account rows in memory and writing N overlap.
+    // The entries table, the largest, gets its key after the bulk load: one sorted build instead
+    // of a random insert into the index per row. It is back before anyone can read the tables.
+    let entries_key = drop_entries_key(&pool, &shadow).await?;
     let mut checkpoint = replay(&pool, &shadow, batch_size).await?;
+    restore_entries_key(&pool, &shadow, &entries_key).await?;
     tracing::info!(
         checkpoint,
         "replayed into {shadow}; catching up under the pointer's lock"
@@ -160,6 +164,30 @@ async fn apply_after(conn: &mut PgConnection, schema: &str, checkpoint: i64, lim
     };
     apply_events(conn, schema, &events).await?;
     Ok(last)
+}
+
+/// The entries table's key constraint as (name, definition); dropped until the bulk load is done.
+async fn drop_entries_key(pool: &PgPool, schema: &str) -> anyhow::Result<(String, String)> {
+    let (name, definition): (String, String) = sqlx::query_as(&format!(
+        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+          WHERE conrelid = '{schema}.entries'::regclass AND contype = 'p'"
+    ))
+    .fetch_one(pool)
+    .await
+    .context("reading the entries table's key")?;
+    sqlx::query(&format!("ALTER TABLE {schema}.entries DROP CONSTRAINT {name}"))
+        .execute(pool)
+        .await?;
+    Ok((name, definition))
+}
+
+async fn restore_entries_key(pool: &PgPool, schema: &str, (name, definition): &(String, String)) -> anyhow::Result<()> {
+    sqlx::query(&format!(
+        "ALTER TABLE {schema}.entries ADD CONSTRAINT {name} {definition}"
+    ))
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// An empty copy of the live generation's tables, indexes included.

@@ -139,6 +139,18 @@ async fn a_rebuild_equals_the_live_tables_and_readers_follow_it() {
         Some(vec!["fillfactor=50".to_owned()]),
         "storage options carried over"
     );
+    let key: Option<String> = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
+          WHERE conrelid = 'ledger_g2.entries'::regclass AND contype = 'p'",
+    )
+    .fetch_optional(stack.db.pool())
+    .await
+    .expect("constraint");
+    assert_eq!(
+        key.as_deref(),
+        Some("PRIMARY KEY (account_id, \"position\", seq)"),
+        "the entries key is back"
+    );
 
     // The running projector follows the flip, and a read-your-writes read sees the new generation.
     let next = transfer(&stack, "after-rebuild", &[("bank", "bob", 5)]).await;
