@@ -68,7 +68,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         if matches!(e.inner().classify(), serde_json::error::Category::Data) {
-            field_error(e)
+            field_error(e, "")
         } else {
             malformed(e.into_inner())
         }
@@ -91,9 +91,14 @@ fn contains_nul_escape(bytes: &[u8]) -> bool {
     false
 }
 
-fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+/// A validation error naming the field, under `prefix` (e.g. `transfers[3]`) when there is one.
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> ApiError {
     let path = e.path().to_string();
-    let field = if path == "." { String::new() } else { path };
+    let field = match (prefix.is_empty(), path.as_str()) {
+        (_, ".") => prefix.to_owned(),
+        (true, _) => path,
+        (false, _) => format!("{prefix}.{path}"),
+    };
     let message = if field.is_empty() {
         e.inner().to_string()
     } else {
@@ -104,20 +109,7 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
 
 /// Deserializes a JSON value into `T`; errors name the field, under `prefix` (e.g. `transfers[3]`).
 pub fn from_value<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = match (prefix.is_empty(), path.as_str()) {
-            (_, ".") => prefix.to_owned(),
-            (true, _) => path,
-            (false, _) => format!("{prefix}.{path}"),
-        };
-        let message = if field.is_empty() {
-            e.inner().to_string()
-        } else {
-            format!("{field}: {}", e.inner())
-        };
-        ApiError::validation(message, field)
-    })
+    serde_path_to_error::deserialize(value).map_err(|e| field_error(e, prefix))
 }
 
 /// Refuses U+0000 anywhere in strings or keys: PostgreSQL's text and jsonb cannot hold it.

@@ -114,7 +114,7 @@ impl Projection {
         );
         let moved = conn.execute(sqlx::raw_sql(&begin)).await?.rows_affected();
         if moved != 1 {
-            let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
+            // The caller ends the transaction, as for every error.
             return Err(ApplyError::LostRace {
                 expected: self.checkpoint,
             });
