@@ -11,7 +11,7 @@ mod persist;
 mod time;
 mod writer;
 
-pub use log::{StoredEvent, events_after, head, stream, verify_chain};
+pub use log::{LogPage, StoredEvent, events_after, events_page, head, stream, verify_chain};
 pub use time::{datetime_to_micros, format_timestamp, micros_to_datetime};
 pub use writer::{AppendError, CommandContext, IdempotencyKey, Reply, Submission, Writer, WriterConfig, WriterTask};
 

@@ -94,6 +94,36 @@ pub async fn events_after(db: impl PgExecutor<'_>, after: i64, limit: i64) -> Re
     rows.iter().map(StoredEvent::from_row).collect()
 }
 
+/// Which part of the log a page shows: past a cursor in either direction, optionally of one type.
+#[derive(Debug, Clone, Copy)]
+pub struct LogPage<'a> {
+    /// The last position seen; `None` starts at the beginning (or the end, descending).
+    pub after: Option<i64>,
+    pub descending: bool,
+    pub event_type: Option<&'a str>,
+    pub limit: i64,
+}
+
+/// One page of the log, by position.
+pub async fn events_page(db: impl PgExecutor<'_>, page: LogPage<'_>) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let (compare, order, start) = if page.descending {
+        ("<", "DESC", i64::MAX)
+    } else {
+        (">", "ASC", 0)
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE position {compare} $1 AND ($2::text IS NULL OR event_type = $2) \
+         ORDER BY position {order} LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(page.after.unwrap_or(start))
+        .bind(page.event_type)
+        .bind(page.limit)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(StoredEvent::from_row).collect()
+}
+
 /// The events of one stream, by version, from `after_version` on.
 pub async fn stream(
     db: impl PgExecutor<'_>,

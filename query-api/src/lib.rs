@@ -23,6 +23,8 @@ pub(crate) struct AppState {
     pub pool: sqlx::PgPool,
     pub model: Arc<read_model::ReadModel>,
     pub config: Arc<Config>,
+    /// Turns true when shutdown starts; long-lived responses (live streams) end on it.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 pub struct Application {
@@ -30,6 +32,7 @@ pub struct Application {
     router: Router,
     model: Arc<read_model::ReadModel>,
     pool: sqlx::PgPool,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -43,16 +46,19 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let state = AppState {
             pool: pool.clone(),
             model: model.clone(),
             config: Arc::new(config),
+            stopping: stopping_rx,
         };
         Ok(Self {
             listener,
             router: routes::router(state),
             model,
             pool,
+            stopping,
         })
     }
 
@@ -64,6 +70,11 @@ impl Application {
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let watcher = tokio::spawn(read_model::watch(self.model.clone(), self.pool.clone()));
+        let stopping = self.stopping;
+        let shutdown = async move {
+            shutdown.await;
+            stopping.send_replace(true);
+        };
         let served = partida_service::serve(self.listener, self.router, shutdown).await;
         watcher.abort();
         self.pool.close().await;

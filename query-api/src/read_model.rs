@@ -11,6 +11,8 @@ use tokio::sync::{Notify, watch};
 
 /// How often the watcher polls while reads are waiting (a standby cannot LISTEN).
 const WAITING_POLL: Duration = Duration::from_millis(2);
+/// How often it polls while live streams follow the log: a person watching needs no faster.
+const FOLLOWING_POLL: Duration = Duration::from_millis(100);
 /// How often it polls otherwise, to notice a rebuild's generation switch.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -24,7 +26,17 @@ pub(crate) struct ReadModel {
     generation: AtomicI32,
     reached: watch::Sender<Reached>,
     waiters: AtomicUsize,
+    followers: Arc<AtomicUsize>,
     wake: Notify,
+}
+
+/// Keeps the watcher polling at the live-stream pace while held.
+pub(crate) struct Following(Arc<AtomicUsize>);
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Default for ReadModel {
@@ -33,6 +45,7 @@ impl Default for ReadModel {
             generation: AtomicI32::new(1),
             reached: watch::Sender::new(Reached::default()),
             waiters: AtomicUsize::new(0),
+            followers: Arc::default(),
             wake: Notify::new(),
         }
     }
@@ -62,6 +75,13 @@ impl ReadModel {
         (done, self.reached())
     }
 
+    /// Progress updates for a live stream, and the guard that keeps them coming at its pace.
+    pub fn follow(&self) -> (watch::Receiver<Reached>, Following) {
+        self.followers.fetch_add(1, Ordering::SeqCst);
+        self.wake.notify_one();
+        (self.reached.subscribe(), Following(self.followers.clone()))
+    }
+
     fn observe(&self, generation: i32, reached: Reached) {
         // Generations only move forward: a slow poll must not send readers back to tables that
         // no longer follow the log.
@@ -78,8 +98,8 @@ impl ReadModel {
     }
 }
 
-/// Polls the pointer and the head: every few milliseconds while reads wait, once a second
-/// otherwise.
+/// Polls the pointer and the head: every few milliseconds while reads wait, ten times a second
+/// while live streams follow, once a second otherwise.
 pub(crate) async fn watch(model: Arc<ReadModel>, pool: PgPool) {
     loop {
         let polled: Result<(i32, i64, i64), _> = sqlx::query_as(
@@ -94,7 +114,12 @@ pub(crate) async fn watch(model: Arc<ReadModel>, pool: PgPool) {
         if model.waiters.load(Ordering::SeqCst) > 0 {
             tokio::time::sleep(WAITING_POLL).await;
         } else {
-            let _ = tokio::time::timeout(IDLE_POLL, model.wake.notified()).await;
+            let pace = if model.followers.load(Ordering::SeqCst) > 0 {
+                FOLLOWING_POLL
+            } else {
+                IDLE_POLL
+            };
+            let _ = tokio::time::timeout(pace, model.wake.notified()).await;
         }
     }
 }

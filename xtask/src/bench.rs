@@ -117,7 +117,7 @@ fn build_peer(target: &std::path::Path) -> Result<std::path::PathBuf> {
     Ok(peer_target.join("release").join("peer-cqrs-es"))
 }
 
-fn free_addr() -> Result<std::net::SocketAddr> {
+pub(crate) fn free_addr() -> Result<std::net::SocketAddr> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("looking for a free port")?;
     Ok(listener.local_addr()?)
 }

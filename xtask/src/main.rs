@@ -18,6 +18,7 @@ macro_rules! note {
 }
 
 mod bench;
+mod browser;
 mod demo;
 mod http;
 mod pg;
@@ -25,6 +26,7 @@ mod services;
 mod shutdown;
 mod test;
 mod up;
+mod web;
 mod workspace;
 
 use std::process::ExitCode;
@@ -45,12 +47,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole product locally: PostgreSQL, migrations, command-api, query-api, projector.
+    /// Run the whole product locally: PostgreSQL, migrations, command-api, query-api, projector
+    /// and the web console.
     ///
     /// Database: DATABASE_URL when set, otherwise a private cluster under target/partida/dev-pg
     /// (port PARTIDA_PG_PORT, default 55432). query-api also gets READ_DATABASE_URL (default:
     /// DATABASE_URL). Listen addresses: COMMAND_API_ADDR (default 127.0.0.1:8081),
-    /// QUERY_API_ADDR (127.0.0.1:8082), PROJECTOR_ADDR (127.0.0.1:8083). RUST_LOG is passed
+    /// QUERY_API_ADDR (127.0.0.1:8082), PROJECTOR_ADDR (127.0.0.1:8083), WEB_ADDR
+    /// (127.0.0.1:3000). The console needs the wasm32 target and wasm-bindgen-cli (see the
+    /// README). RUST_LOG is passed
     /// through. Ctrl-C stops everything it started.
     Up(up::UpArgs),
     /// Run the checks CI runs: cargo fmt, cargo clippy and cargo test against a fresh PostgreSQL.

@@ -19,18 +19,24 @@ pub struct TestArgs {
     /// Skip cargo fmt and cargo clippy (quick local loops).
     #[arg(long)]
     no_lint: bool,
+    /// Skip the console's browser tests (they build the wasm and start the whole stack).
+    #[arg(long)]
+    no_browser: bool,
     /// Passed to `cargo test`, e.g. `-- -p partida-testkit` or `-- -p partida-ledger -- --nocapture`.
     /// Packages selected with -p also narrow fmt and clippy to them.
     #[arg(last = true)]
     cargo_test_args: Vec<String>,
 }
 
-/// One check: a cargo command, and whether it needs DATABASE_URL.
+/// One check: a cargo command, or the browser tests; and whether it needs DATABASE_URL.
 struct Step {
     name: &'static str,
     args: Vec<String>,
     needs_database: bool,
 }
+
+/// The browser tests' step has no cargo args of its own.
+const BROWSER: &str = "browser";
 
 /// The steps of a run, in order.
 fn plan(args: &TestArgs) -> Vec<Step> {
@@ -54,6 +60,29 @@ fn plan(args: &TestArgs) -> Vec<Step> {
             needs_database: false,
         });
     }
+    let web_selected = !selection.has_selection || selection.packages.iter().any(|p| p == "web");
+    if !args.no_lint && web_selected {
+        // The console's browser half compiles only for wasm32 with `hydrate`: lint it there too.
+        steps.push(Step {
+            name: "clippy-wasm",
+            args: strings([
+                "clippy",
+                "-p",
+                "web",
+                "--lib",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--no-default-features",
+                "--features",
+                "hydrate",
+                "--",
+                "-D",
+                "warnings",
+            ])
+            .collect(),
+            needs_database: false,
+        });
+    }
     let mut test = vec!["test".to_owned()];
     if !selection.has_selection {
         test.push("--workspace".to_owned());
@@ -64,6 +93,13 @@ fn plan(args: &TestArgs) -> Vec<Step> {
         args: test,
         needs_database: true,
     });
+    if !args.no_browser && web_selected {
+        steps.push(Step {
+            name: BROWSER,
+            args: Vec::new(),
+            needs_database: true,
+        });
+    }
     steps
 }
 
@@ -79,17 +115,23 @@ pub fn run(args: &TestArgs) -> Result<()> {
         if shutdown::requested() {
             bail!("interrupted before step `{}`", step.name);
         }
-        let mut cargo = workspace::cargo();
-        cargo.args(&step.args).env("SQLX_OFFLINE", "true");
-        if step.needs_database {
-            if database.is_none() {
-                database = Some(test_database()?);
-            }
-            if let Some((url, _)) = &database {
-                cargo.env("DATABASE_URL", url);
-            }
+        if step.needs_database && database.is_none() {
+            database = Some(test_database()?);
         }
-        let (outcome, elapsed) = run_step(step, &mut cargo);
+        let admin_url = database.as_ref().map(|(url, _)| url.as_str()).unwrap_or_default();
+        let (outcome, elapsed) = if step.name == BROWSER {
+            let started = Instant::now();
+            eprintln!("==> {BROWSER}: the console in Chromium against the whole stack");
+            let outcome = crate::browser::run(admin_url);
+            (outcome, started.elapsed())
+        } else {
+            let mut cargo = workspace::cargo();
+            cargo.args(&step.args).env("SQLX_OFFLINE", "true");
+            if step.needs_database {
+                cargo.env("DATABASE_URL", admin_url);
+            }
+            run_step(step, &mut cargo)
+        };
         summary.push(format!(
             "{} {} ({})",
             step.name,
@@ -234,10 +276,17 @@ mod tests {
     fn commands(no_lint: bool, extra: &str) -> Vec<String> {
         plan(&TestArgs {
             no_lint,
+            no_browser: false,
             cargo_test_args: args(extra),
         })
         .iter()
-        .map(|step| step.args.join(" "))
+        .map(|step| {
+            if step.name == BROWSER {
+                BROWSER.to_owned()
+            } else {
+                step.args.join(" ")
+            }
+        })
         .collect()
     }
 
@@ -248,7 +297,9 @@ mod tests {
             [
                 "fmt --all -- --check",
                 "clippy --workspace --all-targets -- -D warnings",
+                "clippy -p web --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings",
                 "test --workspace",
+                "browser",
             ]
         );
     }
@@ -267,7 +318,11 @@ mod tests {
 
     #[test]
     fn keeps_excludes_in_workspace_runs() {
-        assert_eq!(commands(true, "--exclude e2e"), ["test --workspace --exclude e2e"]);
+        assert_eq!(
+            commands(true, "--exclude e2e"),
+            ["test --workspace --exclude e2e", "browser"]
+        );
+        assert_eq!(commands(true, "-p web"), ["test -p web", "browser"]);
         assert_eq!(
             Selection::parse(&args("--workspace --exclude e2e")).clippy_args(),
             args("--workspace --exclude e2e")

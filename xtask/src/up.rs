@@ -67,7 +67,8 @@ pub fn run(args: &UpArgs) -> Result<()> {
     let command_api = Listen::from_env("COMMAND_API_ADDR", "127.0.0.1:8081")?;
     let query_api = Listen::from_env("QUERY_API_ADDR", "127.0.0.1:8082")?;
     let projector = Listen::from_env("PROJECTOR_ADDR", "127.0.0.1:8083")?;
-    for listen in [&command_api, &query_api, &projector] {
+    let web = Listen::from_env("WEB_ADDR", "127.0.0.1:3000")?;
+    for listen in [&command_api, &query_api, &projector, &web] {
         listen.ensure_free()?;
     }
 
@@ -85,7 +86,10 @@ pub fn run(args: &UpArgs) -> Result<()> {
     };
     let read_database_url = env_var_or("READ_DATABASE_URL", &database_url);
 
-    let bin_dir = build(args.release, &BINARIES)?;
+    let mut binaries = BINARIES.to_vec();
+    binaries.push("web");
+    let bin_dir = build(args.release, &binaries)?;
+    let site = crate::web::build_site(args.release)?;
     migrate(&bin_dir, &database_url)?;
 
     let mut supervisor = Supervisor::default();
@@ -112,6 +116,18 @@ pub fn run(args: &UpArgs) -> Result<()> {
         ],
         health_addr: query_api.addr,
     })?;
+    supervisor.spawn(ServiceSpec {
+        name: "web",
+        program: bin_dir.join("web"),
+        env: vec![
+            web.env(),
+            ("COMMAND_API_URL", format!("http://{}", command_api.addr)),
+            ("QUERY_API_URL", format!("http://{}", query_api.addr)),
+            ("PROJECTOR_URL", format!("http://{}", projector.addr)),
+            ("WEB_SITE_ROOT", site.display().to_string()),
+        ],
+        health_addr: web.addr,
+    })?;
     supervisor.wait_until_healthy(READY_TIMEOUT)?;
 
     if args.demo {
@@ -120,6 +136,7 @@ pub fn run(args: &UpArgs) -> Result<()> {
 
     println!();
     println!("Partida is running:");
+    println!("  console (web)      http://{}", web.addr);
     println!("  command-api        http://{}", command_api.addr);
     println!("  query-api          http://{}", query_api.addr);
     println!("  projector metrics  http://{}/metrics", projector.addr);

@@ -6,5 +6,6 @@
 
 mod errors;
 mod flows;
+mod live;
 mod projector;
 mod writers;

@@ -2,6 +2,7 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use ledger::StreamId;
+use partida_eventstore::LogPage;
 use partida_service::{ApiError, Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,23 +13,40 @@ use crate::consistency::{MinPosition, Source};
 
 #[derive(Deserialize)]
 pub(crate) struct EventParams {
+    /// The position of the last event seen.
     after: Option<i64>,
     limit: Option<i64>,
+    #[serde(default)]
+    order: page::Order,
+    /// Only events of this type, e.g. `TransferPosted`.
+    #[serde(rename = "type")]
+    event_type: Option<String>,
 }
 
-/// `GET /v1/events?after=N&limit=M`: the log itself, every hashed field, hashes in hex.
+/// `GET /v1/events?after=N&limit=M&order=asc|desc&type=T`: the log itself, every hashed field,
+/// hashes in hex.
 pub(crate) async fn events(
     State(state): State<AppState>,
     min: MinPosition,
     Query(params): Query<EventParams>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = page::limit(params.limit)?;
-    let after = params.after.unwrap_or(0);
-    if after < 0 {
+    if params.after.is_some_and(|after| after < 0) {
         return Err(ApiError::validation("after must be a non-negative position", "after"));
     }
+    if let Some(event_type) = &params.event_type
+        && !(1..=64).contains(&event_type.len())
+    {
+        return Err(ApiError::validation("type must be 1 to 64 characters", "type"));
+    }
     min.wait(&state, Source::Log).await?;
-    let events = partida_eventstore::events_after(&state.pool, after, limit)
+    let query = LogPage {
+        after: params.after,
+        descending: params.order == page::Order::Desc,
+        event_type: params.event_type.as_deref(),
+        limit,
+    };
+    let events = partida_eventstore::events_page(&state.pool, query)
         .await
         .map_err(|e| db_error(&e))?;
     let next = (events.len() as i64 == limit)

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod assets;
+mod live;
 mod log;
 mod page;
 mod projections;
@@ -28,6 +29,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/events", get(log::events))
         .route("/v1/streams/{id}", get(log::stream))
         .route("/v1/projections", get(projections::list))
+        .route("/v1/live", get(live::live))
         .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(partida_service::metrics::render))

@@ -215,3 +215,51 @@ fn run(command: &mut Command, what: &str) -> Result<String> {
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
+
+/// Drops (if there) and creates database `name` through `admin_url`; returns the new database's URL.
+pub fn fresh_database(admin_url: &str, name: &str) -> Result<String> {
+    let psql = tool("psql")?;
+    let status = Command::new(&psql)
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", admin_url])
+        .args(["-c", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+        .args(["-c", &format!("CREATE DATABASE {name}")])
+        .status()
+        .with_context(|| format!("running {}", psql.display()))?;
+    if !status.success() {
+        bail!("creating database {name} failed ({status})");
+    }
+    Ok(with_database(admin_url, name))
+}
+
+/// `admin_url` with its database replaced by `name` (query parameters kept).
+fn with_database(admin_url: &str, name: &str) -> String {
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut url = format!("{}/{name}", &base[..host_end]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_only_the_database() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "b"),
+            "postgres://postgres@127.0.0.1:5432/b"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h:1/db?sslmode=disable", "b"),
+            "postgres://u:p@h:1/b?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "b"), "postgres://h/b");
+    }
+}

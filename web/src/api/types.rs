@@ -1,0 +1,160 @@
+//! What the console shows, as the APIs send it (a subset of their fields). Shared by the server,
+//! which fetches them, and the browser, which receives them with the page.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    pub code: String,
+    pub scale: u8,
+    /// Everything ever posted in the asset (total debits, equal to total credits).
+    pub posted: i64,
+    pub accounts: i64,
+    pub transfers: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flags {
+    pub debits_must_not_exceed_credits: bool,
+    pub credits_must_not_exceed_debits: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub asset: String,
+    pub name: String,
+    pub normal_side: String,
+    pub flags: Flags,
+    pub metadata: Value,
+    pub status: String,
+    pub debits: i64,
+    pub credits: i64,
+    pub balance: i64,
+    pub last_position: i64,
+    pub opened_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub position: i64,
+    pub seq: i32,
+    pub transfer_id: String,
+    pub side: String,
+    pub amount: i64,
+    pub balance: i64,
+    pub recorded_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Posting {
+    pub debit: String,
+    pub credit: String,
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub id: String,
+    pub position: i64,
+    pub postings: Vec<Posting>,
+    pub metadata: Value,
+    pub reverses: Option<String>,
+    pub reversed_by: Option<String>,
+    pub recorded_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEvent {
+    pub position: i64,
+    pub event_id: String,
+    pub stream_id: String,
+    pub stream_version: i64,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub data: Value,
+    pub metadata: Value,
+    pub recorded_at: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl LogEvent {
+    /// Whether this event changed the account `id` (its lifecycle, or a posting to it).
+    pub fn touches_account(&self, id: &str) -> bool {
+        if self.stream_id.strip_prefix("account:") == Some(id) {
+            return true;
+        }
+        self.data
+            .get("postings")
+            .and_then(Value::as_array)
+            .is_some_and(|postings| {
+                postings.iter().any(|posting| {
+                    posting.get("debit").and_then(Value::as_str) == Some(id)
+                        || posting.get("credit").and_then(Value::as_str) == Some(id)
+                })
+            })
+    }
+
+    /// One line for people: what happened, from the event's data.
+    pub fn summary(&self) -> String {
+        let text = |key: &str| self.data.get(key).and_then(Value::as_str).unwrap_or("?").to_owned();
+        match self.event_type.as_str() {
+            "TransferPosted" => {
+                let legs = self.data.get("postings").and_then(Value::as_array).map_or(0, Vec::len);
+                let plural = if legs == 1 { "posting" } else { "postings" };
+                format!("transfer {} posted ({legs} {plural})", text("id"))
+            }
+            "AccountOpened" => format!("account {} opened in {}", text("id"), text("asset")),
+            "AccountFrozen" => format!("account {} frozen", text("id")),
+            "AccountUnfrozen" => format!("account {} unfrozen", text("id")),
+            "AccountClosed" => format!("account {} closed", text("id")),
+            "AssetRegistered" => format!("asset {} registered", text("code")),
+            other => format!("{other} on {}", self.stream_id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    pub name: String,
+    pub generation: i32,
+    pub checkpoint: i64,
+    pub head: i64,
+    pub lag: i64,
+    pub updated_at: String,
+}
+
+/// One service as the console's server sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceHealth {
+    pub name: String,
+    pub url: String,
+    pub ready: bool,
+    /// What it answered, or why it could not be asked.
+    pub detail: String,
+}
+
+/// The projection's progress as the live stream reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub checkpoint: i64,
+    pub head: i64,
+    pub lag: i64,
+}
+
+/// A page of a list and the cursor of the next one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+/// What a write answered: the id and the position to read it at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Written {
+    pub id: String,
+    pub position: i64,
+}

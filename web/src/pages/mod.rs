@@ -1,0 +1,35 @@
+//! One module per page.
+
+pub mod account;
+pub mod accounts;
+pub mod dashboard;
+pub mod events;
+pub mod new_account;
+pub mod new_transfer;
+pub mod system;
+pub mod transfer;
+pub mod transfers;
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+/// A query parameter of the current URL, when present and not blank.
+pub(crate) fn query_param(name: &'static str) -> Memo<Option<String>> {
+    let query = use_query_map();
+    Memo::new(move |_| query.read().get(name).filter(|value| !value.trim().is_empty()))
+}
+
+/// A refresh counter that moves whenever a live event passes `relevant`.
+pub(crate) fn refresh_on(
+    relevant: impl Fn(&crate::api::types::LogEvent) -> bool + Send + Sync + 'static,
+) -> RwSignal<u64> {
+    let refresh = RwSignal::new(0_u64);
+    if let Some(live) = crate::components::live::use_live() {
+        Effect::new(move |_| {
+            if live.last.with(|last| last.as_ref().is_some_and(&relevant)) {
+                refresh.update(|n| *n += 1);
+            }
+        });
+    }
+    refresh
+}

@@ -1,0 +1,112 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::{ReverseTransfer, TransferRow, load_transfer, new_id};
+use crate::components::common::{ErrorBox, Time};
+use crate::pages::query_param;
+
+#[component]
+pub fn TransferPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+    let min_position = query_param("min_position");
+    let confirm = query_param("confirm");
+    let data = Resource::new(
+        move || (id.get(), min_position.get().and_then(|p| p.parse::<i64>().ok())),
+        |(id, min_position)| load_transfer(id, min_position),
+    );
+    view! {
+        <Title text=move || format!("Transfer {}", id.get())/>
+        <h1>"Transfer " <span class="mono">{move || id.get()}</span></h1>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(row) => view! {
+                        <TransferView row=row.clone()/>
+                        {(confirm.get().as_deref() == Some("reverse") && row.transfer.reversed_by.is_none())
+                            .then(|| view! { <ConfirmReverse id=row.transfer.id.clone()/> })}
+                    }.into_any(),
+                    Err(error) => view! { <ErrorBox error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn TransferView(row: TransferRow) -> impl IntoView {
+    let transfer = row.transfer;
+    let metadata = serde_json::to_string_pretty(&transfer.metadata).unwrap_or_default();
+    view! {
+        <dl class="facts">
+            <dt>"Position"</dt><dd>{transfer.position}</dd>
+            <dt>"Recorded"</dt><dd><Time at=transfer.recorded_at.clone()/></dd>
+            {transfer.reverses.clone().map(|original| view! {
+                <dt>"Reverses"</dt><dd><a href=format!("/transfers/{original}")>{original.clone()}</a></dd>
+            })}
+            {transfer.reversed_by.clone().map(|reversal| view! {
+                <dt>"Reversed by"</dt><dd><a href=format!("/transfers/{reversal}") data-reversed-by=reversal.clone()>{reversal.clone()}</a></dd>
+            })}
+        </dl>
+        <table class="postings">
+            <caption>"Postings"</caption>
+            <thead><tr>
+                <th scope="col">"Debit (from)"</th><th scope="col">"Credit (to)"</th><th scope="col" class="num">"Amount"</th>
+            </tr></thead>
+            <tbody>
+                {transfer.postings.iter().zip(row.amounts).map(|(posting, amount)| view! {
+                    <tr>
+                        <td><a href=format!("/accounts/{}", posting.debit)>{posting.debit.clone()}</a></td>
+                        <td><a href=format!("/accounts/{}", posting.credit)>{posting.credit.clone()}</a></td>
+                        <td class="num">{amount}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+        <h2>"Metadata"</h2>
+        <pre class="json">{metadata}</pre>
+        {(transfer.reversed_by.is_none() && transfer.reverses.is_none()).then(|| view! {
+            <p><a class="button danger" href=format!("/transfers/{}?confirm=reverse", transfer.id)>"Reverse this transfer…"</a></p>
+        })}
+    }
+}
+
+/// The second step of a reversal: a plain form, so it works without JavaScript too. The
+/// reversal's id is chosen once, when this is shown.
+#[component]
+fn ConfirmReverse(id: String) -> impl IntoView {
+    let reverse = ServerAction::<ReverseTransfer>::new();
+    let reversal_id = Resource::new(|| (), |_| new_id("rev".to_owned()));
+    let cancel = format!("/transfers/{id}");
+    view! {
+        <section class="confirm" role="alertdialog" aria-labelledby="confirm-title">
+            <h2 id="confirm-title">"Reverse transfer " {id.clone()} "?"</h2>
+            <p>"A new transfer will post the same amounts back, debit and credit swapped. A transfer is reversed once."</p>
+            {move || reverse.value().get().and_then(Result::err).map(|e| view! { <p class="form-error" role="alert">{e.message}</p> })}
+            <Suspense fallback=|| ()>
+                {
+                    let id = id.clone();
+                    let cancel = cancel.clone();
+                    move || {
+                        let id = id.clone();
+                        let cancel = cancel.clone();
+                        Suspend::new(async move {
+                            match reversal_id.await {
+                                Ok(reversal_id) => view! {
+                                    <ActionForm action=reverse attr:class="inline">
+                                        <input type="hidden" name="id" value=id/>
+                                        <input type="hidden" name="reversal_id" value=reversal_id/>
+                                        <button type="submit" class="danger" disabled=move || reverse.pending().get()>"Reverse it"</button>
+                                        " " <a href=cancel>"Cancel"</a>
+                                    </ActionForm>
+                                }.into_any(),
+                                Err(error) => view! { <ErrorBox error/> }.into_any(),
+                            }
+                        })
+                    }
+                }
+            </Suspense>
+        </section>
+    }
+}

@@ -1,0 +1,130 @@
+"""Fixtures for the console's browser tests: Debian's Chromium driven by Playwright, against a
+stack that `cargo xtask test` started (its URLs come in the environment)."""
+
+import json
+import os
+import pathlib
+import re
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+WEB_URL = os.environ["PARTIDA_WEB_URL"].rstrip("/")
+COMMAND_URL = os.environ["PARTIDA_COMMAND_URL"].rstrip("/")
+QUERY_URL = os.environ["PARTIDA_QUERY_URL"].rstrip("/")
+SCREENSHOTS = pathlib.Path(os.environ.get("PARTIDA_SCREENSHOTS", "target/browser/screenshots"))
+CHROMIUM = os.environ.get("PARTIDA_CHROMIUM", "/usr/bin/chromium")
+
+# Chromium as root, in a closed network: no sandbox, no background traffic.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class Api:
+    """The APIs, called directly (as an application would), to set up and to cause changes."""
+
+    def post(self, path, body):
+        request = urllib.request.Request(
+            COMMAND_URL + path,
+            data=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def get(self, path):
+        with urllib.request.urlopen(QUERY_URL + path, timeout=10) as response:
+            return json.load(response)
+
+    def asset(self, code="EUR", scale=2):
+        status, body = self.post("/v1/assets", {"code": code, "scale": scale})
+        assert status in (200, 201), body
+
+    def account(self, id, asset="EUR", no_overdraft=False):
+        flags = {"debits_must_not_exceed_credits": True} if no_overdraft else {}
+        status, body = self.post("/v1/accounts", {"id": id, "asset": asset, "name": id, "flags": flags})
+        assert status in (200, 201), body
+        return body
+
+    def transfer(self, id, debit, credit, amount):
+        status, body = self.post(
+            "/v1/transfers", {"id": id, "postings": [{"debit": debit, "credit": credit, "amount": amount}]}
+        )
+        assert status == 201, body
+        return body
+
+
+@pytest.fixture(scope="session")
+def api():
+    api = Api()
+    api.asset("EUR", 2)
+    return api
+
+
+@pytest.fixture
+def unique():
+    """A short suffix that keeps each test's ids apart in the shared database."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    # Playwright gives each launch a fresh, temporary profile.
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _context(browser, javascript):
+    context = browser.new_context(base_url=WEB_URL, java_script_enabled=javascript, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    return context
+
+
+@pytest.fixture
+def page(browser):
+    context = _context(browser, javascript=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page_without_js(browser):
+    context = _context(browser, javascript=False)
+    yield context.new_page()
+    context.close()
+
+
+def open_page(page, path, hydrated=True):
+    """Goes to a page and (unless JavaScript is off) waits until it is hydrated: interactive."""
+    page.goto(path)
+    if hydrated:
+        page.wait_for_selector('[data-hydrated="true"]')
+
+
+def screenshot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def path_of(page):
+    return re.sub(r"^https?://[^/]+", "", page.url)

@@ -1,0 +1,218 @@
+"""The console end to end, in headless Chromium: what an operator does and sees."""
+
+import re
+
+from playwright.sync_api import expect
+
+from conftest import open_page, path_of, screenshot
+
+
+def open_account_in_ui(page, id, name, limit):
+    open_page(page, "/accounts/new")
+    page.get_by_label("Account id").fill(id)
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Asset").select_option("EUR")
+    page.locator(f'input[name="limit"][value="{limit}"]').check()
+    page.get_by_role("button", name="Open account").click()
+    expect(page).to_have_url(re.compile(rf"/accounts/{re.escape(id)}\?min_position=\d+$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(name)
+
+
+def post_transfer_in_ui(page, legs, memo=""):
+    open_page(page, "/transfers/new")
+    for index, (debit, credit, amount) in enumerate(legs):
+        if index > 0:
+            page.get_by_role("button", name="Add a leg").click()
+        page.get_by_label(f"Leg {index + 1} from (debit)").fill(debit)
+        page.get_by_label(f"Leg {index + 1} to (credit)").fill(credit)
+        page.get_by_label(f"Leg {index + 1} amount").fill(amount)
+    if memo:
+        page.get_by_label("Memo (optional)").fill(memo)
+    page.get_by_role("button", name="Post transfer").click()
+
+
+def balance_of(page):
+    return page.locator('[data-field="balance"]')
+
+
+def test_open_fund_and_transfer_then_see_both_balances(page, api, unique):
+    funding, alice, bob = f"funding-{unique}", f"alice-{unique}", f"bob-{unique}"
+    open_account_in_ui(page, funding, "Funding", "none")
+    open_account_in_ui(page, alice, "Alice", "no_overdraft")
+    screenshot(page, "account-new")
+    open_account_in_ui(page, bob, "Bob", "no_overdraft")
+
+    post_transfer_in_ui(page, [(funding, alice, "100.00")], memo="opening balance")
+    expect(page).to_have_url(re.compile(r"/transfers/t-[^?]+\?min_position=\d+$"))
+    expect(page.locator("table.postings")).to_contain_text("100.00 EUR")
+
+    post_transfer_in_ui(page, [(alice, bob, "30.25")])
+    expect(page.locator("table.postings")).to_contain_text("30.25 EUR")
+    transfer_id = path_of(page).split("/")[2].split("?")[0]
+    screenshot(page, "transfer")
+
+    open_page(page, f"/accounts/{alice}")
+    expect(balance_of(page)).to_have_text("69.75 EUR")
+    entries = page.locator("table.entries tbody tr")
+    expect(entries).to_have_count(2)
+    expect(entries.first).to_contain_text(transfer_id)
+    expect(entries.first).to_contain_text("69.75")
+    expect(page.locator(".chart svg polyline")).to_have_count(1)
+    screenshot(page, "account")
+
+    open_page(page, f"/accounts/{bob}")
+    expect(balance_of(page)).to_have_text("30.25 EUR")
+    expect(page.locator("table.entries tbody tr")).to_have_count(1)
+
+    open_page(page, f"/accounts?prefix=alice-{unique}")
+    expect(page.locator(f'tr[data-account="{alice}"]')).to_contain_text("69.75 EUR")
+    screenshot(page, "accounts")
+
+    open_page(page, "/transfers")
+    expect(page.locator(f'tr[data-transfer="{transfer_id}"]')).to_contain_text("30.25 EUR")
+    screenshot(page, "transfers")
+
+
+def test_an_overdraft_is_refused_inline_and_keeps_what_was_typed(page, api, unique):
+    alice, bob = f"alice-{unique}", f"bob-{unique}"
+    api.account(alice, no_overdraft=True)
+    api.account(bob, no_overdraft=True)
+
+    post_transfer_in_ui(page, [(alice, bob, "5.00")])
+    alert = page.locator(".form-error")
+    expect(alert).to_contain_text(f"Insufficient funds: account {alice}")
+    expect(page).to_have_url(re.compile(r"/transfers/new"))
+    expect(page.get_by_label("Leg 1 from (debit)")).to_have_value(alice)
+    expect(page.get_by_label("Leg 1 amount")).to_have_value("5.00")
+    screenshot(page, "transfer-new-rejected")
+
+    # A malformed amount is caught before the API, next to its field.
+    page.get_by_label("Leg 1 amount").fill("5.001")
+    page.get_by_role("button", name="Post transfer").click()
+    expect(page.locator('[data-leg="0"] .field-error')).to_contain_text("at most 2 decimals")
+    expect(page.get_by_label("Leg 1 amount")).to_have_attribute("aria-invalid", "true")
+
+
+def test_legs_are_added_and_removed_without_losing_input(page, api, unique):
+    source, a, b = f"src-{unique}", f"a-{unique}", f"b-{unique}"
+    api.account(source)
+    api.account(a)
+    api.account(b)
+    open_page(page, "/transfers/new")
+    page.get_by_label("Leg 1 from (debit)").fill(source)
+    page.get_by_label("Leg 1 to (credit)").fill(a)
+    page.get_by_label("Leg 1 amount").fill("1")
+    page.get_by_role("button", name="Add a leg").click()
+    page.get_by_role("button", name="Add a leg").click()
+    page.get_by_label("Leg 3 from (debit)").fill(source)
+    page.get_by_label("Leg 3 to (credit)").fill(b)
+    page.get_by_label("Leg 3 amount").fill("2.50")
+    page.get_by_role("button", name="Remove leg 2").click()
+    expect(page.locator(".leg")).to_have_count(2)
+    expect(page.get_by_label("Leg 2 to (credit)")).to_have_value(b)
+    expect(page.get_by_label("Leg 1 to (credit)")).to_have_value(a)
+    page.get_by_role("button", name="Post transfer").click()
+    postings = page.locator("table.postings tbody tr")
+    expect(postings).to_have_count(2)
+    expect(postings.nth(1)).to_contain_text("2.50 EUR")
+
+
+def test_a_resubmit_after_a_network_error_posts_once(page, api, unique):
+    source, target = f"src-{unique}", f"dst-{unique}"
+    api.account(source)
+    api.account(target, no_overdraft=True)
+    cut = {"done": False}
+
+    def lose_the_first_answer(route):
+        # The request reaches the server (and is written); the browser never sees the answer.
+        if not cut["done"]:
+            cut["done"] = True
+            route.fetch()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/post_transfer", lose_the_first_answer)
+    post_transfer_in_ui(page, [(source, target, "7.00")])
+    expect(page.locator(".form-error")).to_contain_text("cannot be reached")
+    page.get_by_role("button", name="Post transfer").click()
+    expect(page).to_have_url(re.compile(r"/transfers/t-"))
+    account = api.get(f"/v1/accounts/{target}")
+    assert account["balance"] == 700, account
+    assert len(api.get(f"/v1/accounts/{target}/entries")["entries"]) == 1
+
+
+def test_live_feed_and_account_page_update_when_the_api_posts(browser, page, api, unique):
+    source, target = f"src-{unique}", f"dst-{unique}"
+    api.account(source)
+    api.account(target, no_overdraft=True)
+    open_page(page, "/")
+    expect(page.locator(".live-status")).to_have_attribute("data-live", "true")
+    account_page = page.context.new_page()
+    open_page(account_page, f"/accounts/{target}")
+    expect(balance_of(account_page)).to_have_text("0.00 EUR")
+    expect(account_page.locator(".live-status")).to_have_attribute("data-live", "true")
+
+    transfer_id = f"live-{unique}"
+    api.transfer(transfer_id, source, target, 4200)
+
+    expect(page.locator(".feed-list")).to_contain_text(f"transfer {transfer_id} posted")
+    expect(page.locator("table.transfers")).to_contain_text(transfer_id)
+    expect(balance_of(account_page)).to_have_text("42.00 EUR")
+    expect(account_page.locator("table.entries")).to_contain_text(transfer_id)
+    screenshot(page, "dashboard")
+    screenshot(account_page, "account-live")
+
+
+def test_event_log_filters_and_shows_hashes(page, api, unique):
+    id = f"log-{unique}"
+    api.account(id)
+    open_page(page, "/log")
+    screenshot(page, "log")
+    page.get_by_label("Stream").fill(f"account:{id}")
+    page.get_by_role("button", name="Filter").click()
+    events = page.locator("li.log-event")
+    expect(events).to_have_count(1)
+    events.first.locator("summary").click()
+    expect(events.first.locator(".hash").first).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
+    expect(events.first).to_contain_text("AccountOpened")
+
+    open_page(page, "/log?type=AssetRegistered")
+    expect(page.locator("li.log-event").first).to_contain_text("AssetRegistered")
+    expect(page.locator("li.log-event", has_text="AccountOpened")).to_have_count(0)
+
+    open_page(page, "/system")
+    expect(page.locator('tr[data-projection="ledger"]')).to_be_visible()
+    expect(page.locator('[data-service="query-api"]')).to_contain_text("Ready")
+    screenshot(page, "system")
+
+
+def test_freeze_and_unfreeze_from_the_account_page(page, api, unique):
+    id = f"acct-{unique}"
+    api.account(id)
+    open_page(page, f"/accounts/{id}")
+    page.get_by_role("button", name="Freeze").click()
+    expect(page.locator(".status")).to_have_text("frozen")
+    page.get_by_role("button", name="Unfreeze").click()
+    expect(page.locator(".status")).to_have_text("open")
+
+
+def test_reading_and_forms_work_without_javascript(page_without_js, api, unique):
+    page = page_without_js
+    id = f"nojs-{unique}"
+    open_page(page, "/accounts/new", hydrated=False)
+    page.get_by_label("Account id").fill("bad id!")
+    page.get_by_label("Name").fill("Typed name")
+    page.get_by_role("button", name="Open account").click()
+    # The server redirected back with the error; what was typed is still there.
+    expect(page.locator("#id-error")).to_contain_text("letters, digits")
+    expect(page.get_by_label("Name")).to_have_value("Typed name")
+
+    page.get_by_label("Account id").fill(id)
+    page.get_by_role("button", name="Open account").click()
+    expect(page).to_have_url(re.compile(rf"/accounts/{id}\?min_position=\d+$"))
+    expect(balance_of(page)).to_have_text("0.00 EUR")
+
+    open_page(page, "/", hydrated=False)
+    expect(page.get_by_role("heading", name="Totals per asset")).to_be_visible()
+    expect(page.locator("table.totals")).to_contain_text("EUR")

@@ -1,0 +1,121 @@
+//! The console's browser tests (a step of `cargo xtask test`): the whole stack on a fresh
+//! database, then pytest + Playwright driving Debian's Chromium through web/tests/browser.
+//! Screenshots of each page land in target/browser/screenshots.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::services::{ServiceSpec, Supervisor};
+use crate::{bench, pg, shutdown, up, web, workspace};
+
+/// The browser driver and test runner, pinned; installed into a venv under target/.
+const PYTHON_PACKAGES: [&str; 2] = ["playwright==1.65.2", "pytest==9.2.0"];
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+pub fn run(admin_url: &str) -> Result<()> {
+    if !Path::new(CHROMIUM).is_file() {
+        bail!("{CHROMIUM} is missing: `apt-get install chromium` (.ci/run does)");
+    }
+    let target = workspace::target_dir()?;
+    let python = venv(&target)?;
+    let mut binaries = up::BINARIES.to_vec();
+    binaries.push("web");
+    let bin_dir = up::build(false, &binaries)?;
+    let site = web::build_site(false)?;
+    let database_url = pg::fresh_database(admin_url, "partida_browser")?;
+    up::migrate(&bin_dir, &database_url)?;
+
+    let [command, query, projector, console] = [
+        bench::free_addr()?,
+        bench::free_addr()?,
+        bench::free_addr()?,
+        bench::free_addr()?,
+    ];
+    let mut supervisor = Supervisor::default();
+    let quiet = ("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
+    let database = ("DATABASE_URL", database_url);
+    let services = [
+        ("command-api", "COMMAND_API_ADDR", command, vec![database.clone()]),
+        ("projector", "PROJECTOR_ADDR", projector, vec![database.clone()]),
+        ("query-api", "QUERY_API_ADDR", query, vec![database]),
+        (
+            "web",
+            "WEB_ADDR",
+            console,
+            vec![
+                ("COMMAND_API_URL", format!("http://{command}")),
+                ("QUERY_API_URL", format!("http://{query}")),
+                ("PROJECTOR_URL", format!("http://{projector}")),
+                ("WEB_SITE_ROOT", site.display().to_string()),
+            ],
+        ),
+    ];
+    for (name, addr_var, addr, mut env) in services {
+        env.push((addr_var, addr.to_string()));
+        env.push(quiet.clone());
+        supervisor.spawn(ServiceSpec {
+            name,
+            program: bin_dir.join(name),
+            env,
+            health_addr: addr,
+        })?;
+    }
+    supervisor.wait_until_healthy(Duration::from_secs(30))?;
+
+    let screenshots = target.join("browser").join("screenshots");
+    let mut pytest = Command::new(&python);
+    pytest
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(workspace::root().join("web/tests/browser"))
+        .env("PARTIDA_WEB_URL", format!("http://{console}"))
+        .env("PARTIDA_COMMAND_URL", format!("http://{command}"))
+        .env("PARTIDA_QUERY_URL", format!("http://{query}"))
+        .env("PARTIDA_SCREENSHOTS", &screenshots)
+        .env("PARTIDA_CHROMIUM", CHROMIUM);
+    let status = shutdown::run_to_completion(&mut pytest).context("running pytest")?;
+    supervisor.stop_all();
+    if shutdown::requested() {
+        bail!("interrupted");
+    }
+    if !status.success() {
+        bail!(
+            "the browser tests failed ({status}); screenshots in {}",
+            screenshots.display()
+        );
+    }
+    note!("screenshots of each page: {}", screenshots.display());
+    Ok(())
+}
+
+/// A virtualenv with the pinned packages, made once and reused while the pins are unchanged.
+fn venv(target: &Path) -> Result<PathBuf> {
+    let dir = target.join("partida").join("browser-venv");
+    let python = dir.join("bin").join("python");
+    let stamp = dir.join("installed.txt");
+    let wanted = PYTHON_PACKAGES.join("\n");
+    if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted) {
+        return Ok(python);
+    }
+    note!("installing {} into {}", PYTHON_PACKAGES.join(", "), dir.display());
+    let status = Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&dir)
+        .status()
+        .context("running python3 -m venv (Debian: apt-get install python3-venv)")?;
+    if !status.success() {
+        bail!("python3 -m venv failed ({status})");
+    }
+    let status = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args(PYTHON_PACKAGES)
+        .status()
+        .context("running pip")?;
+    if !status.success() {
+        bail!("pip install {} failed ({status})", PYTHON_PACKAGES.join(" "));
+    }
+    std::fs::write(&stamp, wanted).context("writing the venv's stamp")?;
+    Ok(python)
+}
