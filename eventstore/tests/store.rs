@@ -273,9 +273,11 @@ async fn floats_in_metadata_survive_jsonb_so_hashes_and_replays_hold() -> TestRe
     let (writer, _task) = writer(&db)?;
     open_books(&writer).await;
     // Values whose decimal form, as jsonb prints it, parses back to another double without
-    // correct rounding; and the largest double, which jsonb prints with 309 digits.
+    // correct rounding; the largest double, which jsonb prints with 309 digits; and integers in
+    // exponent form beyond 2^53, which jsonb prints back as integers no double equals.
     let metadata: Metadata = serde_json::from_str(
-        r#"{"a": 9.343324411917e25, "b": 1.7e308, "c": 1.7976931348623157e308, "d": 0.1, "e": -2.5e-8, "f": 100.0}"#,
+        r#"{"a": 9.343324411917e25, "b": 1.7e308, "c": 1.7976931348623157e308, "d": 0.1, "e": -2.5e-8, "f": 100.0,
+            "g": 9007199254740993e0, "h": [12345678901234567.5e1, 1e21]}"#,
     )?;
     let command = Command::PostTransfer(PostTransfer::new(
         transfer_id("floats"),

@@ -81,6 +81,26 @@ fn write_number(n: &Number, out: &mut Vec<u8>) {
     }
 }
 
+/// `value` as the log stores it and reads it back: every number that is not a 64-bit integer
+/// replaced by the number its canonical text denotes. jsonb rewrites numbers (`9007199254740993e0`
+/// comes back as the integer `9007199254740993`, which no double equals), so a record must be
+/// hashed over values that survive that rewrite; canonical text does.
+pub fn normalize(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => {
+            if let Some(normal) = n
+                .as_f64()
+                .and_then(|f| serde_json::from_str::<Number>(&format_double(f)).ok())
+            {
+                *n = normal;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalize),
+        Value::Object(map) => map.values_mut().for_each(normalize),
+        _ => {}
+    }
+}
+
 /// Formats a finite double the way ECMAScript's `Number.prototype.toString` does.
 pub fn format_double(value: f64) -> String {
     if value == 0.0 || !value.is_finite() {
@@ -123,6 +143,25 @@ pub fn format_double(value: f64) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn normalizing_turns_integral_doubles_into_the_integers_jsonb_reads_back() {
+        let normal = |text: &str| {
+            let mut value: Value = serde_json::from_str(text).unwrap();
+            normalize(&mut value);
+            value
+        };
+        // jsonb prints this back as the integer 9007199254740993; the double it parses to is
+        // 9007199254740992, which is what is hashed and stored once normalized.
+        assert_eq!(normal("9007199254740993e0").as_u64(), Some(9_007_199_254_740_992));
+        assert_eq!(
+            normal("[1.0, {\"a\": 12345678901234567.5e1}]"),
+            json!([1, {"a": 123_456_789_012_345_680_u64}])
+        );
+        assert_eq!(normal("2.5").as_f64(), Some(2.5));
+        assert_eq!(normal("1e21").as_f64(), Some(1e21));
+        assert_eq!(normal("-7").as_i64(), Some(-7));
+    }
 
     fn canon(v: Value) -> String {
         String::from_utf8(to_vec(&v)).unwrap_or_default()

@@ -75,7 +75,7 @@ impl OpenAccount {
             name,
             normal_side,
             flags,
-            metadata,
+            metadata: normalized(metadata),
         }
     }
 }
@@ -135,7 +135,7 @@ impl PostTransfer {
         Ok(Self {
             id,
             postings,
-            metadata,
+            metadata: normalized(metadata),
             reverses,
         })
     }
@@ -144,4 +144,10 @@ impl PostTransfer {
     pub fn postings(&self) -> &[Posting] {
         &self.postings
     }
+}
+
+/// Metadata as the log will store and read it back (see [`crate::canonical::normalize`]).
+fn normalized(mut metadata: Metadata) -> Metadata {
+    metadata.values_mut().for_each(crate::canonical::normalize);
+    metadata
 }
