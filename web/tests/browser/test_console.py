@@ -1,5 +1,6 @@
 """The console end to end, in headless Chromium: what an operator does and sees."""
 
+import os
 import re
 
 from playwright.sync_api import expect
@@ -216,3 +217,79 @@ def test_reading_and_forms_work_without_javascript(page_without_js, api, unique)
     open_page(page, "/", hydrated=False)
     expect(page.get_by_role("heading", name="Totals per asset")).to_be_visible()
     expect(page.locator("table.totals")).to_contain_text("EUR")
+
+
+def test_a_transfer_is_reversed_after_a_confirmation(page, api, unique):
+    source, target = f"src-{unique}", f"dst-{unique}"
+    api.account(source)
+    api.account(target, no_overdraft=True)
+    original = f"rev-me-{unique}"
+    api.transfer(original, source, target, 1234)
+    open_page(page, f"/transfers/{original}")
+    page.get_by_role("link", name="Reverse this transfer…").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text(f"Reverse transfer {original}?")
+    screenshot(page, "transfer-reverse-confirm")
+    dialog.get_by_role("button", name="Reverse it").click()
+    expect(page.locator(".facts")).to_contain_text(f"Reverses{original}")
+    expect(page.locator("table.postings tbody tr").first).to_contain_text(f"{target}")
+    open_page(page, f"/transfers/{original}")
+    expect(page.locator("[data-reversed-by]")).to_be_visible()
+    expect(page.get_by_role("link", name="Reverse this transfer…")).to_have_count(0)
+    assert api.get(f"/v1/accounts/{target}")["balance"] == 0
+
+
+PAGES = ["/", "/accounts", "/accounts/new", "/transfers", "/transfers/new", "/log", "/system"]
+
+
+def test_every_page_has_one_title_labelled_controls_and_works_by_keyboard(page, api):
+    for path in PAGES:
+        open_page(page, path)
+        expect(page.locator("h1")).to_have_count(1)
+        expect(page.get_by_role("main")).to_have_count(1)
+        unlabelled = page.evaluate(
+            """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+                 .filter(el => !el.hidden && !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                               && !(el.textContent || '').trim())
+                 .map(el => el.outerHTML)"""
+        )
+        assert unlabelled == [], f"{path}: controls without a label: {unlabelled}"
+    # The first Tab reaches the skip link, which moves focus to the content.
+    open_page(page, "/accounts")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
+
+def test_pages_fit_a_phone(browser, api):
+    context = browser.new_context(
+        base_url=os.environ["PARTIDA_WEB_URL"], viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    page = context.new_page()
+    for path, name in [("/", "dashboard-phone"), ("/transfers/new", "transfer-new-phone")]:
+        open_page(page, path)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+        screenshot(page, name)
+    context.close()
+
+
+def test_a_multi_leg_transfer_posts_without_javascript(page_without_js, api, unique):
+    page = page_without_js
+    source, a, b = f"src-{unique}", f"a-{unique}", f"b-{unique}"
+    api.account(source)
+    api.account(a, no_overdraft=True)
+    api.account(b, no_overdraft=True)
+    open_page(page, "/transfers/new", hydrated=False)
+    page.get_by_label("Leg 1 from (debit)").fill(source)
+    page.get_by_label("Leg 1 to (credit)").fill(a)
+    page.get_by_label("Leg 1 amount").fill("3")
+    # Without JavaScript, "Add a leg" is a round trip that carries what was typed.
+    page.get_by_role("button", name="Add a leg").click()
+    expect(page.get_by_label("Leg 1 to (credit)")).to_have_value(a)
+    page.get_by_label("Leg 2 from (debit)").fill(source)
+    page.get_by_label("Leg 2 to (credit)").fill(b)
+    page.get_by_label("Leg 2 amount").fill("4.5")
+    page.get_by_role("button", name="Post transfer").click()
+    expect(page).to_have_url(re.compile(r"/transfers/t-[^?]+\?min_position=\d+$"))
+    expect(page.locator("table.postings tbody tr")).to_have_count(2)
+    assert api.get(f"/v1/accounts/{b}")["balance"] == 450
