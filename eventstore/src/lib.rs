@@ -12,7 +12,7 @@ mod time;
 mod writer;
 
 pub use log::{LogPage, StoredEvent, events_after, events_page, head, stream, verify_chain};
-pub use time::{datetime_to_micros, format_timestamp, micros_to_datetime};
+pub use time::{datetime_to_micros, format_timestamp, micros_to_datetime, parse_timestamp};
 pub use writer::{AppendError, CommandContext, IdempotencyKey, Reply, Submission, Writer, WriterConfig, WriterTask};
 
 /// Every migration of the product, embedded at build time.

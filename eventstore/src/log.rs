@@ -1,15 +1,17 @@
 //! Reading the log back: the records every reader (projector, query-api, auditors) shares.
 
 use ledger::log::{Hash, RecordFields};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{PgExecutor, Row, postgres::PgRow};
 use uuid::Uuid;
 
-use crate::time::{datetime_to_micros, format_timestamp};
+use crate::time::{datetime_to_micros, format_timestamp, parse_timestamp};
 
-/// One stored event with every hashed field, as it is served and exported.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One stored event with every hashed field, as it is served and exported (and read back from
+/// an export by auditors).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "wire::StoredEventWire")]
 pub struct StoredEvent {
     pub position: i64,
     pub event_id: Uuid,
@@ -24,9 +26,9 @@ pub struct StoredEvent {
     pub recorded_at_micros: i64,
     /// RFC 3339, UTC, six fractional digits.
     pub recorded_at: String,
-    #[serde(with = "hex_hash")]
+    #[serde(serialize_with = "hex_hash::serialize")]
     pub prev_hash: Hash,
-    #[serde(with = "hex_hash")]
+    #[serde(serialize_with = "hex_hash::serialize")]
     pub hash: Hash,
 }
 
@@ -35,6 +37,63 @@ mod hex_hash {
 
     pub fn serialize<S: Serializer>(hash: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(hash))
+    }
+}
+
+/// The exported JSON shape, checked on the way in: the time must carry whole microseconds and
+/// the hashes 32 bytes of hex.
+mod wire {
+    use serde::Deserialize;
+    use serde_json::Value;
+    use uuid::Uuid;
+
+    use super::{StoredEvent, parse_timestamp};
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct StoredEventWire {
+        position: i64,
+        event_id: Uuid,
+        stream_id: String,
+        stream_version: i64,
+        event_type: String,
+        schema_version: i32,
+        data: Value,
+        metadata: Value,
+        recorded_at: String,
+        prev_hash: String,
+        hash: String,
+    }
+
+    impl TryFrom<StoredEventWire> for StoredEvent {
+        type Error = String;
+
+        fn try_from(wire: StoredEventWire) -> Result<Self, String> {
+            let hash = |name: &str, text: &str| -> Result<[u8; 32], String> {
+                let mut bytes = [0u8; 32];
+                hex::decode_to_slice(text, &mut bytes).map_err(|_| format!("{name} is not 64 hex digits"))?;
+                Ok(bytes)
+            };
+            Ok(Self {
+                position: wire.position,
+                event_id: wire.event_id,
+                recorded_at_micros: parse_timestamp(&wire.recorded_at).ok_or_else(|| {
+                    format!(
+                        "recorded_at {:?} is not an RFC 3339 time in microseconds",
+                        wire.recorded_at
+                    )
+                })?,
+                prev_hash: hash("prev_hash", &wire.prev_hash)?,
+                hash: hash("hash", &wire.hash)?,
+                stream_id: wire.stream_id,
+                stream_version: wire.stream_version,
+                event_type: wire.event_type,
+                schema_version: wire.schema_version,
+                data: wire.data,
+                metadata: wire.metadata,
+                recorded_at: wire.recorded_at,
+            })
+        }
     }
 }
 
@@ -153,27 +212,9 @@ pub async fn head(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
 /// Checks a run of the log from position 1: dense positions, every hash recomputed, every link,
 /// time never running backwards. Returns the first problem, naming its position.
 pub fn verify_chain(events: &[StoredEvent]) -> Result<(), String> {
-    let mut prev_hash = ledger::log::GENESIS_HASH;
-    let mut prev_time = i64::MIN;
-    for (index, event) in events.iter().enumerate() {
-        let expected = index as i64 + 1;
-        if event.position != expected {
-            return Err(format!(
-                "position {expected} is missing (found {} in its place)",
-                event.position
-            ));
-        }
-        if event.prev_hash != prev_hash {
-            return Err(format!("event {expected} does not link to its predecessor"));
-        }
-        if !event.hash_matches() {
-            return Err(format!("event {expected} does not match its hash"));
-        }
-        if event.recorded_at_micros < prev_time {
-            return Err(format!("event {expected} is recorded before its predecessor"));
-        }
-        prev_hash = event.hash;
-        prev_time = event.recorded_at_micros;
+    let mut check = ledger::log::ChainCheck::from_genesis();
+    for event in events {
+        check.check(&event.fields(), &event.hash).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -23,6 +23,16 @@ pub fn format_timestamp(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Microseconds from an RFC 3339 timestamp (any offset; finer digits than microseconds refused,
+/// since the log has none).
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    let at = OffsetDateTime::parse(text, &::time::format_description::well_known::Rfc3339).ok()?;
+    let nanos = at.unix_timestamp_nanos();
+    (nanos % 1_000 == 0)
+        .then(|| i64::try_from(nanos / 1_000).ok())
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +42,15 @@ mod tests {
         let at = micros_to_datetime(1_700_000_000_000_001);
         assert_eq!(format_timestamp(at), "2023-11-14T22:13:20.000001Z");
         assert_eq!(datetime_to_micros(at), 1_700_000_000_000_001);
+        assert_eq!(
+            parse_timestamp("2023-11-14T22:13:20.000001Z"),
+            Some(1_700_000_000_000_001)
+        );
+        assert_eq!(
+            parse_timestamp("2023-11-14T23:13:20.000001+01:00"),
+            Some(1_700_000_000_000_001)
+        );
+        assert_eq!(parse_timestamp("2023-11-14T22:13:20.0000011Z"), None);
+        assert_eq!(parse_timestamp("yesterday"), None);
     }
 }

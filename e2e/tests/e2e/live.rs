@@ -1,4 +1,4 @@
-//! query-api's live stream (`/v1/live`, server-sent events) and the log's filters.
+//! query-api's live stream (`/v1/live`, server-sent events), the log's filters and its export.
 
 use std::time::Duration;
 
@@ -173,4 +173,37 @@ async fn the_log_reads_newest_first_and_by_type() {
         .filter_map(|e| e["event_type"].as_str())
         .collect();
     assert_eq!(types, vec!["AssetRegistered", "AssetRegistered"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_export_streams_the_asked_range_as_ndjson() {
+    let stack = Stack::without_projector().await;
+    let last = open_books(&stack).await;
+    let get = |query: &'static str| {
+        let url = format!("{}/v1/audit/export{query}", stack.query.url);
+        let client = stack.http.client().clone();
+        async move { client.get(url).send().await.expect("GET export") }
+    };
+    let response = get("?from=2&to=3").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    assert_eq!(response.headers()["x-partida-export-range"], "2-3");
+    let text = response.text().await.expect("body");
+    let positions: Vec<i64> = text
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).expect("a JSON line")["position"]
+                .as_i64()
+                .unwrap_or(0)
+        })
+        .collect();
+    assert_eq!(positions, vec![2, 3]);
+    let everything = get("").await.text().await.expect("body");
+    assert_eq!(everything.lines().count() as i64, last);
+    assert_error(&stack.get("/v1/audit/export?from=0").await, 400, "validation_failed");
+    assert_error(
+        &stack.get("/v1/audit/export?from=3&to=2").await,
+        400,
+        "validation_failed",
+    );
 }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod assets;
+mod audit;
 mod live;
 mod log;
 mod page;
@@ -30,6 +31,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/streams/{id}", get(log::stream))
         .route("/v1/projections", get(projections::list))
         .route("/v1/live", get(live::live))
+        .route("/v1/audit/export", get(audit::export))
         .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(partida_service::metrics::render))

@@ -1,0 +1,153 @@
+//! The replay: every event re-decided by the domain from the state before it. An event the
+//! domain would not have written exactly so (a broken limit, a posting to a frozen account, a
+//! reversal that does not mirror its original or comes twice, a repeat, a wrong stream version)
+//! fails, naming its position; at the end, double entry is checked per asset.
+
+use std::collections::BTreeMap;
+
+use ledger::{AccountLifecycle, AccountStatus, Command, Event, PostTransfer, RegisterAsset, State, Timestamp, decide};
+use partida_eventstore::StoredEvent;
+
+#[derive(Default)]
+pub struct Replay {
+    state: State,
+}
+
+/// One asset's totals after the replay.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AssetTotals {
+    pub asset: String,
+    pub scale: u8,
+    pub accounts: usize,
+    pub posted: i64,
+    pub debits: i128,
+    pub credits: i128,
+}
+
+impl Replay {
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Re-decides `record`'s event and applies it.
+    pub fn apply(&mut self, record: &StoredEvent) -> Result<(), String> {
+        let position = record.position;
+        let event = Event::decode(&record.event_type, record.schema_version, &record.data)
+            .map_err(|e| format!("position {position}: the event cannot be read: {e}"))?;
+        let stream = event.stream_id();
+        if stream.to_string() != record.stream_id {
+            return Err(format!(
+                "position {position}: stored in stream {} but the event belongs to {stream}",
+                record.stream_id
+            ));
+        }
+        let version = self.state.stream_version(&stream) + 1;
+        if record.stream_version != version {
+            return Err(format!(
+                "position {position}: stream {stream} version {} where the replay expects {version}",
+                record.stream_version
+            ));
+        }
+        let command = command_for(&event).map_err(|e| format!("position {position}: {e}"))?;
+        match decide(&self.state, &command, Timestamp(record.recorded_at_micros)) {
+            Ok(decided) if decided.len() == 1 && decided[0] == event => {}
+            Ok(decided) if decided.is_empty() => {
+                return Err(format!(
+                    "position {position}: {} repeats an earlier command; the domain writes nothing for it",
+                    record.event_type
+                ));
+            }
+            Ok(_) => {
+                return Err(format!(
+                    "position {position}: the domain decides other events for this {}",
+                    record.event_type
+                ));
+            }
+            Err(rejection) => {
+                return Err(format!(
+                    "position {position}: the domain refuses this {}: {rejection}",
+                    record.event_type
+                ));
+            }
+        }
+        self.state.apply(&event);
+        Ok(())
+    }
+
+    /// Double entry per asset: the debits and the credits of its accounts each equal what was
+    /// posted in it. Returns every asset that fails, and the totals of all.
+    pub fn finish(&self) -> (Vec<AssetTotals>, Vec<String>) {
+        let mut totals: BTreeMap<String, AssetTotals> = BTreeMap::new();
+        for (code, asset) in &self.state.assets {
+            totals.insert(
+                code.to_string(),
+                AssetTotals {
+                    asset: code.to_string(),
+                    scale: asset.scale.get(),
+                    accounts: 0,
+                    posted: asset.posted,
+                    debits: 0,
+                    credits: 0,
+                },
+            );
+        }
+        let mut problems = Vec::new();
+        for (id, account) in &self.state.accounts {
+            let Some(total) = totals.get_mut(account.asset.as_str()) else {
+                problems.push(format!(
+                    "account {id} holds {}, which was never registered",
+                    account.asset
+                ));
+                continue;
+            };
+            total.accounts += 1;
+            total.debits += i128::from(account.debits);
+            total.credits += i128::from(account.credits);
+            if account.flags.debits_must_not_exceed_credits && account.debits > account.credits {
+                problems.push(format!("account {id} ends overdrawn"));
+            }
+            if account.flags.credits_must_not_exceed_debits && account.credits > account.debits {
+                problems.push(format!("account {id} ends over-credited"));
+            }
+        }
+        for total in totals.values() {
+            if total.debits != total.credits || total.debits != i128::from(total.posted) {
+                problems.push(format!(
+                    "asset {}: debits {} and credits {} of its accounts do not both equal the {} posted",
+                    total.asset, total.debits, total.credits, total.posted
+                ));
+            }
+        }
+        (totals.into_values().collect(), problems)
+    }
+}
+
+/// The command that, decided from the state before it, should yield exactly `event`.
+fn command_for(event: &Event) -> Result<Command, String> {
+    Ok(match event {
+        Event::AssetRegistered(e) => Command::RegisterAsset(RegisterAsset {
+            code: e.code.clone(),
+            scale: e.scale,
+        }),
+        Event::AccountOpened(e) => Command::OpenAccount(e.clone()),
+        Event::AccountFrozen(e) => lifecycle(e, AccountLifecycle::Freeze),
+        Event::AccountUnfrozen(e) => lifecycle(e, AccountLifecycle::Unfreeze),
+        Event::AccountClosed(e) => lifecycle(e, AccountLifecycle::Close),
+        Event::TransferPosted(e) => Command::PostTransfer(
+            PostTransfer::new(e.id.clone(), e.postings.clone(), e.metadata.clone(), e.reverses.clone())
+                .map_err(|error| format!("transfer {} is malformed: {error}", e.id))?,
+        ),
+    })
+}
+
+fn lifecycle(event: &ledger::AccountLifecycleEvent, change: AccountLifecycle) -> Command {
+    Command::ChangeAccount {
+        account: event.id.clone(),
+        change,
+    }
+}
+
+/// How the read tables spell a status.
+pub fn status_name(status: AccountStatus) -> &'static str {
+    status.as_str()
+}

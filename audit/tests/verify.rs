@@ -1,0 +1,358 @@
+//! partida-audit against a real log: written by the real services on a real PostgreSQL, exported
+//! by query-api, then tampered with in the ways an attacker or a bug would.
+#![expect(clippy::expect_used, reason = "test helpers: a failed expectation is a failed test")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ledger::log::{GENESIS_HASH, Hash};
+use partida_audit::progress::Progress;
+use partida_audit::report::Report;
+use partida_audit::source::Source;
+use partida_audit::{Compare, verify};
+use partida_e2e::{Stack, open_books, transfer};
+use partida_eventstore::StoredEvent;
+use serde_json::Value;
+
+/// A small but complete history: assets, accounts, transfers, a freeze, a reversal.
+async fn history(stack: &Stack) -> i64 {
+    open_books(stack).await;
+    transfer(stack, "fund", &[("bank", "alice", 10_000)]).await;
+    transfer(stack, "pay", &[("alice", "bob", 2_500), ("alice", "bank", 100)]).await;
+    let (status, body) = stack.post("/v1/accounts/bob/freeze", serde_json::json!({})).await;
+    assert!(status.is_success(), "{body}");
+    let (status, body) = stack.post("/v1/accounts/bob/unfreeze", serde_json::json!({})).await;
+    assert!(status.is_success(), "{body}");
+    let reversal = serde_json::json!({"id": "undo", "reverses": "pay", "postings": [
+        {"debit": "bob", "credit": "alice", "amount": 2_500},
+        {"debit": "bank", "credit": "alice", "amount": 100}]});
+    let (status, body) = stack.post("/v1/transfers", reversal).await;
+    assert!(status.is_success(), "{body}");
+    body["position"].as_i64().expect("position")
+}
+
+async fn export(stack: &Stack) -> Vec<String> {
+    let text = stack
+        .http
+        .client()
+        .get(format!("{}/v1/audit/export", stack.query.url))
+        .send()
+        .await
+        .expect("export")
+        .text()
+        .await
+        .expect("export body");
+    text.lines().map(str::to_owned).collect()
+}
+
+fn write(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write export");
+    path
+}
+
+async fn verify_file(path: &Path, query_url: Option<&str>) -> Report {
+    let source = Source::file(path).await.expect("open");
+    let compare = Compare {
+        query_url: query_url.map(str::to_owned),
+    };
+    verify(source, &compare, &mut Progress::new(false, None))
+        .await
+        .expect("usable input")
+}
+
+fn first_failure(report: &Report) -> String {
+    report.failures.first().map(|f| f.message.clone()).unwrap_or_default()
+}
+
+/// Parses, edits and re-hashes the whole chain, as someone with write access to the data (but
+/// no signing key) would forge a consistent history.
+fn forge(lines: &[String], edit: impl Fn(&mut StoredEvent)) -> Vec<String> {
+    let mut prev: Hash = GENESIS_HASH;
+    lines
+        .iter()
+        .map(|line| {
+            let mut event: StoredEvent = serde_json::from_str(line).expect("record");
+            edit(&mut event);
+            event.prev_hash = prev;
+            event.hash = event.fields().hash();
+            prev = event.hash;
+            serde_json::to_string(&event).expect("json")
+        })
+        .collect()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("partida-audit-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_export_verifies_and_matches_the_read_tables() {
+    let stack = Stack::start().await;
+    let last = history(&stack).await;
+    let lines = export(&stack).await;
+    assert_eq!(lines.len() as i64, last);
+    let dir = temp_dir("honest");
+    let report = verify_file(&write(&dir, "log.ndjson", &lines), Some(&stack.query.url)).await;
+    assert!(report.ok, "{}", report.human());
+    assert_eq!(report.events, last);
+    let eur = report.assets.iter().find(|a| a.asset == "EUR").expect("EUR");
+    assert_eq!((eur.posted, eur.accounts), (10_000 + 2_600 + 2_600, 3));
+    assert_eq!(report.compared[0].accounts, 4);
+    assert!(report.compared[0].differences.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_exports_fail_naming_the_position() {
+    let stack = Stack::start().await;
+    history(&stack).await;
+    let lines = export(&stack).await;
+    let dir = temp_dir("tampered");
+
+    // A flipped byte: one digit of an amount in transfer "fund".
+    let index = lines.iter().position(|l| l.contains("\"id\":\"fund\"")).expect("fund");
+    let mut flipped = lines.clone();
+    flipped[index] = flipped[index].replacen("10000", "10001", 1);
+    let report = verify_file(&write(&dir, "flipped.ndjson", &flipped), None).await;
+    let position = index as i64 + 1;
+    assert!(
+        first_failure(&report).starts_with(&format!("position {position}: hash mismatch")),
+        "{}",
+        report.human()
+    );
+
+    // A dropped event.
+    let mut dropped = lines.clone();
+    dropped.remove(3);
+    let report = verify_file(&write(&dir, "dropped.ndjson", &dropped), None).await;
+    assert_eq!(
+        first_failure(&report),
+        "position 4 is missing: position 5 comes in its place"
+    );
+
+    // Two events swapped.
+    let mut swapped = lines.clone();
+    swapped.swap(2, 3);
+    let report = verify_file(&write(&dir, "swapped.ndjson", &swapped), None).await;
+    assert_eq!(
+        first_failure(&report),
+        "position 3 is missing: position 4 comes in its place"
+    );
+
+    // A consistent forgery (every hash recomputed): the chain holds, the replay does not.
+    let forged = forge(&lines, |event| {
+        if event.data["id"] == "pay" {
+            event.data["postings"][0]["amount"] = Value::from(20_000);
+        }
+    });
+    let report = verify_file(&write(&dir, "forged.ndjson", &forged), None).await;
+    let message = first_failure(&report);
+    assert_eq!(report.failures[0].check, "replay", "{}", report.human());
+    assert!(
+        message.contains("the domain refuses this TransferPosted")
+            && message.contains("debits_must_not_exceed_credits limit of account alice"),
+        "{message}"
+    );
+
+    // A reversal replayed twice, re-hashed: caught as a second reversal.
+    let mut doubled: Vec<String> = lines.clone();
+    let undo = doubled.last().expect("undo").clone();
+    let mut again: StoredEvent = serde_json::from_str(&undo).expect("record");
+    again.position += 1;
+    again.stream_id = "transfer:undo2".into();
+    again.data["id"] = Value::from("undo2");
+    doubled.push(serde_json::to_string(&again).expect("json"));
+    let doubled = forge(&doubled, |_| {});
+    let report = verify_file(&write(&dir, "doubled.ndjson", &doubled), None).await;
+    assert!(
+        first_failure(&report).contains("was already reversed") || first_failure(&report).contains("reversed"),
+        "{}",
+        report.human()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_read_table_balance_is_listed() {
+    let stack = Stack::start().await;
+    let last = history(&stack).await;
+    assert_eq!(stack.get_at("/v1/accounts/bob", last).await.0, 200);
+    sqlx::query("UPDATE ledger_g1.accounts SET credits = credits + 1, balance = balance + 1 WHERE id = 'bob'")
+        .execute(stack.db.pool())
+        .await
+        .expect("edit the read table");
+    let dir = temp_dir("read-table");
+    let report = verify_file(
+        &write(&dir, "log.ndjson", &export(&stack).await),
+        Some(&stack.query.url),
+    )
+    .await;
+    assert!(!report.ok);
+    let fields: Vec<(&str, &str)> = report.compared[0]
+        .differences
+        .iter()
+        .map(|d| (d.account.as_str(), d.field.as_str()))
+        .collect();
+    assert_eq!(fields, vec![("bob", "credits"), ("bob", "balance")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_verifies_a_database_and_its_write_side() {
+    let stack = Stack::start().await;
+    history(&stack).await;
+    let binary = env!("CARGO_BIN_EXE_partida-audit");
+    let run = |args: &[&str]| {
+        let output = Command::new(binary).args(args).output().expect("run partida-audit");
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&output.stderr).into_owned()));
+        (output.status.code(), report)
+    };
+    let url = stack.db.url().to_owned();
+    let (code, report) = run(&["verify", "--database-url", &url, "--json"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["compared"][0]["accounts"], 4);
+
+    sqlx::query("UPDATE write_accounts SET credits = credits + 7 WHERE id = 'alice'")
+        .execute(stack.db.pool())
+        .await
+        .expect("edit the write side");
+    let (code, report) = run(&["verify", "--database-url", &url, "--json"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        report["failures"][0]["check"],
+        "write side (write_accounts, write_assets)"
+    );
+    assert!(
+        report["failures"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("account alice: credits")
+    );
+
+    let (code, _) = run(&["verify", "--export", "/nonexistent/log.ndjson", "--json"]);
+    assert_eq!(code, Some(2));
+}
+
+/// The vectors of docs/LOG-FORMAT.md, computed by the Rust implementation.
+fn vectors() -> Value {
+    let canonical_inputs = [
+        r#"{"b":1,"a":[true,null,"x"],"ä":{}}"#,
+        r#"{"é":1,"z":2,"A":3,"😀":4,"￿":5,"":6}"#,
+        r#""q\"b\\\n\t\r\b\f\u0001\u001f\u007f é\u2028/""#,
+        r#"[1.0,1e21,1e-7,0.000001,123456789012345678901234,-0.0,0.1,100,5e-324,1.7976931348623157e308,-2.5e-8]"#,
+        r#"[18446744073709551615,-9223372036854775808,9223372036854775807,18446744073709551616,-9223372036854775809]"#,
+        r#"{"nested":{"b":[{"d":1,"c":2}],"a":"x"},"empty":[],"obj":{}}"#,
+    ];
+    let canonical: Vec<Value> = canonical_inputs
+        .iter()
+        .map(|input| {
+            let value: Value = serde_json::from_str(input).expect("vector JSON");
+            let text = String::from_utf8(ledger::canonical::to_vec(&value)).expect("UTF-8");
+            serde_json::json!({"json": input, "canonical": text})
+        })
+        .collect();
+    let datas = [
+        serde_json::json!({"code": "EUR", "scale": 2}),
+        serde_json::json!({"id": "customers:alice", "asset": "EUR", "name": "Alice ü 😀", "normal_side": "credit",
+            "flags": {"debits_must_not_exceed_credits": true, "credits_must_not_exceed_debits": false},
+            "metadata": {"rate": 0.1, "big": 1e21, "tiny": 5e-324}}),
+        serde_json::json!({"id": "t-1", "postings": [{"debit": "bank", "credit": "customers:alice", "amount": 10_000}],
+            "metadata": {"memo": "line\nbreak \"quoted\""}}),
+    ];
+    let kinds = [
+        ("asset:EUR", "AssetRegistered"),
+        ("account:customers:alice", "AccountOpened"),
+        ("transfer:t-1", "TransferPosted"),
+    ];
+    let mut prev = GENESIS_HASH;
+    let records: Vec<Value> = datas
+        .iter()
+        .zip(kinds)
+        .enumerate()
+        .map(|(index, (data, (stream, event_type)))| {
+            let position = index as i64 + 1;
+            let micros = 1_700_000_000_000_001 + position * 1_234_567;
+            let mut event = StoredEvent {
+                position,
+                event_id: uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + position as u128),
+                stream_id: stream.to_owned(),
+                stream_version: 1,
+                event_type: event_type.to_owned(),
+                schema_version: 1,
+                data: data.clone(),
+                metadata: serde_json::json!({"request_id": format!("req-{position}"), "actor": "vectors"}),
+                recorded_at_micros: micros,
+                recorded_at: partida_eventstore::format_timestamp(partida_eventstore::micros_to_datetime(micros)),
+                prev_hash: prev,
+                hash: [0; 32],
+            };
+            event.hash = event.fields().hash();
+            prev = event.hash;
+            let mut encoding = Vec::new();
+            event.fields().encode(&mut encoding);
+            serde_json::json!({"record": event, "encoding_hex": hex::encode(encoding), "hash": hex::encode(event.hash)})
+        })
+        .collect();
+    serde_json::json!({"canonical": canonical, "records": records})
+}
+
+fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// The committed vectors are what the implementation computes. Regenerate them after a
+/// deliberate format change with `PARTIDA_WRITE_VECTORS=1 cargo test -p partida-audit vectors`.
+#[test]
+fn the_documented_vectors_are_what_the_implementation_computes() {
+    let path = repo_file("docs/log-format-vectors.json");
+    let text = serde_json::to_string_pretty(&vectors()).expect("json") + "\n";
+    if std::env::var_os("PARTIDA_WRITE_VECTORS").is_some() {
+        std::fs::write(&path, &text).expect("write vectors");
+    }
+    let committed = std::fs::read_to_string(&path).expect("docs/log-format-vectors.json");
+    assert!(
+        committed == text,
+        "docs/log-format-vectors.json is stale; regenerate it (see this test)"
+    );
+}
+
+fn python_verifier(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new("python3")
+        .arg(repo_file("audit/verify_log.py"))
+        .args(args)
+        .output()
+        .expect("run python3");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_independent_python_verifier_agrees_on_vectors_and_a_real_export() {
+    let vectors = repo_file("docs/log-format-vectors.json");
+    let (code, text) = python_verifier(&["--vectors", &vectors.display().to_string()]);
+    assert_eq!(code, Some(0), "{text}");
+
+    let stack = Stack::start().await;
+    let last = history(&stack).await;
+    // A float that jsonb rewrites, and an integer in exponent form beyond 2^53.
+    let odd = serde_json::json!({"id": "odd", "postings": [{"debit": "bank", "credit": "alice", "amount": 1}],
+        "metadata": {"a": 9.343324411917e25, "g": 9_007_199_254_740_993_f64}});
+    assert!(stack.post("/v1/transfers", odd).await.0.is_success());
+    let lines = export(&stack).await;
+    let dir = temp_dir("python");
+    let path = write(&dir, "log.ndjson", &lines);
+    let (code, text) = python_verifier(&["--export", &path.display().to_string(), "--json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let summary: Value = serde_json::from_str(&text).expect("JSON summary");
+    assert_eq!(summary["events"], last + 1);
+    let rust = verify_file(&path, None).await;
+    assert_eq!(summary["head_hash"], rust.head_hash);
+
+    let mut flipped = lines.clone();
+    flipped[4] = flipped[4].replacen("\"stream_version\":1", "\"stream_version\":2", 1);
+    let path = write(&dir, "flipped.ndjson", &flipped);
+    let (code, text) = python_verifier(&["--export", &path.display().to_string()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("position 5: hash mismatch"), "{text}");
+}
