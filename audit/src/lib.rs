@@ -7,14 +7,20 @@
 //! tables against the replay ([`compare`]). The first failure stops the pass and names its
 //! position.
 
+pub mod checkpoints;
 pub mod compare;
 pub mod progress;
+pub mod proof;
 pub mod replay;
 pub mod report;
 pub mod source;
 
-use ledger::log::ChainCheck;
+use std::path::PathBuf;
 
+use ledger::log::ChainCheck;
+use ledger::merkle::{Frontier, leaf_hash};
+
+use crate::checkpoints::Checkpoints;
 use crate::progress::Progress;
 use crate::replay::Replay;
 use crate::report::{Failure, Report};
@@ -25,19 +31,57 @@ use crate::source::{Source, SourceError};
 pub struct Compare {
     /// query-api's base URL: its read tables are compared account by account.
     pub query_url: Option<String>,
+    /// Where the signed checkpoints come from.
+    pub checkpoints: CheckpointSource,
+    /// A key list the auditor trusts (`keys.json` as published); otherwise the source's own.
+    pub trusted_keys: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub enum CheckpointSource {
+    #[default]
+    None,
+    /// `GET /v1/audit/checkpoints` and `/v1/audit/keys` of this query-api.
+    QueryApi(String),
+    /// The database being verified (its `checkpoints` and `signing_keys`).
+    Database,
+    /// A publication directory.
+    Dir(PathBuf),
 }
 
 /// Verifies everything `source` yields. `Err` only when the input is unusable; a log that fails
 /// verification is an `Ok` report with failures.
 pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progress) -> Result<Report, SourceError> {
     let mut report = Report::new(source.describe());
+    let checkpoints = match load_checkpoints(&mut source, compare).await {
+        Ok(checkpoints) => checkpoints,
+        Err(error) => {
+            report.fail(Failure::new(
+                "checkpoints",
+                None,
+                format!("cannot read them: {error:#}"),
+            ));
+            return Ok(report);
+        }
+    };
     let mut chain = ChainCheck::from_genesis();
+    let mut tree = Frontier::default();
     let mut replay = Replay::default();
     let mut last_time = None;
     while let Some(record) = source.next().await? {
         if let Err(error) = chain.check(&record.fields(), &record.hash) {
             report.fail(Failure::new("chain", Some(record.position), error.to_string()));
             break;
+        }
+        tree.push(leaf_hash(&record.hash));
+        if let Some(checkpoints) = &checkpoints {
+            match checkpoints.check(record.position, &record.hash, &tree.root()) {
+                Ok(checked) => report.checkpoints_verified += usize::from(checked),
+                Err(message) => {
+                    report.fail(Failure::new("checkpoint", Some(record.position), message));
+                    break;
+                }
+            }
         }
         if let Err(message) = replay.apply(&record) {
             report.fail(Failure::new("replay", Some(record.position), message));
@@ -49,7 +93,27 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
     progress.finish();
     report.events = chain.position();
     report.head_hash = hex::encode(chain.head_hash());
+    report.merkle_root = hex::encode(tree.root());
     report.last_recorded_at = last_time;
+    if let Some(checkpoints) = &checkpoints {
+        report.keys_from = Some(checkpoints.keys_from.clone());
+        if report.ok() {
+            for beyond in checkpoints.beyond(report.events) {
+                if checkpoints.whole_log {
+                    report.fail(Failure::new(
+                        "checkpoint",
+                        Some(beyond.position),
+                        format!(
+                            "a checkpoint was signed at position {} but the log ends at {}: it was cut short",
+                            beyond.position, report.events
+                        ),
+                    ));
+                } else {
+                    report.checkpoints_beyond += 1;
+                }
+            }
+        }
+    }
     if !report.ok() {
         return Ok(report);
     }
@@ -71,4 +135,21 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
         }
     }
     Ok(report)
+}
+
+/// The checkpoints to check, or `None` when none were asked for.
+async fn load_checkpoints(source: &mut Source, compare: &Compare) -> anyhow::Result<Option<Checkpoints>> {
+    let mut checkpoints = match &compare.checkpoints {
+        CheckpointSource::None => return Ok(None),
+        CheckpointSource::QueryApi(url) => Checkpoints::from_query_api(url).await?,
+        CheckpointSource::Dir(dir) => Checkpoints::from_dir(dir)?,
+        CheckpointSource::Database => match source.connection() {
+            Some(connection) => Checkpoints::from_database(connection).await?,
+            None => anyhow::bail!("checkpoints from the database need --database-url"),
+        },
+    };
+    if let Some(path) = &compare.trusted_keys {
+        checkpoints.trust_keys_file(path)?;
+    }
+    Ok(Some(checkpoints))
 }

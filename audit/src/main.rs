@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use partida_audit::progress::Progress;
 use partida_audit::source::{Source, SourceError};
-use partida_audit::{Compare, verify};
+use partida_audit::{CheckpointSource, Compare, verify};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +26,34 @@ enum Command {
     ///
     /// Exit status: 0 verified, 1 a check failed, 2 the input could not be used.
     Verify(VerifyArgs),
+    /// Prove one record's inclusion in a signed checkpoint (--position), or that one signed
+    /// checkpoint extends another (--from), from query-api's Merkle proofs.
+    ///
+    /// Exit status: 0 proven, 1 the proof fails, 2 the proof could not be fetched.
+    Proof(ProofArgs),
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("what").required(true).args(["position", "from"])))]
+struct ProofArgs {
+    /// query-api's base URL.
+    #[arg(long, value_name = "URL")]
+    url: String,
+    /// The record to prove included.
+    #[arg(long)]
+    position: Option<i64>,
+    /// The checkpoint to prove it against (default: the latest).
+    #[arg(long, requires = "position")]
+    checkpoint: Option<i64>,
+    /// The earlier checkpoint of a consistency proof.
+    #[arg(long)]
+    from: Option<i64>,
+    /// The later checkpoint (default: the latest).
+    #[arg(long, requires = "from")]
+    to: Option<i64>,
+    /// Check signatures only with the keys in this file (`keys.json` as published).
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -43,6 +71,14 @@ struct VerifyArgs {
     /// Also compare the read tables of this query-api (implied by --url).
     #[arg(long, value_name = "URL")]
     query_url: Option<String>,
+    /// Check signed checkpoints from a publication directory (with --export; --url and
+    /// --database-url check the source's own checkpoints).
+    #[arg(long, value_name = "DIR")]
+    checkpoints: Option<PathBuf>,
+    /// Check signatures only with the keys in this file (`keys.json` as published), not the
+    /// source's own list: whoever holds the database could add a key.
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -53,9 +89,36 @@ struct VerifyArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Cli {
-        command: Command::Verify(args),
-    } = Cli::parse();
+    match Cli::parse().command {
+        Command::Verify(args) => run_verify(args).await,
+        Command::Proof(args) => run_proof(args).await,
+    }
+}
+
+async fn run_proof(args: ProofArgs) -> ExitCode {
+    let keys = args.keys.as_deref();
+    let verdict = match (args.position, args.from) {
+        (Some(position), _) => partida_audit::proof::inclusion(&args.url, position, args.checkpoint, keys).await,
+        (None, Some(from)) => partida_audit::proof::consistency(&args.url, from, args.to, keys).await,
+        (None, None) => Err(anyhow::anyhow!("name --position or --from")),
+    };
+    match verdict {
+        Ok(Ok(sentence)) => {
+            println!("proven: {sentence}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(sentence)) => {
+            println!("FAILED: {sentence}");
+            ExitCode::from(1)
+        }
+        Err(error) => {
+            eprintln!("partida-audit: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_verify(args: VerifyArgs) -> ExitCode {
     let source = match (&args.export, &args.url, &args.database_url) {
         (Some(path), _, _) => Source::file(path).await,
         (_, Some(url), _) => Source::query_api(url).await,
@@ -64,8 +127,16 @@ async fn main() -> ExitCode {
             "name what to verify: --export, --url or --database-url".into(),
         )),
     };
+    let checkpoints = match (&args.checkpoints, &args.url, &args.database_url) {
+        (Some(dir), _, _) => CheckpointSource::Dir(dir.clone()),
+        (None, Some(url), _) => CheckpointSource::QueryApi(url.clone()),
+        (None, None, Some(_)) => CheckpointSource::Database,
+        (None, None, None) => CheckpointSource::None,
+    };
     let compare = Compare {
         query_url: args.query_url.clone().or_else(|| args.url.clone()),
+        checkpoints,
+        trusted_keys: args.keys.clone(),
     };
     let mut progress = Progress::new(!args.quiet && !args.json, None);
     let report = match source {

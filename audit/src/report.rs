@@ -39,7 +39,15 @@ pub struct Report {
     /// The last position verified (the log from 1 to it is verified when `ok`).
     pub events: i64,
     pub head_hash: String,
+    /// The Merkle root of the verified log (RFC 6962 over the records' hashes).
+    pub merkle_root: String,
     pub last_recorded_at: Option<String>,
+    /// Signed checkpoints whose signature, chain hash and Merkle root were verified.
+    pub checkpoints_verified: usize,
+    /// Checkpoints after the end of a partial export (not checked).
+    pub checkpoints_beyond: usize,
+    /// Where the keys that checked the signatures came from.
+    pub keys_from: Option<String>,
     pub assets: Vec<AssetTotals>,
     pub compared: Vec<Compared>,
     pub failures: Vec<Failure>,
@@ -52,7 +60,11 @@ impl Report {
             source,
             events: 0,
             head_hash: String::new(),
+            merkle_root: String::new(),
             last_recorded_at: None,
+            checkpoints_verified: 0,
+            checkpoints_beyond: 0,
+            keys_from: None,
             assets: Vec::new(),
             compared: Vec::new(),
             failures: Vec::new(),
@@ -94,6 +106,7 @@ impl Report {
         let _ = writeln!(out, "  source       {}", self.source);
         let _ = writeln!(out, "  verified     positions 1 to {}", self.events);
         let _ = writeln!(out, "  head hash    {}", self.head_hash);
+        let _ = writeln!(out, "  merkle root  {}", self.merkle_root);
         if let Some(at) = &self.last_recorded_at {
             let _ = writeln!(out, "  last event   recorded {at}");
         }
@@ -107,6 +120,13 @@ impl Report {
                 "  replay       ok: every event re-decided by the domain (no limit broken, each reversal matched once)"
             );
             let _ = writeln!(out, "  double entry ok: per asset, debits = credits = posted");
+        }
+        if let Some(keys_from) = &self.keys_from {
+            let _ = writeln!(
+                out,
+                "  checkpoints  {} verified (signature, chain hash, Merkle root); {} beyond the export; keys from {keys_from}",
+                self.checkpoints_verified, self.checkpoints_beyond
+            );
         }
         for asset in &self.assets {
             let _ = writeln!(

@@ -10,7 +10,7 @@ use partida_audit::progress::Progress;
 use partida_audit::report::Report;
 use partida_audit::source::Source;
 use partida_audit::{Compare, verify};
-use partida_e2e::{Stack, open_books, transfer};
+use partida_e2e::{Stack, assert_error, open_books, transfer};
 use partida_eventstore::StoredEvent;
 use serde_json::Value;
 
@@ -55,6 +55,7 @@ async fn verify_file(path: &Path, query_url: Option<&str>) -> Report {
     let source = Source::file(path).await.expect("open");
     let compare = Compare {
         query_url: query_url.map(str::to_owned),
+        ..Compare::default()
     };
     verify(source, &compare, &mut Progress::new(false, None))
         .await
@@ -294,7 +295,32 @@ fn vectors() -> Value {
             serde_json::json!({"record": event, "encoding_hex": hex::encode(encoding), "hash": hex::encode(event.hash)})
         })
         .collect();
-    serde_json::json!({"canonical": canonical, "records": records})
+    let record_hashes: Vec<ledger::log::Hash> = records
+        .iter()
+        .map(|r| {
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(r["hash"].as_str().unwrap_or_default(), &mut hash).expect("hex");
+            hash
+        })
+        .collect();
+    let leaves: Vec<_> = record_hashes.iter().map(ledger::merkle::leaf_hash).collect();
+    let merkle: Vec<Value> = (0..=leaves.len())
+        .map(|size| serde_json::json!({"size": size, "root": hex::encode(ledger::merkle::root(&leaves[..size]))}))
+        .collect();
+    let seed = [0x5a; 32];
+    let checkpoint = ledger::checkpoint::Checkpoint::sign(
+        &seed,
+        3,
+        record_hashes[2],
+        ledger::merkle::root(&leaves),
+        1_700_000_100_000_000,
+    );
+    let checkpoints = vec![serde_json::json!({
+        "public_key": hex::encode(ledger::checkpoint::public_key(&seed)),
+        "statement_hex": hex::encode(checkpoint.statement()),
+        "checkpoint": partida_eventstore::checkpoint::StoredCheckpoint::from_checkpoint(&checkpoint),
+    })];
+    serde_json::json!({"canonical": canonical, "records": records, "merkle": merkle, "checkpoints": checkpoints})
 }
 
 fn repo_file(path: &str) -> PathBuf {
@@ -355,4 +381,278 @@ async fn the_independent_python_verifier_agrees_on_vectors_and_a_real_export() {
     let (code, text) = python_verifier(&["--export", &path.display().to_string()]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("position 5: hash mismatch"), "{text}");
+}
+
+/// A webhook receiver: answers 200 to each POST and passes its JSON body on.
+async fn webhook() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let (bodies, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let bodies = bodies.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let read = socket.read(&mut chunk).await.unwrap_or(0);
+                    if read == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&chunk[..read]);
+                    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        let body = serde_json::from_slice(&request[end + 4..end + 4 + length]).unwrap_or(Value::Null);
+                        let _ = bodies.send(body);
+                        let _ = socket
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, received)
+}
+
+/// A stack whose command-api signs checkpoints (on demand here) and publishes them into `dir`
+/// and to `webhook`.
+async fn signing_stack_with(dir: &Path, webhook: Option<String>) -> Stack {
+    let db = partida_testkit::TestDb::new().await;
+    let key = dir.join("signing.key");
+    std::fs::write(&key, hex::encode([42u8; 32])).expect("key file");
+    let mut config = command_api::Config::for_database(db.url());
+    config.signing_key_file = Some(key);
+    config.checkpoint_dir = Some(dir.join("published"));
+    config.checkpoint_interval_secs = 3_600;
+    config.checkpoint_webhook = webhook;
+    let command = partida_e2e::start_command_api_with(config).await;
+    let query = partida_e2e::start_query_api(&db).await;
+    let projector = Some(partida_e2e::start_projector(&db).await.0);
+    Stack {
+        db,
+        command,
+        query,
+        projector,
+        http: partida_e2e::Http::default(),
+    }
+}
+
+async fn signing_stack(dir: &Path) -> Stack {
+    signing_stack_with(dir, None).await
+}
+
+async fn sign(stack: &Stack) -> (u16, Value) {
+    let (status, body) = stack.post("/v1/audit/checkpoints", serde_json::json!({})).await;
+    (status.as_u16(), body)
+}
+
+async fn verify_with(path: &Path, dir: &Path, trusted_keys: Option<PathBuf>) -> Report {
+    let source = Source::file(path).await.expect("open");
+    let compare = Compare {
+        query_url: None,
+        checkpoints: partida_audit::CheckpointSource::Dir(dir.to_owned()),
+        trusted_keys,
+    };
+    verify(source, &compare, &mut Progress::new(false, None))
+        .await
+        .expect("usable input")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_checkpoints_catch_a_rewritten_history_that_is_otherwise_consistent() {
+    let dir = temp_dir("checkpoints");
+    let (hook, mut posted) = webhook().await;
+    let stack = signing_stack_with(&dir, Some(hook)).await;
+    assert_eq!(sign(&stack).await.0, 409, "nothing to sign in an empty log");
+    let first = history(&stack).await;
+    let (status, checkpoint) = sign(&stack).await;
+    assert_eq!(
+        (status, checkpoint["position"].as_i64()),
+        (201, Some(first)),
+        "{checkpoint}"
+    );
+    let delivered = tokio::time::timeout(std::time::Duration::from_secs(10), posted.recv())
+        .await
+        .expect("the webhook got the checkpoint")
+        .expect("a body");
+    assert_eq!(delivered["checkpoint"], checkpoint);
+    assert_eq!(delivered["key"]["key_id"], checkpoint["key_id"]);
+    assert_eq!(
+        sign(&stack).await,
+        (200, checkpoint.clone()),
+        "nothing new: the latest again"
+    );
+    let second = transfer(&stack, "later", &[("bank", "bob", 1)]).await;
+    assert_eq!(sign(&stack).await.1["position"], second);
+    let published = dir.join("published");
+    assert!(published.join(format!("checkpoint-{first:020}.json")).is_file());
+    let trusted = published.join("keys.json");
+
+    let lines = export(&stack).await;
+    let honest = write(&dir, "log.ndjson", &lines);
+    let report = verify_with(&honest, &published, Some(trusted.clone())).await;
+    assert!(report.ok, "{}", report.human());
+    assert_eq!(report.checkpoints_verified, 2);
+    let (code, text) = python_verifier(&[
+        "--export",
+        &honest.display().to_string(),
+        "--checkpoints",
+        &published.display().to_string(),
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    let python: Value = serde_json::from_str(&text).expect("JSON summary");
+    assert_eq!(python["checkpoints_verified"], 2);
+    assert_eq!(python["merkle_root"], report.merkle_root);
+
+    // Someone with the database but not the key rewrites the first funding and re-hashes the
+    // whole chain: every hash and link holds, the replay accepts it, the checkpoint does not.
+    let forged = forge(&lines, |event| {
+        if event.data["id"] == "fund" {
+            event.data["postings"][0]["amount"] = Value::from(20_000);
+        }
+    });
+    let forged_path = write(&dir, "forged.ndjson", &forged);
+    let report = verify_with(&forged_path, &published, Some(trusted.clone())).await;
+    let (code, text) = python_verifier(&[
+        "--export",
+        &forged_path.display().to_string(),
+        "--checkpoints",
+        &published.display().to_string(),
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "position {first}: the log no longer matches the checkpoint signed there"
+        )),
+        "{text}"
+    );
+    assert_eq!(report.failures[0].check, "checkpoint", "{}", report.human());
+    assert!(
+        report.failures[0].message.starts_with(&format!(
+            "position {first}: the log no longer matches the checkpoint signed there"
+        )),
+        "{}",
+        report.human()
+    );
+
+    // ... and signs new checkpoints with a key of their own: not among the trusted keys.
+    let forger = partida_eventstore::checkpoint::Signer::new([7u8; 32], 0);
+    let forged_dir = dir.join("forged-published");
+    std::fs::create_dir_all(&forged_dir).expect("dir");
+    let mut prev = GENESIS_HASH;
+    let mut tree = ledger::merkle::Frontier::default();
+    for line in &forged {
+        let event: StoredEvent = serde_json::from_str(line).expect("record");
+        tree.push(ledger::merkle::leaf_hash(&event.hash));
+        prev = event.hash;
+    }
+    let fake = ledger::checkpoint::Checkpoint::sign(&[7u8; 32], second, prev, tree.root(), 1_800_000_000_000_000);
+    let fake = partida_eventstore::checkpoint::StoredCheckpoint::from_checkpoint(&fake);
+    std::fs::write(
+        forged_dir.join(format!("checkpoint-{second:020}.json")),
+        serde_json::to_vec(&fake).expect("json"),
+    )
+    .expect("write");
+    let report = verify_with(&write(&dir, "forged2.ndjson", &forged), &forged_dir, Some(trusted)).await;
+    assert!(
+        report.failures[0].message.contains(&format!(
+            "signed by key {}, which is not among the keys",
+            forger.key_id()
+        )),
+        "{}",
+        report.human()
+    );
+
+    // The database source checks the database's own checkpoints, in the snapshot it reads the log in.
+    let binary = env!("CARGO_BIN_EXE_partida-audit");
+    let output = Command::new(binary)
+        .args(["verify", "--database-url", stack.db.url(), "--json"])
+        .output()
+        .expect("run");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert_eq!(report["checkpoints_verified"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merkle_proofs_prove_inclusion_and_consistency() {
+    let dir = temp_dir("proofs");
+    let stack = signing_stack(&dir).await;
+    let first = history(&stack).await;
+    assert_eq!(sign(&stack).await.0, 201);
+    for n in 0..5 {
+        transfer(&stack, &format!("more-{n}"), &[("bank", "bob", 1)]).await;
+    }
+    let (_, latest) = sign(&stack).await;
+    let last = latest["position"].as_i64().expect("position");
+    let binary = env!("CARGO_BIN_EXE_partida-audit");
+    let prove = |args: Vec<String>| {
+        let output = Command::new(binary).arg("proof").args(args).output().expect("run");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let url = stack.query.url.clone();
+    for position in [1, 3, first, last] {
+        let (code, text) = prove(vec![
+            "--url".into(),
+            url.clone(),
+            "--position".into(),
+            position.to_string(),
+        ]);
+        assert_eq!(code, Some(0), "{text}");
+        assert!(text.starts_with(&format!("proven: position {position} ")), "{text}");
+    }
+    let (code, text) = prove(vec![
+        "--url".into(),
+        url.clone(),
+        "--position".into(),
+        "2".into(),
+        "--checkpoint".into(),
+        first.to_string(),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = prove(vec!["--url".into(), url.clone(), "--from".into(), first.to_string()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "signed at position {first} is a prefix of the log signed at position {last}"
+        )),
+        "{text}"
+    );
+
+    assert_error(
+        &stack
+            .get(&format!("/v1/audit/proof/inclusion?position={}", last + 1))
+            .await,
+        400,
+        "validation_failed",
+    );
+    assert_error(
+        &stack.get("/v1/audit/proof/inclusion?position=1&checkpoint=2").await,
+        404,
+        "checkpoint_not_found",
+    );
+    assert_error(
+        &stack
+            .get(&format!("/v1/audit/proof/consistency?from={last}&to={first}"))
+            .await,
+        400,
+        "validation_failed",
+    );
+    let (_, keys) = stack.get("/v1/audit/keys").await;
+    assert_eq!(keys["keys"].as_array().map(Vec::len), Some(1));
 }

@@ -39,6 +39,22 @@ pub struct Config {
     /// Postings accepted by one `POST /v1/transfers/batch`.
     #[arg(long, env = "PARTIDA_BATCH_MAX_POSTINGS", default_value_t = 10_000)]
     pub batch_max_postings: usize,
+    /// A file holding the Ed25519 secret seed (64 hex digits) that signs checkpoints; no
+    /// signing without it.
+    #[arg(long, env = "PARTIDA_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<std::path::PathBuf>,
+    /// Seconds between signing rounds (a round signs only when the log grew).
+    #[arg(long, env = "PARTIDA_CHECKPOINT_INTERVAL_SECS", default_value_t = 60)]
+    pub checkpoint_interval_secs: u64,
+    /// A directory where each checkpoint and the public keys are published as files.
+    #[arg(long, env = "PARTIDA_CHECKPOINT_DIR")]
+    pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// A URL each new checkpoint is POSTed to as JSON.
+    #[arg(long, env = "PARTIDA_CHECKPOINT_WEBHOOK")]
+    pub checkpoint_webhook: Option<String>,
+    /// Standbys that must have replayed a position before it is signed (0 when none is set up).
+    #[arg(long, env = "PARTIDA_CHECKPOINT_MIN_STANDBYS", default_value_t = 0)]
+    pub checkpoint_min_standbys: usize,
     /// Log as JSON lines.
     #[arg(long, env = "LOG_JSON")]
     pub log_json: bool,
@@ -55,6 +71,11 @@ impl Config {
             max_batch_postings: 40_000,
             batch_max_transfers: 1_000,
             batch_max_postings: 10_000,
+            signing_key_file: None,
+            checkpoint_interval_secs: 60,
+            checkpoint_dir: None,
+            checkpoint_webhook: None,
+            checkpoint_min_standbys: 0,
             log_json: false,
         }
     }

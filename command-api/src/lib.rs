@@ -5,6 +5,7 @@ mod config;
 mod error;
 mod request;
 mod routes;
+mod signing;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ pub use config::{Cli, Config, Subcommand};
 pub(crate) struct AppState {
     pub writer: Writer,
     pub limits: config::Limits,
+    /// Present when a signing key is configured.
+    pub signing: Option<std::sync::Arc<signing::Signing>>,
 }
 
 /// Applies every pending migration, then returns.
@@ -42,19 +45,39 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     writer: WriterTask,
+    signing: Option<std::sync::Arc<signing::Signing>>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(&config.database_url).context("parsing DATABASE_URL")?;
-        let mut writer_config = WriterConfig::new(options);
+        let mut writer_config = WriterConfig::new(options.clone());
         writer_config.queue_capacity = config.queue_capacity;
         writer_config.max_batch_commands = config.max_batch_commands;
         writer_config.max_batch_postings = config.max_batch_postings;
+        let signing = match &config.signing_key_file {
+            Some(path) => {
+                let seed = partida_eventstore::checkpoint::Signer::seed_from_file(path).map_err(anyhow::Error::msg)?;
+                let signer = partida_eventstore::checkpoint::Signer::new(seed, config.checkpoint_min_standbys);
+                tracing::info!(key_id = signer.key_id(), "checkpoints are signed");
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(2)
+                    .connect_lazy_with(options.clone());
+                Some(std::sync::Arc::new(signing::Signing::new(
+                    signer,
+                    pool,
+                    std::time::Duration::from_secs(config.checkpoint_interval_secs.max(1)),
+                    config.checkpoint_dir.clone(),
+                    config.checkpoint_webhook.clone(),
+                )))
+            }
+            None => None,
+        };
         let (writer, task) = Writer::spawn(writer_config);
         let state = AppState {
             writer,
             limits: config.limits(),
+            signing: signing.clone(),
         };
         let listener = TcpListener::bind(config.listen)
             .await
@@ -63,6 +86,7 @@ impl Application {
             listener,
             router: routes::router(state),
             writer: task,
+            signing,
         })
     }
 
@@ -75,7 +99,11 @@ impl Application {
     /// Serves until `shutdown`, finishes in-flight requests, then drains the writer so every
     /// accepted command is answered before the process exits.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let rounds = self.signing.map(|signing| tokio::spawn(signing.run()));
         partida_service::serve(self.listener, self.router, shutdown).await?;
+        if let Some(rounds) = rounds {
+            rounds.abort();
+        }
         self.writer.drained().await;
         Ok(())
     }

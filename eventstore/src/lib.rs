@@ -5,6 +5,7 @@
 //! itself refuses.
 
 mod batch;
+pub mod checkpoint;
 mod load;
 mod log;
 mod persist;

@@ -5,11 +5,13 @@
 //! random command sequences through it. Keeping it pure is what lets all three agree.
 
 pub mod canonical;
+pub mod checkpoint;
 mod command;
 mod decide;
 mod event;
 mod ids;
 pub mod log;
+pub mod merkle;
 mod rejection;
 mod state;
 #[cfg(any(test, feature = "testing"))]

@@ -3,6 +3,7 @@
 use std::env;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -94,10 +95,19 @@ pub fn run(args: &UpArgs) -> Result<()> {
 
     let mut supervisor = Supervisor::default();
     let database = ("DATABASE_URL", database_url.clone());
+    let target = workspace::target_dir()?;
+    let signing_key = dev_signing_key(&target)?;
+    let published = target.join("partida").join("checkpoints");
     supervisor.spawn(ServiceSpec {
         name: "command-api",
         program: bin_dir.join("command-api"),
-        env: vec![database.clone(), command_api.env()],
+        env: vec![
+            database.clone(),
+            command_api.env(),
+            ("PARTIDA_SIGNING_KEY_FILE", signing_key.display().to_string()),
+            ("PARTIDA_CHECKPOINT_DIR", published.display().to_string()),
+            ("PARTIDA_CHECKPOINT_INTERVAL_SECS", "30".to_owned()),
+        ],
         health_addr: command_api.addr,
     })?;
     supervisor.spawn(ServiceSpec {
@@ -141,6 +151,11 @@ pub fn run(args: &UpArgs) -> Result<()> {
     println!("  query-api          http://{}", query_api.addr);
     println!("  projector metrics  http://{}/metrics", projector.addr);
     println!("  DATABASE_URL       {database_url}");
+    println!(
+        "  checkpoints        signed every 30 s with the dev key {}",
+        signing_key.display()
+    );
+    println!("                     published in {}", published.display());
     if read_database_url != database_url {
         println!("  READ_DATABASE_URL  {read_database_url}");
     }
@@ -206,4 +221,30 @@ fn env_var_or(name: &str, default: &str) -> String {
         .ok()
         .filter(|value| !value.is_empty())
         .unwrap_or_else(|| default.to_owned())
+}
+
+/// The dev signing key (an Ed25519 seed in hex), made once under target/: fine for a laptop,
+/// never for production, where the key comes from a secret store.
+fn dev_signing_key(target: &Path) -> Result<PathBuf> {
+    let path = target.join("partida").join("dev-signing.key");
+    if path.is_file() {
+        return Ok(path);
+    }
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut seed))
+        .context("reading /dev/urandom for the dev signing key")?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let hex: String = seed.iter().map(|byte| format!("{byte:02x}")).collect();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut file, hex.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    note!("generated a dev signing key: {}", path.display());
+    Ok(path)
 }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod assets;
+mod audit;
 mod health;
 mod transfers;
 
@@ -25,6 +26,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/accounts/{id}/unfreeze", post(accounts::unfreeze))
         .route("/v1/accounts/{id}/close", post(accounts::close))
         .route("/v1/transfers", post(transfers::post))
+        .route("/v1/audit/checkpoints", post(audit::sign))
         .layer(DefaultBodyLimit::max(SINGLE_BODY_BYTES))
         .route(
             "/v1/transfers/batch",

@@ -1,3 +1,5 @@
+//! The auditors' reads: the export, signed checkpoints and their keys, Merkle proofs.
+//!
 //! `GET /v1/audit/export`: the log as NDJSON, for auditors to verify offline.
 //!
 //! One event per line, in the `/v1/events` shape (every hashed field, hashes in hex), from `from`
@@ -7,12 +9,14 @@
 //! part-way aborts the response instead of ending it cleanly: a truncated export never looks
 //! complete.
 
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use partida_service::{ApiError, Query};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use super::db_error;
 use crate::AppState;
@@ -76,4 +80,133 @@ pub(crate) async fn export(
         headers.insert("x-partida-export-range", range);
     }
     Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CheckpointParams {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/audit/checkpoints?after=&limit=`: signed checkpoints by position.
+pub(crate) async fn checkpoints(
+    State(state): State<AppState>,
+    Query(params): Query<CheckpointParams>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = super::page::limit(params.limit)?;
+    let after = params.after.unwrap_or(0);
+    let checkpoints = partida_eventstore::checkpoint::checkpoints(&state.pool, after, limit)
+        .await
+        .map_err(|e| db_error(&e))?;
+    let next = (checkpoints.len() as i64 == limit)
+        .then(|| checkpoints.last().map(|c| c.position))
+        .flatten();
+    Ok(Json(json!({ "checkpoints": checkpoints, "next": next })))
+}
+
+/// `GET /v1/audit/keys`: every public key that ever signed a checkpoint.
+pub(crate) async fn keys(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let keys = partida_eventstore::checkpoint::public_keys(&state.pool)
+        .await
+        .map_err(|e| db_error(&e))?;
+    Ok(Json(json!({ "keys": keys })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InclusionParams {
+    position: Option<i64>,
+    checkpoint: Option<i64>,
+}
+
+/// `GET /v1/audit/proof/inclusion?position=N&checkpoint=M`: the audit path of the record at N
+/// in the Merkle tree signed at checkpoint M (default: the latest).
+pub(crate) async fn inclusion(
+    State(state): State<AppState>,
+    Query(params): Query<InclusionParams>,
+) -> Result<Json<Value>, ApiError> {
+    let position = params
+        .position
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| ApiError::validation("position must be a position of 1 or more", "position"))?;
+    let checkpoint = checkpoint(&state, params.checkpoint, "checkpoint").await?;
+    if position > checkpoint.position {
+        return Err(ApiError::validation(
+            format!("position {position} is after checkpoint {}", checkpoint.position),
+            "position",
+        ));
+    }
+    let record = partida_eventstore::events_after(&state.pool, position - 1, 1)
+        .await
+        .map_err(|e| db_error(&e))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::unavailable("the log is not readable that far here yet; retry shortly"))?;
+    let proof = partida_eventstore::checkpoint::inclusion_proof(&state.pool, position, checkpoint.position)
+        .await
+        .map_err(|e| db_error(&e))?
+        .ok_or_else(not_yet_replicated)?;
+    Ok(Json(json!({
+        "position": position,
+        "record_hash": hex::encode(record.hash),
+        "leaf_hash": hex::encode(ledger::merkle::leaf_hash(&record.hash)),
+        "leaf_index": position - 1,
+        "tree_size": checkpoint.position,
+        "checkpoint": checkpoint,
+        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ConsistencyParams {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// `GET /v1/audit/proof/consistency?from=M1&to=M2`: the proof that the tree signed at checkpoint
+/// M1 is a prefix of the tree signed at M2 (default: the latest).
+pub(crate) async fn consistency(
+    State(state): State<AppState>,
+    Query(params): Query<ConsistencyParams>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(from) = params.from else {
+        return Err(ApiError::validation("from must name a checkpoint's position", "from"));
+    };
+    let old = checkpoint(&state, Some(from), "from").await?;
+    let new = checkpoint(&state, params.to, "to").await?;
+    if old.position > new.position {
+        return Err(ApiError::validation("from must not be after to", "from"));
+    }
+    let proof = partida_eventstore::checkpoint::consistency_proof(&state.pool, old.position, new.position)
+        .await
+        .map_err(|e| db_error(&e))?
+        .ok_or_else(not_yet_replicated)?;
+    Ok(Json(json!({
+        "from": old,
+        "to": new,
+        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
+    })))
+}
+
+/// The checkpoint at `position`, or the latest; 404 when there is none.
+async fn checkpoint(
+    state: &AppState,
+    position: Option<i64>,
+    field: &str,
+) -> Result<partida_eventstore::checkpoint::StoredCheckpoint, ApiError> {
+    let found = match position {
+        Some(position) => partida_eventstore::checkpoint::checkpoint_at(&state.pool, position).await,
+        None => partida_eventstore::checkpoint::latest(&state.pool).await,
+    }
+    .map_err(|e| db_error(&e))?;
+    found.ok_or_else(|| {
+        let message = match position {
+            Some(position) => format!("no checkpoint was signed at position {position}"),
+            None => "no checkpoint has been signed yet".to_owned(),
+        };
+        ApiError::not_found("checkpoint_not_found", message).with_details(json!({ "field": field }))
+    })
+}
+
+fn not_yet_replicated() -> ApiError {
+    ApiError::unavailable("the Merkle tree is not readable that far here yet; retry shortly")
 }
