@@ -7,6 +7,7 @@
 //! tables against the replay ([`compare`]). The first failure stops the pass and names its
 //! position.
 
+pub mod books;
 pub mod checkpoints;
 pub mod compare;
 pub mod progress;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
+use partida_audit::books::At;
 use partida_audit::progress::Progress;
 use partida_audit::source::{Source, SourceError};
 use partida_audit::{CheckpointSource, Compare, verify};
@@ -31,6 +32,38 @@ enum Command {
     ///
     /// Exit status: 0 proven, 1 the proof fails, 2 the proof could not be fetched.
     Proof(ProofArgs),
+    /// The trial balance as of a position or a time, replayed from the log (verified on the
+    /// way) and compared with query-api's books for the same point (--url or --query-url).
+    ///
+    /// Exit status: 0 the books agree, 1 a check failed or they differ, 2 unusable input.
+    Books(BooksArgs),
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["export", "url", "database_url"])))]
+#[command(group(ArgGroup::new("at").required(true).args(["at_position", "at_time"])))]
+struct BooksArgs {
+    /// An NDJSON export.
+    #[arg(long, value_name = "FILE")]
+    export: Option<PathBuf>,
+    /// A running query-api: its export is replayed and its books compared.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The database's events table.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Compare with the books of this query-api (implied by --url).
+    #[arg(long, value_name = "URL")]
+    query_url: Option<String>,
+    /// The books right after the event at this position.
+    #[arg(long)]
+    at_position: Option<i64>,
+    /// The books as of this time (RFC 3339): after the last event recorded at or before it.
+    #[arg(long)]
+    at_time: Option<String>,
+    /// Print the books as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -92,6 +125,74 @@ async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Verify(args) => run_verify(args).await,
         Command::Proof(args) => run_proof(args).await,
+        Command::Books(args) => run_books(args).await,
+    }
+}
+
+async fn open(
+    export: Option<&PathBuf>,
+    url: Option<&String>,
+    database_url: Option<&String>,
+) -> Result<Source, SourceError> {
+    match (export, url, database_url) {
+        (Some(path), _, _) => Source::file(path).await,
+        (_, Some(url), _) => Source::query_api(url).await,
+        (_, _, Some(url)) => Source::database(url).await,
+        _ => Err(SourceError::Unreadable(
+            "name what to read: --export, --url or --database-url".into(),
+        )),
+    }
+}
+
+async fn run_books(args: BooksArgs) -> ExitCode {
+    let at = match (args.at_position, &args.at_time) {
+        (Some(position), _) => At::Position(position),
+        (None, Some(text)) => match partida_eventstore::parse_timestamp(text) {
+            Some(micros) => At::Time(micros),
+            None => {
+                eprintln!("partida-audit: --at-time must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z");
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => return ExitCode::from(2),
+    };
+    let replayed = match open(args.export.as_ref(), args.url.as_ref(), args.database_url.as_ref()).await {
+        Ok(source) => partida_audit::books::replay_to(source, at).await,
+        Err(error) => Err(error),
+    };
+    let books = match replayed {
+        Ok(Ok(books)) => books,
+        Ok(Err(failure)) => {
+            println!("partida-audit books: FAILED {}: {}", failure.check, failure.message);
+            return ExitCode::from(1);
+        }
+        Err(error) => {
+            eprintln!("partida-audit: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut differences = Vec::new();
+    if let Some(url) = args.query_url.as_ref().or(args.url.as_ref()) {
+        match partida_audit::books::served(url, books.at_position).await {
+            Ok(served) => differences = partida_audit::books::differences(&books, &served),
+            Err(error) => differences.push(format!("query-api's books could not be read: {error}")),
+        }
+    }
+    let balanced = books.assets.iter().all(|asset| asset.balanced);
+    if args.json {
+        let report =
+            serde_json::json!({"books": books, "differences": differences, "ok": balanced && differences.is_empty()});
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print!("{}", partida_audit::books::human(&books));
+        for difference in &differences {
+            println!("DIFFERS: {difference}");
+        }
+    }
+    if balanced && differences.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
@@ -119,14 +220,7 @@ async fn run_proof(args: ProofArgs) -> ExitCode {
 }
 
 async fn run_verify(args: VerifyArgs) -> ExitCode {
-    let source = match (&args.export, &args.url, &args.database_url) {
-        (Some(path), _, _) => Source::file(path).await,
-        (_, Some(url), _) => Source::query_api(url).await,
-        (_, _, Some(url)) => Source::database(url).await,
-        _ => Err(SourceError::Unreadable(
-            "name what to verify: --export, --url or --database-url".into(),
-        )),
-    };
+    let source = open(args.export.as_ref(), args.url.as_ref(), args.database_url.as_ref()).await;
     let checkpoints = match (&args.checkpoints, &args.url, &args.database_url) {
         (Some(dir), _, _) => CheckpointSource::Dir(dir.clone()),
         (None, Some(url), _) => CheckpointSource::QueryApi(url.clone()),

@@ -656,3 +656,88 @@ async fn merkle_proofs_prove_inclusion_and_consistency() {
     let (_, keys) = stack.get("/v1/audit/keys").await;
     assert_eq!(keys["keys"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn books_as_of_a_position_or_a_time_agree_with_query_api() {
+    let stack = Stack::start().await;
+    let last = history(&stack).await;
+    let (_, pay) = stack.get_at("/v1/transfers/pay", last).await;
+    let at = pay["position"].as_i64().expect("position");
+    let binary = env!("CARGO_BIN_EXE_partida-audit");
+    let books = |args: &[&str]| {
+        let output = Command::new(binary).arg("books").args(args).output().expect("run");
+        let body: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&output.stderr).into_owned()));
+        (output.status.code(), body)
+    };
+    let url = stack.query.url.clone();
+    let alice = |report: &Value| {
+        report["books"]["assets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["asset"] == "EUR")
+            .flat_map(|a| a["accounts"].as_array().cloned().unwrap_or_default())
+            .find(|l| l["id"] == "alice")
+            .map(|l| l["balance"].clone())
+    };
+
+    let (code, report) = books(&["--url", &url, "--at-position", &at.to_string(), "--json"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(alice(&report), Some(Value::from(10_000 - 2_600)));
+    assert_eq!(report["books"]["at_position"], at);
+
+    // A time: the books after the last event recorded at or before it, on both sides.
+    let (_, events) = stack.get("/v1/events?limit=1000").await;
+    let events = events["events"].as_array().cloned().unwrap_or_default();
+    let time = events[(at - 1) as usize]["recorded_at"]
+        .as_str()
+        .expect("time")
+        .to_owned();
+    let expected = events
+        .iter()
+        .filter(|e| e["recorded_at"].as_str().is_some_and(|t| t <= time.as_str()))
+        .filter_map(|e| e["position"].as_i64())
+        .max();
+    let (code, report) = books(&["--url", &url, "--at-time", &time, "--json"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["books"]["at_position"].as_i64(), expected);
+    let (status, served) = stack.get(&format!("/v1/trial-balance?at_time={time}")).await;
+    assert_eq!(status, 200, "{served}");
+    assert_eq!(served["at_position"].as_i64(), expected);
+    let (_, before_anything) = stack.get("/v1/trial-balance?at_time=2000-01-01T00:00:00Z").await;
+    assert_eq!(before_anything, serde_json::json!({"at_position": 0, "assets": []}));
+
+    // An edited running balance in the read tables: the books differ.
+    sqlx::query(
+        "UPDATE ledger_g1.entries SET credits = credits + 1, balance = balance + 1 \
+          WHERE account_id = 'alice' AND position = (SELECT max(position) FROM ledger_g1.entries \
+                                                      WHERE account_id = 'alice' AND position <= $1)",
+    )
+    .bind(at)
+    .execute(stack.db.pool())
+    .await
+    .expect("edit an entry");
+    let (code, report) = books(&["--url", &url, "--at-position", &at.to_string(), "--json"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report["differences"][0]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("account alice:"),
+        "{report}"
+    );
+
+    assert_error(
+        &stack.get("/v1/trial-balance?at_time=noon").await,
+        400,
+        "validation_failed",
+    );
+    assert_error(
+        &stack
+            .get("/v1/trial-balance?at_time=2026-01-01T00:00:00Z&at_position=1")
+            .await,
+        400,
+        "validation_failed",
+    );
+}

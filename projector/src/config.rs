@@ -12,9 +12,10 @@ pub struct Cli {
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Replay the log into a fresh generation of a projection's tables, then switch readers to it.
+    /// Replay the log into a fresh generation of a projection's tables, then switch readers to it;
+    /// or (`write-side`) rewrite the write-side state that decides overdrafts from the log.
     Rebuild {
-        /// The projection to rebuild (`ledger`).
+        /// What to rebuild: `ledger` (the read tables) or `write-side`.
         projection: String,
         /// Events per transaction while replaying. Account rows are kept in memory and reading,
         /// computing and writing overlap, so the size matters little (measured on a 103,551-event

@@ -6,6 +6,17 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     partida_service::telemetry::init(cli.config.log_json);
     match cli.command {
+        Some(Command::Rebuild { projection, .. }) if projection == "write-side" => {
+            let pool = sqlx::PgPool::connect(&cli.config.database_url).await?;
+            let rebuilt = partida_eventstore::rebuild_write_side(&pool).await?;
+            tracing::info!(
+                events = rebuilt.events,
+                assets = rebuilt.assets,
+                accounts = rebuilt.accounts,
+                "write side rebuilt from the log"
+            );
+            Ok(())
+        }
         Some(Command::Rebuild { projection, batch }) => {
             let report = projector::rebuild(&cli.config.database_url, &projection, batch).await?;
             tracing::info!(

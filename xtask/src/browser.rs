@@ -37,8 +37,22 @@ pub fn run(admin_url: &str) -> Result<()> {
     let mut supervisor = Supervisor::default();
     let quiet = ("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
     let database = ("DATABASE_URL", database_url);
+    let signing_key = (
+        "PARTIDA_SIGNING_KEY_FILE",
+        up::dev_signing_key(&target)?.display().to_string(),
+    );
     let services = [
-        ("command-api", "COMMAND_API_ADDR", command, vec![database.clone()]),
+        (
+            "command-api",
+            "COMMAND_API_ADDR",
+            command,
+            // Checkpoints only on demand: the tests decide when one is signed.
+            vec![
+                database.clone(),
+                signing_key,
+                ("PARTIDA_CHECKPOINT_INTERVAL_SECS", "86400".to_owned()),
+            ],
+        ),
         ("projector", "PROJECTOR_ADDR", projector, vec![database.clone()]),
         ("query-api", "QUERY_API_ADDR", query, vec![database]),
         (

@@ -225,7 +225,7 @@ fn env_var_or(name: &str, default: &str) -> String {
 
 /// The dev signing key (an Ed25519 seed in hex), made once under target/: fine for a laptop,
 /// never for production, where the key comes from a secret store.
-fn dev_signing_key(target: &Path) -> Result<PathBuf> {
+pub(crate) fn dev_signing_key(target: &Path) -> Result<PathBuf> {
     let path = target.join("partida").join("dev-signing.key");
     if path.is_file() {
         return Ok(path);

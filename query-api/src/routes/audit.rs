@@ -104,6 +104,12 @@ pub(crate) async fn checkpoints(
     Ok(Json(json!({ "checkpoints": checkpoints, "next": next })))
 }
 
+/// `GET /v1/audit/checkpoints/latest`: the most recent signed checkpoint.
+pub(crate) async fn latest_checkpoint(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let latest = checkpoint(&state, None, "checkpoint").await?;
+    Ok(Json(serde_json::to_value(latest).unwrap_or_default()))
+}
+
 /// `GET /v1/audit/keys`: every public key that ever signed a checkpoint.
 pub(crate) async fn keys(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let keys = partida_eventstore::checkpoint::public_keys(&state.pool)

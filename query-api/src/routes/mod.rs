@@ -3,6 +3,7 @@
 mod accounts;
 mod assets;
 mod audit;
+mod books;
 mod live;
 mod log;
 mod page;
@@ -30,9 +31,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/events", get(log::events))
         .route("/v1/streams/{id}", get(log::stream))
         .route("/v1/projections", get(projections::list))
+        .route("/v1/trial-balance", get(books::trial_balance))
         .route("/v1/live", get(live::live))
         .route("/v1/audit/export", get(audit::export))
         .route("/v1/audit/checkpoints", get(audit::checkpoints))
+        .route("/v1/audit/checkpoints/latest", get(audit::latest_checkpoint))
         .route("/v1/audit/keys", get(audit::keys))
         .route("/v1/audit/proof/inclusion", get(audit::inclusion))
         .route("/v1/audit/proof/consistency", get(audit::consistency))

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use error::UiError;
-use types::{Account, Asset, Entry, LogEvent, Page, Projection, ServiceHealth, Transfer};
+use types::{Account, Asset, Checkpoint, Entry, LogEvent, Page, Projection, ServiceHealth, Transfer};
 
 /// A transfer with each posting's amount written out with its asset (`12.50 EUR`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +46,8 @@ pub struct SystemView {
     pub projections: Vec<Projection>,
     pub services: Vec<ServiceHealth>,
     pub head: i64,
+    /// The latest signed checkpoint, when one exists.
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// One leg of the transfer form, as typed.

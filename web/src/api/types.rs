@@ -127,6 +127,17 @@ pub struct Projection {
     pub updated_at: String,
 }
 
+/// A signed checkpoint (hashes and signature in hex).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub position: i64,
+    pub chain_hash: String,
+    pub merkle_root: String,
+    pub signed_at: String,
+    pub key_id: String,
+    pub signature: String,
+}
+
 /// One service as the console's server sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceHealth {

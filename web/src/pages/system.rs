@@ -29,6 +29,22 @@ pub fn SystemPage() -> impl IntoView {
                                 </tbody>
                             </table>
                         </section>
+                        <section aria-labelledby="checkpoint-title">
+                            <h2 id="checkpoint-title">"Signed checkpoint"</h2>
+                            {match system.checkpoint.clone() {
+                                Some(checkpoint) => view! {
+                                    <dl class="facts" data-checkpoint=checkpoint.position>
+                                        <dt>"Position"</dt><dd>{checkpoint.position}</dd>
+                                        <dt>"Signed"</dt><dd><Time at=checkpoint.signed_at.clone()/></dd>
+                                        <dt>"Key"</dt><dd class="mono">{checkpoint.key_id.clone()}</dd>
+                                        <dt>"Chain hash"</dt><dd class="mono hash">{checkpoint.chain_hash.clone()}</dd>
+                                        <dt>"Merkle root"</dt><dd class="mono hash">{checkpoint.merkle_root.clone()}</dd>
+                                    </dl>
+                                    <p class="muted">"Verify it offline with " <code>"partida-audit verify"</code> " (docs/AUDITING.md)."</p>
+                                }.into_any(),
+                                None => view! { <p class="muted">"No checkpoint has been signed yet."</p> }.into_any(),
+                            }}
+                        </section>
                         <section aria-labelledby="projections-title">
                             <h2 id="projections-title">"Projections"</h2>
                             <p>"Log head: position " <strong>{system.head}</strong></p>

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::backend::{Backend, segment};
-use crate::api::types::{Account, Entry, LogEvent, Page, Projection, Transfer, Written};
+use crate::api::types::{Account, Checkpoint, Entry, LogEvent, Page, Projection, Transfer, Written};
 use crate::api::{AccountDetail, AccountList, Dashboard, LegInput, SystemView, TransferRow, UiError};
 use crate::money::{format_amount, parse_amount};
 
@@ -209,13 +209,23 @@ pub async fn events(
 }
 
 pub async fn system(backend: &Backend) -> Result<SystemView, UiError> {
-    let (projections, services) = tokio::join!(backend.read::<Projections>("/v1/projections", &[]), backend.health());
+    let (projections, services, checkpoint) = tokio::join!(
+        backend.read::<Projections>("/v1/projections", &[]),
+        backend.health(),
+        backend.read::<Checkpoint>("/v1/audit/checkpoints/latest", &[])
+    );
     let projections = projections?.projections;
     let head = projections.iter().map(|p| p.head).max().unwrap_or(0);
+    let checkpoint = match checkpoint {
+        Ok(checkpoint) => Some(checkpoint),
+        Err(error) if error.code == "checkpoint_not_found" => None,
+        Err(error) => return Err(error),
+    };
     Ok(SystemView {
         projections,
         services,
         head,
+        checkpoint,
     })
 }
 

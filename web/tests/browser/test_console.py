@@ -293,3 +293,13 @@ def test_a_multi_leg_transfer_posts_without_javascript(page_without_js, api, uni
     expect(page).to_have_url(re.compile(r"/transfers/t-[^?]+\?min_position=\d+$"))
     expect(page.locator("table.postings tbody tr")).to_have_count(2)
     assert api.get(f"/v1/accounts/{b}")["balance"] == 450
+
+
+def test_the_system_page_shows_the_latest_signed_checkpoint(page, api, unique):
+    api.account(f"cp-{unique}")
+    status, checkpoint = api.post("/v1/audit/checkpoints", {})
+    assert status in (200, 201), checkpoint
+    open_page(page, "/system")
+    facts = page.locator("[data-checkpoint]")
+    expect(facts).to_contain_text(checkpoint["merkle_root"])
+    expect(facts).to_contain_text(checkpoint["key_id"])

@@ -1,0 +1,190 @@
+//! Point-in-time books: the trial balance as of a position or a time, replayed from the log
+//! (every event verified on the way), and compared with query-api's for the same point.
+
+use std::collections::BTreeMap;
+
+use ledger::NormalSide;
+use ledger::log::ChainCheck;
+use serde::{Deserialize, Serialize};
+
+use crate::replay::Replay;
+use crate::report::Failure;
+use crate::source::{Source, SourceError};
+
+/// Where in the log the books are drawn up.
+#[derive(Debug, Clone, Copy)]
+pub enum At {
+    Position(i64),
+    /// Microseconds since the epoch: the last event recorded at or before it.
+    Time(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub id: String,
+    pub normal_side: String,
+    pub debits: i64,
+    pub credits: i64,
+    pub balance: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetBooks {
+    pub asset: String,
+    pub scale: i16,
+    pub debits: i64,
+    pub credits: i64,
+    pub balanced: bool,
+    pub accounts: Vec<Line>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Books {
+    pub at_position: i64,
+    pub assets: Vec<AssetBooks>,
+}
+
+/// Replays `source` up to `at` (chain checked, every event re-decided) and draws up the books.
+pub async fn replay_to(mut source: Source, at: At) -> Result<Result<Books, Failure>, SourceError> {
+    let mut chain = ChainCheck::from_genesis();
+    let mut replay = Replay::default();
+    while let Some(record) = source.next().await? {
+        let past = match at {
+            At::Position(position) => record.position > position,
+            At::Time(micros) => record.recorded_at_micros > micros,
+        };
+        if past {
+            break;
+        }
+        if let Err(error) = chain.check(&record.fields(), &record.hash) {
+            return Ok(Err(Failure::new("chain", Some(record.position), error.to_string())));
+        }
+        if let Err(message) = replay.apply(&record) {
+            return Ok(Err(Failure::new("replay", Some(record.position), message)));
+        }
+    }
+    if let At::Position(position) = at
+        && chain.position() < position
+    {
+        return Ok(Err(Failure::new(
+            "books",
+            None,
+            format!("the log ends at position {}, before {position}", chain.position()),
+        )));
+    }
+    Ok(Ok(books(&replay, chain.position())))
+}
+
+fn books(replay: &Replay, at_position: i64) -> Books {
+    let state = replay.state();
+    let mut assets: BTreeMap<String, AssetBooks> = state
+        .assets
+        .iter()
+        .map(|(code, asset)| {
+            (
+                code.to_string(),
+                AssetBooks {
+                    asset: code.to_string(),
+                    scale: i16::from(asset.scale.get()),
+                    debits: 0,
+                    credits: 0,
+                    balanced: true,
+                    accounts: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    for (id, account) in &state.accounts {
+        let Some(books) = assets.get_mut(account.asset.as_str()) else {
+            continue;
+        };
+        books.debits = books.debits.saturating_add(account.debits);
+        books.credits = books.credits.saturating_add(account.credits);
+        books.accounts.push(Line {
+            id: id.to_string(),
+            normal_side: match account.normal_side {
+                NormalSide::Debit => "debit".into(),
+                NormalSide::Credit => "credit".into(),
+            },
+            debits: account.debits,
+            credits: account.credits,
+            balance: account.balance(),
+        });
+    }
+    for books in assets.values_mut() {
+        books.accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        books.balanced = books.debits == books.credits;
+    }
+    Books {
+        at_position,
+        assets: assets.into_values().collect(),
+    }
+}
+
+/// query-api's trial balance at the same position.
+pub async fn served(query_url: &str, at_position: i64) -> anyhow::Result<Books> {
+    let url = format!("{}/v1/trial-balance", query_url.trim_end_matches('/'));
+    Ok(reqwest::Client::new()
+        .get(&url)
+        .query(&[("at_position", at_position)])
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
+/// Every line where the two books differ, in words.
+pub fn differences(replayed: &Books, served: &Books) -> Vec<String> {
+    let mut found = Vec::new();
+    let lines = |books: &Books| -> BTreeMap<(String, String), Line> {
+        books
+            .assets
+            .iter()
+            .flat_map(|a| a.accounts.iter().map(|l| ((a.asset.clone(), l.id.clone()), l.clone())))
+            .collect()
+    };
+    let (mine, theirs) = (lines(replayed), lines(served));
+    for (key, line) in &mine {
+        match theirs.get(key) {
+            None => found.push(format!(
+                "account {} ({}) is missing from query-api's books",
+                key.1, key.0
+            )),
+            Some(other) if other != line => found.push(format!(
+                "account {}: debits/credits/balance {}/{}/{} in the replay, {}/{}/{} in query-api's books",
+                key.1, line.debits, line.credits, line.balance, other.debits, other.credits, other.balance
+            )),
+            Some(_) => {}
+        }
+    }
+    for key in theirs.keys().filter(|key| !mine.contains_key(*key)) {
+        found.push(format!(
+            "account {} ({}) is in query-api's books but not in the replay",
+            key.1, key.0
+        ));
+    }
+    found
+}
+
+/// The books for people: one block per asset, amounts in minor units.
+pub fn human(books: &Books) -> String {
+    use std::fmt::Write;
+    let mut out = format!("Trial balance after position {}\n", books.at_position);
+    for asset in &books.assets {
+        let verdict = if asset.balanced { "balanced" } else { "NOT BALANCED" };
+        let _ = writeln!(
+            out,
+            "\n{} (scale {}): debits {}, credits {}: {verdict}",
+            asset.asset, asset.scale, asset.debits, asset.credits
+        );
+        for line in &asset.accounts {
+            let _ = writeln!(
+                out,
+                "  {:<40} {:>6} {:>20} {:>20} {:>20}",
+                line.id, line.normal_side, line.debits, line.credits, line.balance
+            );
+        }
+    }
+    out
+}

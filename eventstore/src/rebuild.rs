@@ -1,0 +1,125 @@
+//! Rebuilding the write-side state (`write_accounts`, `write_assets`) from the log: the state
+//! that decides overdrafts is derived data, so when it is found to differ from a replay
+//! (`partida-audit verify --database-url`), the log wins.
+//!
+//! One transaction holds the head row lock for its whole length, so no writer commits between the
+//! replay and the rewrite; writers wait, then continue on the rebuilt state.
+
+use std::collections::HashMap;
+
+use ledger::{Event, NormalSide, State, StreamId};
+use sqlx::PgPool;
+
+use crate::log::events_after;
+
+const PAGE: i64 = 10_000;
+
+/// What a rebuild replayed and wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteSideRebuild {
+    pub events: i64,
+    pub assets: usize,
+    pub accounts: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("position {position}: {message}")]
+    Unreadable { position: i64, message: String },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub async fn rebuild_write_side(pool: &PgPool) -> Result<WriteSideRebuild, RebuildError> {
+    let mut tx = pool.begin().await?;
+    let head: i64 = sqlx::query_scalar("SELECT position FROM event_head FOR UPDATE")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut state = State::default();
+    // Where each stream began: the write side records it with the row.
+    let mut origins: HashMap<StreamId, i64> = HashMap::new();
+    let mut after = 0;
+    while after < head {
+        let events = events_after(&mut *tx, after, PAGE.min(head - after)).await?;
+        let Some(last) = events.last() else { break };
+        after = last.position;
+        for stored in &events {
+            let event = Event::decode(&stored.event_type, stored.schema_version, &stored.data).map_err(|e| {
+                RebuildError::Unreadable {
+                    position: stored.position,
+                    message: e.to_string(),
+                }
+            })?;
+            origins.entry(event.stream_id()).or_insert(stored.position);
+            state.apply(&event);
+        }
+    }
+    sqlx::query("DELETE FROM write_accounts").execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM write_assets").execute(&mut *tx).await?;
+    let origin = |stream: StreamId| origins.get(&stream).copied().unwrap_or(0);
+    let assets: Vec<_> = state.assets.iter().collect();
+    sqlx::query(
+        "INSERT INTO write_assets (code, scale, posted, position) \
+         SELECT * FROM unnest($1::text[], $2::int2[], $3::int8[], $4::int8[])",
+    )
+    .bind(assets.iter().map(|(code, _)| code.as_str()).collect::<Vec<_>>())
+    .bind(assets.iter().map(|(_, a)| i16::from(a.scale.get())).collect::<Vec<_>>())
+    .bind(assets.iter().map(|(_, a)| a.posted).collect::<Vec<_>>())
+    .bind(
+        assets
+            .iter()
+            .map(|(code, _)| origin(StreamId::Asset((*code).clone())))
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    let accounts: Vec<_> = state.accounts.iter().collect();
+    sqlx::query(
+        "INSERT INTO write_accounts (id, asset, normal_side, debits_must_not_exceed_credits, \
+             credits_must_not_exceed_debits, status, debits, credits, version, fingerprint, position) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[], $6::text[], \
+                              $7::int8[], $8::int8[], $9::int8[], $10::bytea[], $11::int8[])",
+    )
+    .bind(accounts.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
+    .bind(accounts.iter().map(|(_, a)| a.asset.as_str()).collect::<Vec<_>>())
+    .bind(
+        accounts
+            .iter()
+            .map(|(_, a)| match a.normal_side {
+                NormalSide::Debit => "debit",
+                NormalSide::Credit => "credit",
+            })
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accounts
+            .iter()
+            .map(|(_, a)| a.flags.debits_must_not_exceed_credits)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accounts
+            .iter()
+            .map(|(_, a)| a.flags.credits_must_not_exceed_debits)
+            .collect::<Vec<_>>(),
+    )
+    .bind(accounts.iter().map(|(_, a)| a.status.as_str()).collect::<Vec<_>>())
+    .bind(accounts.iter().map(|(_, a)| a.debits).collect::<Vec<_>>())
+    .bind(accounts.iter().map(|(_, a)| a.credits).collect::<Vec<_>>())
+    .bind(accounts.iter().map(|(_, a)| a.version).collect::<Vec<_>>())
+    .bind(accounts.iter().map(|(_, a)| a.fingerprint.to_vec()).collect::<Vec<_>>())
+    .bind(
+        accounts
+            .iter()
+            .map(|(id, _)| origin(StreamId::Account((*id).clone())))
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(WriteSideRebuild {
+        events: head,
+        assets: assets.len(),
+        accounts: accounts.len(),
+    })
+}

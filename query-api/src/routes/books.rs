@@ -1,0 +1,124 @@
+//! `GET /v1/trial-balance?at_position=N | at_time=T`: every account's debits, credits and balance
+//! as of a point in the log, with per-asset totals, which must agree (double entry).
+//!
+//! A time names the last event recorded at or before it (the log's time never runs backwards,
+//! so this is well defined); it is found by bisecting positions, a few index probes. Without
+//! either, the books as the projection has applied them.
+
+use axum::Json;
+use axum::extract::State;
+use partida_service::{ApiError, Query};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use super::db_error;
+use crate::AppState;
+use crate::consistency::{MinPosition, Source};
+
+#[derive(Deserialize)]
+pub(crate) struct BooksParams {
+    at_position: Option<i64>,
+    at_time: Option<String>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct Line {
+    id: String,
+    #[serde(skip)]
+    asset: String,
+    normal_side: String,
+    debits: i64,
+    credits: i64,
+    balance: i64,
+}
+
+pub(crate) async fn trial_balance(
+    State(state): State<AppState>,
+    Query(params): Query<BooksParams>,
+) -> Result<Json<Value>, ApiError> {
+    let position = match (params.at_position, &params.at_time) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation("give at_position or at_time, not both", "at_time"));
+        }
+        (Some(position), None) if position < 0 => {
+            return Err(ApiError::validation(
+                "at_position must be a non-negative integer",
+                "at_position",
+            ));
+        }
+        (Some(position), None) => position,
+        (None, Some(text)) => {
+            let micros = partida_eventstore::parse_timestamp(text).ok_or_else(|| {
+                ApiError::validation("at_time must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z", "at_time")
+            })?;
+            position_at(&state.pool, micros).await.map_err(|e| db_error(&e))?
+        }
+        (None, None) => state.model.reached().checkpoint,
+    };
+    // The books as of N are final only once the projection has passed N.
+    MinPosition(Some(position)).wait(&state, Source::Projection).await?;
+    let schema = state.model.schema();
+    let sql = format!(
+        "SELECT a.id, a.asset, a.normal_side, coalesce(e.debits, 0) AS debits, coalesce(e.credits, 0) AS credits, \
+                coalesce(e.balance, 0) AS balance \
+           FROM {schema}.accounts a \
+           LEFT JOIN LATERAL (SELECT debits, credits, balance FROM {schema}.entries e \
+                               WHERE e.account_id = a.id AND e.position <= $1 \
+                               ORDER BY e.position DESC, e.seq DESC LIMIT 1) e ON true \
+          WHERE a.opened_position <= $1 \
+          ORDER BY a.asset, a.id"
+    );
+    let lines: Vec<Line> = sqlx::query_as(&sql)
+        .bind(position)
+        .fetch_all(&state.pool)
+        .await
+        .map_err(|e| db_error(&e))?;
+    let scales: Vec<(String, i16)> = sqlx::query_as(&format!(
+        "SELECT code, scale FROM {schema}.assets WHERE position <= $1 ORDER BY code"
+    ))
+    .bind(position)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(|e| db_error(&e))?;
+    let assets: Vec<Value> = scales
+        .into_iter()
+        .map(|(code, scale)| {
+            let accounts: Vec<&Line> = lines.iter().filter(|line| line.asset == code).collect();
+            let debits: i128 = accounts.iter().map(|l| i128::from(l.debits)).sum();
+            let credits: i128 = accounts.iter().map(|l| i128::from(l.credits)).sum();
+            json!({
+                "asset": code,
+                "scale": scale,
+                // Bounded by what was posted in the asset, an i64.
+                "debits": i64::try_from(debits).unwrap_or(i64::MAX),
+                "credits": i64::try_from(credits).unwrap_or(i64::MAX),
+                "balanced": debits == credits,
+                "accounts": accounts,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "at_position": position, "assets": assets })))
+}
+
+/// The last position recorded at or before `micros` (0 when the log starts later).
+async fn position_at(pool: &PgPool, micros: i64) -> Result<i64, sqlx::Error> {
+    let at = partida_eventstore::micros_to_datetime(micros);
+    let head = partida_eventstore::head(pool).await?;
+    // Invariant: every position <= low is at or before `at`; every position > high is after it.
+    let (mut low, mut high) = (0_i64, head);
+    while low < high {
+        let middle = low + (high - low + 1) / 2;
+        let before: bool = sqlx::query_scalar("SELECT recorded_at <= $2 FROM events WHERE position = $1")
+            .bind(middle)
+            .bind(at)
+            .fetch_one(pool)
+            .await?;
+        if before {
+            low = middle;
+        } else {
+            high = middle - 1;
+        }
+    }
+    Ok(low)
+}
