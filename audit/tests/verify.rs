@@ -741,3 +741,68 @@ async fn books_as_of_a_position_or_a_time_agree_with_query_api() {
         "validation_failed",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_keeps_earlier_checkpoints_verifiable() {
+    let dir = temp_dir("rotation");
+    let stack = signing_stack(&dir).await;
+    history(&stack).await;
+    let (_, first) = sign(&stack).await;
+    // A second command-api with a new key: the rotation.
+    let rotated_key = dir.join("rotated.key");
+    std::fs::write(&rotated_key, hex::encode([43u8; 32])).expect("key file");
+    let mut config = command_api::Config::for_database(stack.db.url());
+    config.signing_key_file = Some(rotated_key);
+    config.checkpoint_interval_secs = 3_600;
+    let rotated = partida_e2e::start_command_api_with(config).await;
+    transfer(&stack, "after-rotation", &[("bank", "bob", 5)]).await;
+    let (status, second) = stack
+        .http
+        .post(&format!("{}/v1/audit/checkpoints", rotated.url), serde_json::json!({}))
+        .await;
+    assert_eq!(status.as_u16(), 201, "{second}");
+    assert_ne!(first["key_id"], second["key_id"]);
+    let (_, keys) = stack.get("/v1/audit/keys").await;
+    assert_eq!(keys["keys"].as_array().map(Vec::len), Some(2), "{keys}");
+
+    let binary = env!("CARGO_BIN_EXE_partida-audit");
+    let output = Command::new(binary)
+        .args(["verify", "--url", &stack.query.url, "--json"])
+        .output()
+        .expect("run");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert_eq!(report["checkpoints_verified"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_signed_before_the_configured_standbys_replayed_it() {
+    let dir = temp_dir("standbys");
+    let db = partida_testkit::TestDb::new().await;
+    let key = dir.join("signing.key");
+    std::fs::write(&key, hex::encode([44u8; 32])).expect("key file");
+    let mut config = command_api::Config::for_database(db.url());
+    config.signing_key_file = Some(key);
+    config.checkpoint_interval_secs = 3_600;
+    // No standby replicates from this test cluster.
+    config.checkpoint_min_standbys = 1;
+    config.checkpoint_replication_wait_ms = 200;
+    let command = partida_e2e::start_command_api_with(config).await;
+    let http = partida_e2e::Http::default();
+    let (status, _) = http
+        .post(
+            &format!("{}/v1/assets", command.url),
+            serde_json::json!({"code": "EUR", "scale": 2}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 201);
+    let response = http
+        .post(&format!("{}/v1/audit/checkpoints", command.url), serde_json::json!({}))
+        .await;
+    assert_error(&response, 503, "not_replicated");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints")
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(stored, 0);
+}

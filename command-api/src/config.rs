@@ -55,6 +55,9 @@ pub struct Config {
     /// Standbys that must have replayed a position before it is signed (0 when none is set up).
     #[arg(long, env = "PARTIDA_CHECKPOINT_MIN_STANDBYS", default_value_t = 0)]
     pub checkpoint_min_standbys: usize,
+    /// How long a signing round waits for those standbys before it answers `not_replicated`.
+    #[arg(long, env = "PARTIDA_CHECKPOINT_REPLICATION_WAIT_MS", default_value_t = 10_000)]
+    pub checkpoint_replication_wait_ms: u64,
     /// Log as JSON lines.
     #[arg(long, env = "LOG_JSON")]
     pub log_json: bool,
@@ -76,6 +79,7 @@ impl Config {
             checkpoint_dir: None,
             checkpoint_webhook: None,
             checkpoint_min_standbys: 0,
+            checkpoint_replication_wait_ms: 10_000,
             log_json: false,
         }
     }

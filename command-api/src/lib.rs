@@ -58,7 +58,8 @@ impl Application {
         let signing = match &config.signing_key_file {
             Some(path) => {
                 let seed = partida_eventstore::checkpoint::Signer::seed_from_file(path).map_err(anyhow::Error::msg)?;
-                let signer = partida_eventstore::checkpoint::Signer::new(seed, config.checkpoint_min_standbys);
+                let signer = partida_eventstore::checkpoint::Signer::new(seed, config.checkpoint_min_standbys)
+                    .with_replication_wait(std::time::Duration::from_millis(config.checkpoint_replication_wait_ms));
                 tracing::info!(key_id = signer.key_id(), "checkpoints are signed");
                 let pool = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(2)

@@ -25,8 +25,6 @@ use crate::time::{datetime_to_micros, format_timestamp, micros_to_datetime};
 const ROUND_LOCK: i64 = 0x7061_7274_6964_6163;
 /// Events folded per query.
 const PAGE: i64 = 5_000;
-/// How long a round waits for standbys to replay what it would sign.
-const REPLICATION_WAIT: Duration = Duration::from_secs(10);
 
 /// A checkpoint as served and published: hashes and signature in hex, time in RFC 3339.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +86,7 @@ fn hex_array<const N: usize>(text: &str) -> Option<[u8; N]> {
 pub enum SignError {
     #[error("the log does not verify, so it is not signed: {0}")]
     BrokenChain(String),
-    #[error("{wanted} standby(s) must replay position {position} before it is signed; {replayed} did within {} s", REPLICATION_WAIT.as_secs())]
+    #[error("{wanted} standby(s) must replay position {position} before it is signed; {replayed} did in time")]
     NotReplicated {
         position: i64,
         wanted: usize,
@@ -108,6 +106,8 @@ pub struct Signer {
     key_id: String,
     /// Standbys that must have replayed a position before it is signed (0: none configured).
     min_standbys: usize,
+    /// How long a round waits for them.
+    replication_wait: Duration,
 }
 
 impl std::fmt::Debug for Signer {
@@ -126,7 +126,14 @@ impl Signer {
             key_id: key_id(&public_key),
             public_key,
             min_standbys,
+            replication_wait: Duration::from_secs(10),
         }
+    }
+
+    /// How long a round waits for the standbys before it gives up (default 10 s).
+    pub fn with_replication_wait(mut self, wait: Duration) -> Self {
+        self.replication_wait = wait;
+        self
     }
 
     /// A key from a file holding the 32-byte secret seed as 64 hex digits.
@@ -256,7 +263,7 @@ impl Signer {
         let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
             .fetch_one(&mut *tx)
             .await?;
-        let deadline = tokio::time::Instant::now() + REPLICATION_WAIT;
+        let deadline = tokio::time::Instant::now() + self.replication_wait;
         loop {
             let replayed: i64 =
                 sqlx::query_scalar("SELECT count(*) FROM pg_stat_replication WHERE replay_lsn >= $1::pg_lsn")

@@ -24,6 +24,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let target = workspace::target_dir()?;
     let mut binaries = up::BINARIES.to_vec();
     binaries.push("partida-bench");
+    binaries.push("partida-audit");
     let bin_dir = up::build(true, &binaries)?;
     let peer = build_peer(&target)?;
 
@@ -81,6 +82,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .arg(pg::tool("pgbench")?)
         .arg("--projector")
         .arg(bin_dir.join("projector"))
+        .arg("--audit")
+        .arg(bin_dir.join("partida-audit"))
         .arg("--peer")
         .arg(&peer)
         .arg("--out")

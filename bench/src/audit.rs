@@ -1,0 +1,72 @@
+//! W6: offline audit verification. The log is exported through query-api to a file, then
+//! `partida-audit verify --export` checks it (chain, Merkle tree, replay through the domain,
+//! double entry); `sha256sum` of the same file is the raw-hashing baseline.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+pub struct AuditResult {
+    pub events: i64,
+    pub bytes: u64,
+    pub export: Duration,
+    pub verify: Duration,
+    pub sha256: Duration,
+}
+
+pub async fn measure(audit: &Path, query_url: &str, dir: &Path) -> anyhow::Result<AuditResult> {
+    tokio::fs::create_dir_all(dir).await?;
+    let path = dir.join("export.ndjson");
+    let started = Instant::now();
+    let response = reqwest::get(format!("{}/v1/audit/export", query_url.trim_end_matches('/')))
+        .await?
+        .error_for_status()?;
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .with_context(|| format!("creating {}", path.display()))?;
+    let mut body = response.bytes_stream();
+    let mut bytes = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        bytes += chunk.len() as u64;
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    let export = started.elapsed();
+
+    let started = Instant::now();
+    let output = Command::new(audit)
+        .args(["verify", "--quiet", "--json", "--export"])
+        .arg(&path)
+        .output()
+        .with_context(|| format!("running {}", audit.display()))?;
+    let verify = started.elapsed();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    if !output.status.success() || report["ok"] != true {
+        bail!("partida-audit verify failed ({}): {report}", output.status);
+    }
+    let events = report["events"].as_i64().unwrap_or(0);
+
+    let started = Instant::now();
+    let status = Command::new("sha256sum")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running sha256sum")?;
+    if !status.success() {
+        bail!("sha256sum failed: {status}");
+    }
+    let sha256 = started.elapsed();
+    let _ = std::fs::remove_file(&path);
+    Ok(AuditResult {
+        events,
+        bytes,
+        export,
+        verify,
+        sha256,
+    })
+}
