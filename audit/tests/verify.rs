@@ -202,13 +202,7 @@ async fn an_edited_read_table_balance_is_listed() {
 async fn the_cli_verifies_a_database_and_its_write_side() {
     let stack = Stack::start().await;
     history(&stack).await;
-    let binary = env!("CARGO_BIN_EXE_partida-audit");
-    let run = |args: &[&str]| {
-        let output = Command::new(binary).args(args).output().expect("run partida-audit");
-        let report: Value = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&output.stderr).into_owned()));
-        (output.status.code(), report)
-    };
+    let run = audit_cli;
     let url = stack.db.url().to_owned();
     let (code, report) = run(&["verify", "--database-url", &url, "--json"]);
     assert_eq!(code, Some(0), "{report}");
@@ -383,6 +377,27 @@ async fn the_independent_python_verifier_agrees_on_vectors_and_a_real_export() {
     assert!(text.contains("position 5: hash mismatch"), "{text}");
 }
 
+/// Runs `partida-audit` with `args`; its exit code and its JSON output (or stderr as a string).
+fn audit_cli(args: &[&str]) -> (Option<i32>, Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_partida-audit"))
+        .args(args)
+        .output()
+        .expect("run partida-audit");
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&output.stderr).into_owned()));
+    (output.status.code(), report)
+}
+
+/// A command-api configuration that signs with the seed `[seed; 32]` (on demand only).
+fn signing_config(db_url: &str, dir: &Path, seed: u8) -> command_api::Config {
+    let key = dir.join(format!("signing-{seed}.key"));
+    std::fs::write(&key, hex::encode([seed; 32])).expect("key file");
+    let mut config = command_api::Config::for_database(db_url);
+    config.signing_key_file = Some(key);
+    config.checkpoint_interval_secs = 3_600;
+    config
+}
+
 /// A webhook receiver: answers 200 to each POST and passes its JSON body on.
 async fn webhook() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -429,12 +444,8 @@ async fn webhook() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
 /// and to `webhook`.
 async fn signing_stack_with(dir: &Path, webhook: Option<String>) -> Stack {
     let db = partida_testkit::TestDb::new().await;
-    let key = dir.join("signing.key");
-    std::fs::write(&key, hex::encode([42u8; 32])).expect("key file");
-    let mut config = command_api::Config::for_database(db.url());
-    config.signing_key_file = Some(key);
+    let mut config = signing_config(db.url(), dir, 42);
     config.checkpoint_dir = Some(dir.join("published"));
-    config.checkpoint_interval_secs = 3_600;
     config.checkpoint_webhook = webhook;
     let command = partida_e2e::start_command_api_with(config).await;
     let query = partida_e2e::start_query_api(&db).await;
@@ -576,13 +587,8 @@ async fn signed_checkpoints_catch_a_rewritten_history_that_is_otherwise_consiste
     );
 
     // The database source checks the database's own checkpoints, in the snapshot it reads the log in.
-    let binary = env!("CARGO_BIN_EXE_partida-audit");
-    let output = Command::new(binary)
-        .args(["verify", "--database-url", stack.db.url(), "--json"])
-        .output()
-        .expect("run");
-    let report: Value = serde_json::from_slice(&output.stdout).expect("json");
-    assert_eq!(output.status.code(), Some(0), "{report}");
+    let (code, report) = audit_cli(&["verify", "--database-url", stack.db.url(), "--json"]);
+    assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["checkpoints_verified"], 2);
 }
 
@@ -663,13 +669,7 @@ async fn books_as_of_a_position_or_a_time_agree_with_query_api() {
     let last = history(&stack).await;
     let (_, pay) = stack.get_at("/v1/transfers/pay", last).await;
     let at = pay["position"].as_i64().expect("position");
-    let binary = env!("CARGO_BIN_EXE_partida-audit");
-    let books = |args: &[&str]| {
-        let output = Command::new(binary).arg("books").args(args).output().expect("run");
-        let body: Value = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&output.stderr).into_owned()));
-        (output.status.code(), body)
-    };
+    let books = |args: &[&str]| audit_cli(&[&["books"], args].concat());
     let url = stack.query.url.clone();
     let alice = |report: &Value| {
         report["books"]["assets"]
@@ -749,12 +749,7 @@ async fn a_rotated_key_keeps_earlier_checkpoints_verifiable() {
     history(&stack).await;
     let (_, first) = sign(&stack).await;
     // A second command-api with a new key: the rotation.
-    let rotated_key = dir.join("rotated.key");
-    std::fs::write(&rotated_key, hex::encode([43u8; 32])).expect("key file");
-    let mut config = command_api::Config::for_database(stack.db.url());
-    config.signing_key_file = Some(rotated_key);
-    config.checkpoint_interval_secs = 3_600;
-    let rotated = partida_e2e::start_command_api_with(config).await;
+    let rotated = partida_e2e::start_command_api_with(signing_config(stack.db.url(), &dir, 43)).await;
     transfer(&stack, "after-rotation", &[("bank", "bob", 5)]).await;
     let (status, second) = stack
         .http
@@ -765,13 +760,8 @@ async fn a_rotated_key_keeps_earlier_checkpoints_verifiable() {
     let (_, keys) = stack.get("/v1/audit/keys").await;
     assert_eq!(keys["keys"].as_array().map(Vec::len), Some(2), "{keys}");
 
-    let binary = env!("CARGO_BIN_EXE_partida-audit");
-    let output = Command::new(binary)
-        .args(["verify", "--url", &stack.query.url, "--json"])
-        .output()
-        .expect("run");
-    let report: Value = serde_json::from_slice(&output.stdout).expect("json");
-    assert_eq!(output.status.code(), Some(0), "{report}");
+    let (code, report) = audit_cli(&["verify", "--url", &stack.query.url, "--json"]);
+    assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["checkpoints_verified"], 2);
 }
 
@@ -779,11 +769,7 @@ async fn a_rotated_key_keeps_earlier_checkpoints_verifiable() {
 async fn nothing_is_signed_before_the_configured_standbys_replayed_it() {
     let dir = temp_dir("standbys");
     let db = partida_testkit::TestDb::new().await;
-    let key = dir.join("signing.key");
-    std::fs::write(&key, hex::encode([44u8; 32])).expect("key file");
-    let mut config = command_api::Config::for_database(db.url());
-    config.signing_key_file = Some(key);
-    config.checkpoint_interval_secs = 3_600;
+    let mut config = signing_config(db.url(), &dir, 44);
     // No standby replicates from this test cluster.
     config.checkpoint_min_standbys = 1;
     config.checkpoint_replication_wait_ms = 200;
