@@ -705,6 +705,15 @@ async fn books_as_of_a_position_or_a_time_agree_with_query_api() {
     let (status, served) = stack.get(&format!("/v1/trial-balance?at_time={time}")).await;
     assert_eq!(status, 200, "{served}");
     assert_eq!(served["at_position"].as_i64(), expected);
+    let (_, by_time) = stack.get(&format!("/v1/accounts/alice/balance?at_time={time}")).await;
+    let (_, by_position) = stack
+        .get(&format!(
+            "/v1/accounts/alice/balance?at_position={}",
+            expected.unwrap_or(0)
+        ))
+        .await;
+    assert_eq!(by_time, by_position);
+    assert_eq!(by_time["at_position"].as_i64(), expected);
     let (_, before_anything) = stack.get("/v1/trial-balance?at_time=2000-01-01T00:00:00Z").await;
     assert_eq!(before_anything, serde_json::json!({"at_position": 0, "assets": []}));
 

@@ -206,9 +206,11 @@ pub(crate) async fn entries(
 #[derive(Deserialize)]
 pub(crate) struct BalanceParams {
     at_position: Option<i64>,
+    at_time: Option<String>,
 }
 
-/// `GET /v1/accounts/{id}/balance[?at_position=N]`: the balance now, or right after event N.
+/// `GET /v1/accounts/{id}/balance[?at_position=N | at_time=T]`: the balance now, right after
+/// event N, or after the last event recorded at or before T.
 pub(crate) async fn balance(
     State(state): State<AppState>,
     min: MinPosition,
@@ -222,6 +224,16 @@ pub(crate) async fn balance(
             "at_position",
         ));
     }
+    let params = match &params.at_time {
+        Some(_) if params.at_position.is_some() => {
+            return Err(ApiError::validation("give at_position or at_time, not both", "at_time"));
+        }
+        Some(text) => BalanceParams {
+            at_position: Some(super::books::position_at_time(&state.pool, text).await?),
+            at_time: None,
+        },
+        None => params,
+    };
     // A balance as of N is final only once the projection has passed N.
     let min = MinPosition(min.0.max(params.at_position));
     min.wait(&state, Source::Projection).await?;

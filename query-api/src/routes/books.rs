@@ -48,12 +48,7 @@ pub(crate) async fn trial_balance(
             ));
         }
         (Some(position), None) => position,
-        (None, Some(text)) => {
-            let micros = partida_eventstore::parse_timestamp(text).ok_or_else(|| {
-                ApiError::validation("at_time must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z", "at_time")
-            })?;
-            position_at(&state.pool, micros).await.map_err(|e| db_error(&e))?
-        }
+        (None, Some(text)) => position_at_time(&state.pool, text).await?,
         (None, None) => state.model.reached().checkpoint,
     };
     // The books as of N are final only once the projection has passed N.
@@ -99,6 +94,14 @@ pub(crate) async fn trial_balance(
         })
         .collect();
     Ok(Json(json!({ "at_position": position, "assets": assets })))
+}
+
+/// The last position recorded at or before the RFC 3339 time `text`; 400 when it is no time.
+pub(crate) async fn position_at_time(pool: &PgPool, text: &str) -> Result<i64, ApiError> {
+    let micros = partida_eventstore::parse_timestamp(text).ok_or_else(|| {
+        ApiError::validation("at_time must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z", "at_time")
+    })?;
+    position_at(pool, micros).await.map_err(|e| db_error(&e))
 }
 
 /// The last position recorded at or before `micros` (0 when the log starts later).
