@@ -39,19 +39,26 @@ enum Command {
     Books(BooksArgs),
 }
 
+/// Where the log is read from: exactly one of these.
 #[derive(Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["export", "url", "database_url"])))]
-#[command(group(ArgGroup::new("at").required(true).args(["at_position", "at_time"])))]
-struct BooksArgs {
-    /// An NDJSON export.
+#[group(id = "source", required = true, multiple = false)]
+struct SourceArgs {
+    /// An NDJSON export (`GET /v1/audit/export` of query-api).
     #[arg(long, value_name = "FILE")]
     export: Option<PathBuf>,
-    /// A running query-api: its export is replayed and its books compared.
+    /// A running query-api: its export is read and its tables compared.
     #[arg(long, value_name = "URL")]
     url: Option<String>,
-    /// The database's events table.
+    /// The database: the events table (and the write-side tables), in one snapshot.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("at").required(true).args(["at_position", "at_time"])))]
+struct BooksArgs {
+    #[command(flatten)]
+    source: SourceArgs,
     /// Compare with the books of this query-api (implied by --url).
     #[arg(long, value_name = "URL")]
     query_url: Option<String>,
@@ -90,17 +97,9 @@ struct ProofArgs {
 }
 
 #[derive(Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["export", "url", "database_url"])))]
 struct VerifyArgs {
-    /// An NDJSON export (`GET /v1/audit/export` of query-api).
-    #[arg(long, value_name = "FILE")]
-    export: Option<PathBuf>,
-    /// A running query-api: its export is verified and its read tables compared.
-    #[arg(long, value_name = "URL")]
-    url: Option<String>,
-    /// The database: the events table and the write-side tables, in one snapshot.
-    #[arg(long, value_name = "URL")]
-    database_url: Option<String>,
+    #[command(flatten)]
+    source: SourceArgs,
     /// Also compare the read tables of this query-api (implied by --url).
     #[arg(long, value_name = "URL")]
     query_url: Option<String>,
@@ -129,12 +128,8 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn open(
-    export: Option<&PathBuf>,
-    url: Option<&String>,
-    database_url: Option<&String>,
-) -> Result<Source, SourceError> {
-    match (export, url, database_url) {
+async fn open(source: &SourceArgs) -> Result<Source, SourceError> {
+    match (&source.export, &source.url, &source.database_url) {
         (Some(path), _, _) => Source::file(path).await,
         (_, Some(url), _) => Source::query_api(url).await,
         (_, _, Some(url)) => Source::database(url).await,
@@ -156,7 +151,7 @@ async fn run_books(args: BooksArgs) -> ExitCode {
         },
         (None, None) => return ExitCode::from(2),
     };
-    let replayed = match open(args.export.as_ref(), args.url.as_ref(), args.database_url.as_ref()).await {
+    let replayed = match open(&args.source).await {
         Ok(source) => partida_audit::books::replay_to(source, at).await,
         Err(error) => Err(error),
     };
@@ -172,7 +167,7 @@ async fn run_books(args: BooksArgs) -> ExitCode {
         }
     };
     let mut differences = Vec::new();
-    if let Some(url) = args.query_url.as_ref().or(args.url.as_ref()) {
+    if let Some(url) = args.query_url.as_ref().or(args.source.url.as_ref()) {
         match partida_audit::books::served(url, books.at_position).await {
             Ok(served) => differences = partida_audit::books::differences(&books, &served),
             Err(error) => differences.push(format!("query-api's books could not be read: {error}")),
@@ -220,15 +215,15 @@ async fn run_proof(args: ProofArgs) -> ExitCode {
 }
 
 async fn run_verify(args: VerifyArgs) -> ExitCode {
-    let source = open(args.export.as_ref(), args.url.as_ref(), args.database_url.as_ref()).await;
-    let checkpoints = match (&args.checkpoints, &args.url, &args.database_url) {
+    let source = open(&args.source).await;
+    let checkpoints = match (&args.checkpoints, &args.source.url, &args.source.database_url) {
         (Some(dir), _, _) => CheckpointSource::Dir(dir.clone()),
         (None, Some(url), _) => CheckpointSource::QueryApi(url.clone()),
         (None, None, Some(_)) => CheckpointSource::Database,
         (None, None, None) => CheckpointSource::None,
     };
     let compare = Compare {
-        query_url: args.query_url.clone().or_else(|| args.url.clone()),
+        query_url: args.query_url.clone().or_else(|| args.source.url.clone()),
         checkpoints,
         trusted_keys: args.keys.clone(),
     };
