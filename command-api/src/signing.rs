@@ -111,7 +111,9 @@ async fn write_files(dir: &std::path::Path, checkpoint: &StoredCheckpoint, keys:
         ),
     ];
     for (name, bytes) in files {
-        let temporary = dir.join(format!(".{name}.tmp"));
+        // A name of its own: replicas sharing the directory (one volume, one bucket) publish
+        // at the same moments, and a shared temporary name would let them tear each other's file.
+        let temporary = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4()));
         tokio::fs::write(&temporary, bytes).await?;
         tokio::fs::rename(&temporary, dir.join(name)).await?;
     }

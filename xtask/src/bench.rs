@@ -46,8 +46,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             env.push((addr_var, addr.to_string()));
             env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
             supervisor.spawn(ServiceSpec {
-                name,
+                name: name.into(),
                 program: bin_dir.join(name),
+                args: Vec::new(),
                 env,
                 health_addr: addr,
             })

@@ -2,7 +2,7 @@
 //! database, then pytest + Playwright driving Debian's Chromium through web/tests/browser.
 //! Screenshots of each page land in target/browser/screenshots.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ pub fn run(admin_url: &str) -> Result<()> {
         bail!("{CHROMIUM} is missing: `apt-get install chromium` (.ci/run does)");
     }
     let target = workspace::target_dir()?;
-    let python = venv(&target)?;
+    let python = crate::venv::ensure(&target, "browser-venv", &PYTHON_PACKAGES)?.join("python");
     let mut binaries = up::BINARIES.to_vec();
     binaries.push("web");
     let bin_dir = up::build(false, &binaries)?;
@@ -71,8 +71,9 @@ pub fn run(admin_url: &str) -> Result<()> {
         env.push((addr_var, addr.to_string()));
         env.push(quiet.clone());
         supervisor.spawn(ServiceSpec {
-            name,
+            name: name.into(),
             program: bin_dir.join(name),
+            args: Vec::new(),
             env,
             health_addr: addr,
         })?;
@@ -102,34 +103,4 @@ pub fn run(admin_url: &str) -> Result<()> {
     }
     note!("screenshots of each page: {}", screenshots.display());
     Ok(())
-}
-
-/// A virtualenv with the pinned packages, made once and reused while the pins are unchanged.
-fn venv(target: &Path) -> Result<PathBuf> {
-    let dir = target.join("partida").join("browser-venv");
-    let python = dir.join("bin").join("python");
-    let stamp = dir.join("installed.txt");
-    let wanted = PYTHON_PACKAGES.join("\n");
-    if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted) {
-        return Ok(python);
-    }
-    note!("installing {} into {}", PYTHON_PACKAGES.join(", "), dir.display());
-    let status = Command::new("python3")
-        .args(["-m", "venv", "--clear"])
-        .arg(&dir)
-        .status()
-        .context("running python3 -m venv (Debian: apt-get install python3-venv)")?;
-    if !status.success() {
-        bail!("python3 -m venv failed ({status})");
-    }
-    let status = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-        .args(PYTHON_PACKAGES)
-        .status()
-        .context("running pip")?;
-    if !status.success() {
-        bail!("pip install {} failed ({status})", PYTHON_PACKAGES.join(" "));
-    }
-    std::fs::write(&stamp, wanted).context("writing the venv's stamp")?;
-    Ok(python)
 }

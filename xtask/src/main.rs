@@ -7,6 +7,9 @@
 //! - `cargo xtask test [--no-lint] [-- <cargo test args>]`: fmt, clippy and the test suite against
 //!   a fresh throw-away PostgreSQL cluster.
 //! - `cargo xtask bench [--full]`: the benchmark workloads and their baselines.
+//! - `cargo xtask check-deploy`: compose.yaml, the Dockerfile and k8s/ validated offline.
+//! - `cargo xtask cluster [--drills]`: the multi-instance topology (primary + standby, replicas
+//!   behind nginx) and its fault drills.
 //! - `cargo xtask pg` / `cargo xtask pg-stop`: just the dev database.
 
 /// Progress for the developer, on stderr so that stdout stays clean for values such as the URL
@@ -19,13 +22,16 @@ macro_rules! note {
 
 mod bench;
 mod browser;
+mod cluster;
 mod demo;
+mod deploy;
 mod http;
 mod pg;
 mod services;
 mod shutdown;
 mod test;
 mod up;
+mod venv;
 mod web;
 mod workspace;
 
@@ -66,6 +72,16 @@ enum Command {
     /// Measure: the workloads of docs/PERFORMANCE.md against release builds on a fresh, durable
     /// PostgreSQL, with raw-PostgreSQL baselines from the same run; writes target/bench/report.{json,md}.
     Bench(bench::BenchArgs),
+    /// Run the deployment topology with real processes: a PostgreSQL primary and hot standby,
+    /// command-api x2 and query-api x3 behind nginx, projector x2 (one leads), web.
+    ///
+    /// nginx listens on 127.0.0.1:8081 (command-api) and 127.0.0.1:8082 (query-api), the console
+    /// on 127.0.0.1:3000. `--drills` runs the fault drills instead (free ports), as `cargo xtask
+    /// test` does. Needs Debian's nginx.
+    Cluster(cluster::ClusterArgs),
+    /// Validate compose.yaml, the Dockerfile, deploy/ and every k8s/ overlay offline (the
+    /// `deploy` step of `cargo xtask test`). Needs kubectl for rendering.
+    CheckDeploy,
     /// Start the private dev PostgreSQL (if needed), create database `partida`, print its URL.
     Pg,
     /// Stop the private dev PostgreSQL started by `cargo xtask pg` or `cargo xtask up`.
@@ -78,6 +94,8 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Cluster(args) => cluster::run(&args),
+        Command::CheckDeploy => deploy::run(),
         Command::Pg => pg_start(),
         Command::PgStop => pg_stop(),
     };

@@ -28,16 +28,17 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 /// What to run and where it answers `GET /healthz`.
+#[derive(Clone)]
 pub struct ServiceSpec {
-    pub name: &'static str,
+    pub name: String,
     pub program: PathBuf,
+    pub args: Vec<String>,
     pub env: Vec<(&'static str, String)>,
     pub health_addr: SocketAddr,
 }
 
 struct Service {
-    name: &'static str,
-    health_addr: SocketAddr,
+    spec: ServiceSpec,
     child: Child,
     exit: Option<ExitStatus>,
     output: Arc<Mutex<VecDeque<String>>>,
@@ -97,37 +98,71 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn spawn(&mut self, spec: ServiceSpec) -> Result<()> {
-        let mut child = Command::new(&spec.program)
-            .envs(spec.env.iter().map(|(name, value)| (name, value)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("starting {}", spec.program.display()))?;
-        let output = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
-        let mut echoers = Vec::new();
-        if let Some(stdout) = child.stdout.take() {
-            echoers.push(echo(spec.name, stdout, Arc::clone(&output), false));
+        let service = start(spec)?;
+        self.services.push(service);
+        Ok(())
+    }
+
+    /// The names of the services, in the order they were spawned.
+    pub fn names(&self) -> Vec<String> {
+        self.services.iter().map(|service| service.spec.name.clone()).collect()
+    }
+
+    fn index(&self, name: &str) -> Result<usize> {
+        self.services
+            .iter()
+            .position(|service| service.spec.name == name)
+            .with_context(|| format!("no service named {name}"))
+    }
+
+    /// Sends `signal` to one service's process group.
+    pub fn signal(&mut self, name: &str, signal: Signal) -> Result<()> {
+        let index = self.index(name)?;
+        note!("sending {signal} to {name}");
+        self.services[index].signal(signal);
+        Ok(())
+    }
+
+    /// Waits for one service to exit (after a signal) and returns how it ended.
+    pub fn wait_for_exit(&mut self, name: &str, timeout: Duration) -> Result<ExitStatus> {
+        let index = self.index(name)?;
+        let deadline = Instant::now() + timeout;
+        let service = &mut self.services[index];
+        while service.is_running() {
+            if Instant::now() > deadline {
+                bail!("{name} did not exit within {} s", timeout.as_secs());
+            }
+            thread::sleep(Duration::from_millis(20));
         }
-        if let Some(stderr) = child.stderr.take() {
-            echoers.push(echo(spec.name, stderr, Arc::clone(&output), true));
+        Ok(service.exit.unwrap_or_default())
+    }
+
+    /// Starts an exited service again with the same program and environment.
+    pub fn respawn(&mut self, name: &str) -> Result<()> {
+        let index = self.index(name)?;
+        if self.services[index].is_running() {
+            bail!("{name} is still running");
         }
-        self.services.push(Service {
-            name: spec.name,
-            health_addr: spec.health_addr,
-            child,
-            exit: None,
-            output,
-            echoers,
-        });
+        let spec = self.services[index].spec.clone();
+        self.services[index] = start(spec)?;
         Ok(())
     }
 
     /// Waits until every service answers `GET /healthz` with 200, failing early when one exits.
     pub fn wait_until_healthy(&mut self, timeout: Duration) -> Result<()> {
+        let all: Vec<usize> = (0..self.services.len()).collect();
+        self.wait_healthy(all, "/healthz", timeout)
+    }
+
+    /// Waits until the named services answer `path` (`/healthz`, or `/readyz`: connected to
+    /// their database) with 200.
+    pub fn wait_ready(&mut self, names: &[&str], path: &str, timeout: Duration) -> Result<()> {
+        let indices = names.iter().map(|name| self.index(name)).collect::<Result<Vec<_>>>()?;
+        self.wait_healthy(indices, path, timeout)
+    }
+
+    fn wait_healthy(&mut self, mut pending: Vec<usize>, path: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let mut pending: Vec<usize> = (0..self.services.len()).collect();
         let mut last_problem = vec![String::new(); self.services.len()];
         while !pending.is_empty() {
             if shutdown::requested() {
@@ -138,7 +173,7 @@ impl Supervisor {
                 if !service.is_running() {
                     bail!(
                         "{} exited while starting ({}); its last output:\n{}",
-                        service.name,
+                        service.spec.name,
                         service.exit_description(),
                         service.tail()
                     );
@@ -146,9 +181,9 @@ impl Supervisor {
             }
             pending.retain(|&index| {
                 let service = &self.services[index];
-                match http::get(service.health_addr, "/healthz", Duration::from_secs(2)) {
+                match http::get(service.spec.health_addr, path, Duration::from_secs(2)) {
                     Ok(response) if response.status == 200 => {
-                        note!("{} is ready on {}", service.name, service.health_addr);
+                        note!("{} is ready on {}", service.spec.name, service.spec.health_addr);
                         false
                     }
                     Ok(response) => {
@@ -167,9 +202,9 @@ impl Supervisor {
                     .map(|&index| {
                         let service = &self.services[index];
                         format!(
-                            "{} never answered GET http://{}/healthz with 200 (last: {}); its last output:\n{}",
-                            service.name,
-                            service.health_addr,
+                            "{} never answered GET http://{}{path} with 200 (last: {}); its last output:\n{}",
+                            service.spec.name,
+                            service.spec.health_addr,
                             last_problem[index],
                             service.tail()
                         )
@@ -196,7 +231,7 @@ impl Supervisor {
                 if !service.is_running() {
                     bail!(
                         "{} exited unexpectedly ({}); its last output:\n{}",
-                        service.name,
+                        service.spec.name,
                         service.exit_description(),
                         service.tail()
                     );
@@ -218,7 +253,7 @@ impl Supervisor {
             return;
         }
         for service in &running {
-            note!("stopping {}", service.name);
+            note!("stopping {}", service.spec.name);
             service.signal(Signal::SIGTERM);
         }
         let deadline = Instant::now() + STOP_GRACE;
@@ -232,7 +267,7 @@ impl Supervisor {
         for service in &mut running {
             note!(
                 "{} did not stop within {} s: killing it",
-                service.name,
+                service.spec.name,
                 STOP_GRACE.as_secs()
             );
             service.signal(Signal::SIGKILL);
@@ -247,9 +282,37 @@ impl Drop for Supervisor {
     }
 }
 
+/// Spawns one service in its own process group, echoing its output.
+fn start(spec: ServiceSpec) -> Result<Service> {
+    let mut child = Command::new(&spec.program)
+        .args(&spec.args)
+        .envs(spec.env.iter().map(|(name, value)| (name, value)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {}", spec.program.display()))?;
+    let output = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+    let mut echoers = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        echoers.push(echo(spec.name.clone(), stdout, Arc::clone(&output), false));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        echoers.push(echo(spec.name.clone(), stderr, Arc::clone(&output), true));
+    }
+    Ok(Service {
+        spec,
+        child,
+        exit: None,
+        output,
+        echoers,
+    })
+}
+
 /// Echoes a child's output line by line with its name in front, keeping the last lines.
 fn echo(
-    name: &'static str,
+    name: String,
     pipe: impl Read + Send + 'static,
     tail: Arc<Mutex<VecDeque<String>>>,
     to_stderr: bool,
@@ -264,7 +327,7 @@ fn echo(
                 Ok(_) => {}
             }
             let line = String::from_utf8_lossy(&raw).trim_end().to_owned();
-            let echoed = format!("{name:>11} | {line}\n");
+            let echoed = format!("{name:>13} | {line}\n");
             // Keep draining the pipe even when our own output is gone (a closed terminal): a
             // service blocked on a full pipe would look hung.
             let _ = if to_stderr {

@@ -22,6 +22,12 @@ pub struct TestArgs {
     /// Skip the console's browser tests (they build the wasm and start the whole stack).
     #[arg(long)]
     no_browser: bool,
+    /// Skip the multi-instance topology's fault drills (`cargo xtask cluster --drills`).
+    #[arg(long)]
+    no_cluster: bool,
+    /// Skip the offline checks of compose.yaml, the Dockerfile and k8s/.
+    #[arg(long)]
+    no_deploy: bool,
     /// Passed to `cargo test`, e.g. `-- -p partida-testkit` or `-- -p partida-ledger -- --nocapture`.
     /// Packages selected with -p also narrow fmt and clippy to them.
     #[arg(last = true)]
@@ -35,8 +41,10 @@ struct Step {
     needs_database: bool,
 }
 
-/// The browser tests' step has no cargo args of its own.
+/// Steps run by xtask itself rather than by one cargo command.
 const BROWSER: &str = "browser";
+const CLUSTER: &str = "cluster";
+const DEPLOY: &str = "deploy";
 
 /// The steps of a run, in order.
 fn plan(args: &TestArgs) -> Vec<Step> {
@@ -83,6 +91,13 @@ fn plan(args: &TestArgs) -> Vec<Step> {
             needs_database: false,
         });
     }
+    if !args.no_deploy && !selection.has_selection {
+        steps.push(Step {
+            name: DEPLOY,
+            args: Vec::new(),
+            needs_database: false,
+        });
+    }
     let mut test = vec!["test".to_owned()];
     if !selection.has_selection {
         test.push("--workspace".to_owned());
@@ -98,6 +113,14 @@ fn plan(args: &TestArgs) -> Vec<Step> {
             name: BROWSER,
             args: Vec::new(),
             needs_database: true,
+        });
+    }
+    if !args.no_cluster && !selection.has_selection {
+        // It brings its own primary and standby.
+        steps.push(Step {
+            name: CLUSTER,
+            args: Vec::new(),
+            needs_database: false,
         });
     }
     steps
@@ -123,6 +146,16 @@ pub fn run(args: &TestArgs) -> Result<()> {
             let started = Instant::now();
             eprintln!("==> {BROWSER}: the console in Chromium against the whole stack");
             let outcome = crate::browser::run(admin_url);
+            (outcome, started.elapsed())
+        } else if step.name == DEPLOY {
+            let started = Instant::now();
+            eprintln!("==> {DEPLOY}: compose.yaml, the Dockerfile and k8s/, validated offline");
+            let outcome = crate::deploy::run();
+            (outcome, started.elapsed())
+        } else if step.name == CLUSTER {
+            let started = Instant::now();
+            eprintln!("==> {CLUSTER}: fault drills on primary + standby, replicas behind nginx");
+            let outcome = crate::cluster::test();
             (outcome, started.elapsed())
         } else {
             let mut cargo = workspace::cargo();
@@ -277,12 +310,14 @@ mod tests {
         plan(&TestArgs {
             no_lint,
             no_browser: false,
+            no_cluster: false,
+            no_deploy: false,
             cargo_test_args: args(extra),
         })
         .iter()
         .map(|step| {
-            if step.name == BROWSER {
-                BROWSER.to_owned()
+            if step.args.is_empty() {
+                step.name.to_owned()
             } else {
                 step.args.join(" ")
             }
@@ -298,8 +333,10 @@ mod tests {
                 "fmt --all -- --check",
                 "clippy --workspace --all-targets -- -D warnings",
                 "clippy -p web --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings",
+                "deploy",
                 "test --workspace",
                 "browser",
+                "cluster",
             ]
         );
     }
@@ -320,7 +357,7 @@ mod tests {
     fn keeps_excludes_in_workspace_runs() {
         assert_eq!(
             commands(true, "--exclude e2e"),
-            ["test --workspace --exclude e2e", "browser"]
+            ["deploy", "test --workspace --exclude e2e", "browser", "cluster"]
         );
         assert_eq!(commands(true, "-p web"), ["test -p web", "browser"]);
         assert_eq!(

@@ -99,8 +99,9 @@ pub fn run(args: &UpArgs) -> Result<()> {
     let signing_key = dev_signing_key(&target)?;
     let published = target.join("partida").join("checkpoints");
     supervisor.spawn(ServiceSpec {
-        name: "command-api",
+        name: "command-api".into(),
         program: bin_dir.join("command-api"),
+        args: Vec::new(),
         env: vec![
             database.clone(),
             command_api.env(),
@@ -111,14 +112,16 @@ pub fn run(args: &UpArgs) -> Result<()> {
         health_addr: command_api.addr,
     })?;
     supervisor.spawn(ServiceSpec {
-        name: "projector",
+        name: "projector".into(),
         program: bin_dir.join("projector"),
+        args: Vec::new(),
         env: vec![database.clone(), projector.env()],
         health_addr: projector.addr,
     })?;
     supervisor.spawn(ServiceSpec {
-        name: "query-api",
+        name: "query-api".into(),
         program: bin_dir.join("query-api"),
+        args: Vec::new(),
         env: vec![
             database,
             ("READ_DATABASE_URL", read_database_url.clone()),
@@ -127,8 +130,9 @@ pub fn run(args: &UpArgs) -> Result<()> {
         health_addr: query_api.addr,
     })?;
     supervisor.spawn(ServiceSpec {
-        name: "web",
+        name: "web".into(),
         program: bin_dir.join("web"),
+        args: Vec::new(),
         env: vec![
             web.env(),
             ("COMMAND_API_URL", format!("http://{}", command_api.addr)),

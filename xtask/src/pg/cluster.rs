@@ -80,10 +80,7 @@ impl Cluster {
         if data.exists() {
             fs::remove_dir_all(&data).with_context(|| format!("removing the incomplete {}", data.display()))?;
         }
-        fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
-        self.make_server_dir(&self.socket_dir(), false)?;
-        self.make_server_dir(&self.dir.join("log"), false)?;
-        self.make_server_dir(&data, true)?;
+        self.make_server_dirs()?;
 
         let mut initdb = self.server_tool("initdb");
         initdb
@@ -96,18 +93,8 @@ impl Cluster {
         }
         run(&mut initdb, "initdb").map_err(|err| self.hint_permissions(err))?;
 
-        let mut conf = format!(
-            "\n# Added by `cargo xtask` (xtask/src/pg.rs).\nport = {}\nunix_socket_directories = '{}'\n",
-            self.port,
-            self.socket_dir().display()
-        );
-        for (name, value) in COMMON_SETTINGS.iter().chain(extra_settings) {
-            conf.push_str(&format!("{name} = {value}\n"));
-        }
-        let conf_path = data.join("postgresql.conf");
-        let mut text = fs::read_to_string(&conf_path).with_context(|| format!("reading {}", conf_path.display()))?;
-        text.push_str(&conf);
-        fs::write(&conf_path, text).with_context(|| format!("writing {}", conf_path.display()))
+        let settings: Vec<(&str, &str)> = COMMON_SETTINGS.iter().chain(extra_settings).copied().collect();
+        self.append_settings(&settings)
     }
 
     /// The port of the running server of this data directory, or None when it is stopped.
@@ -174,14 +161,109 @@ impl Cluster {
     }
 
     pub(super) fn stop(&self) -> Result<()> {
-        note!("stopping PostgreSQL ({})", self.data_dir().display());
+        self.stop_with("fast")
+    }
+
+    /// `pg_ctl stop -m <mode>`: `fast` (clean shutdown) or `immediate` (as after a crash: no
+    /// shutdown checkpoint, crash recovery on the next start).
+    pub(super) fn stop_with(&self, mode: &str) -> Result<()> {
+        note!("stopping PostgreSQL ({}, mode {mode})", self.data_dir().display());
         let mut pg_ctl = self.server_tool("pg_ctl");
         pg_ctl
             .arg("-D")
             .arg(self.data_dir())
-            .args(["-m", "fast", "-w", "-t", PG_CTL_TIMEOUT_SECS, "stop"]);
+            .args(["-m", mode, "-w", "-t", PG_CTL_TIMEOUT_SECS, "stop"]);
         run(&mut pg_ctl, "pg_ctl stop")?;
         Ok(())
+    }
+
+    /// Makes this cluster's data directory a streaming copy of the server on `primary_port`
+    /// (pg_basebackup -R: a hot standby that follows it), with our settings on top.
+    pub(super) fn init_standby_of(&self, primary_port: u16, settings: &[(&str, &str)]) -> Result<()> {
+        note!(
+            "cloning the primary on port {primary_port} into {}",
+            self.data_dir().display()
+        );
+        self.make_server_dirs()?;
+        let mut basebackup = self.server_tool("pg_basebackup");
+        basebackup
+            .args(["-h", "127.0.0.1", "-p", &primary_port.to_string(), "-U", SUPERUSER])
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-R", "-X", "stream", "-c", "fast"]);
+        run(&mut basebackup, "pg_basebackup")?;
+        self.append_settings(settings)
+    }
+
+    /// Makes this cluster's data directory a copy of `base_backup` set up for archive recovery
+    /// from `restore_command`: it replays the archived WAL to its end, then promotes.
+    pub(super) fn init_restored_from(
+        &self,
+        base_backup: &Path,
+        restore_command: &str,
+        settings: &[(&str, &str)],
+    ) -> Result<()> {
+        note!("restoring {} into {}", base_backup.display(), self.data_dir().display());
+        self.make_server_dirs()?;
+        let mut copy = self.as_server_user("cp");
+        copy.arg("-a").arg(base_backup.join(".")).arg(self.data_dir());
+        run(&mut copy, "cp -a (the base backup)")?;
+        let mut signal = self.as_server_user("touch");
+        signal.arg(self.data_dir().join("recovery.signal"));
+        run(&mut signal, "touch recovery.signal")?;
+        let restore = format!("'{restore_command}'");
+        let mut all = vec![("restore_command", restore.as_str())];
+        all.extend_from_slice(settings);
+        self.append_settings(&all)
+    }
+
+    /// A directory the server user owns (a WAL archive, a base backup).
+    pub(super) fn make_private_dir(&self, path: &Path) -> Result<()> {
+        self.make_server_dir(path, true)
+    }
+
+    /// A plain-format base backup of this (running) server into `path`, with the WAL it needs.
+    pub(super) fn base_backup(&self, path: &Path) -> Result<()> {
+        note!("taking a base backup into {}", path.display());
+        self.make_private_dir(path)?;
+        let mut basebackup = self.server_tool("pg_basebackup");
+        basebackup
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", SUPERUSER])
+            .arg("-D")
+            .arg(path)
+            .args(["-X", "stream", "-c", "fast"]);
+        run(&mut basebackup, "pg_basebackup")?;
+        Ok(())
+    }
+
+    fn make_server_dirs(&self) -> Result<()> {
+        fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+        self.make_server_dir(&self.socket_dir(), false)?;
+        self.make_server_dir(&self.dir.join("log"), false)?;
+        self.make_server_dir(&self.data_dir(), true)
+    }
+
+    /// Appends `port`, the socket directory and `settings` to postgresql.conf (later lines win).
+    fn append_settings(&self, settings: &[(&str, &str)]) -> Result<()> {
+        let mut conf = format!(
+            "\n# Added by `cargo xtask` (xtask/src/pg).\nport = {}\nunix_socket_directories = '{}'\n",
+            self.port,
+            self.socket_dir().display()
+        );
+        for (name, value) in settings {
+            conf.push_str(&format!("{name} = {value}\n"));
+        }
+        let conf_path = self.data_dir().join("postgresql.conf");
+        let mut text = fs::read_to_string(&conf_path).with_context(|| format!("reading {}", conf_path.display()))?;
+        text.push_str(&conf);
+        fs::write(&conf_path, text).with_context(|| format!("writing {}", conf_path.display()))
+    }
+
+    /// Runs one SQL command with psql against `database` and returns its unaligned output.
+    pub(super) fn psql(&self, database: &str, sql: &str) -> Result<String> {
+        let mut psql = self.client_tool("psql", self.port);
+        psql.args(["-X", "-v", "ON_ERROR_STOP=1", "-d", database, "-tAc", sql]);
+        Ok(run(&mut psql, "psql")?.trim().to_owned())
     }
 
     pub(super) fn ensure_database(&self, port: u16, name: &str) -> Result<()> {
@@ -202,7 +284,11 @@ impl Cluster {
     /// group so that a Ctrl-C in the terminal does not reach the server behind our back; xtask
     /// decides when to stop it.
     fn server_tool(&self, name: &str) -> Command {
-        let path = self.bin.dir.join(name);
+        self.as_server_user(self.bin.dir.join(name))
+    }
+
+    /// A program run as the user that owns the server's files.
+    fn as_server_user(&self, path: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = if self.as_postgres {
             let mut runuser = Command::new(runuser());
             runuser.args(["-u", SUPERUSER, "--"]).arg(path);

@@ -11,6 +11,7 @@
 
 mod bin;
 mod cluster;
+mod replicated;
 
 use std::env;
 use std::fs;
@@ -22,6 +23,7 @@ use std::process::Command;
 use anyhow::{Context, Result, anyhow, bail};
 
 use cluster::Cluster;
+pub use replicated::Replicated;
 
 /// The dev cluster's port unless `PARTIDA_PG_PORT` says otherwise; far from 5432 so that a
 /// system PostgreSQL never collides with it.

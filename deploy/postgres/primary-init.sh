@@ -1,0 +1,37 @@
+#!/bin/bash
+# compose: the primary's one-time setup, run by the official postgres image's entrypoint from
+# /docker-entrypoint-initdb.d on the first start (empty data volume), while its temporary server
+# listens on the Unix socket only. Later starts skip it.
+#
+# - `partida`, the services' role, owns the `partida` database (the migrations create schemas
+#   and tables in it) and is not a superuser.
+# - `partida` is a member of pg_read_all_stats: with PARTIDA_CHECKPOINT_MIN_STANDBYS > 0 a
+#   signing round counts the standbys in pg_stat_replication whose replay_lsn has passed the
+#   checkpoint, and PostgreSQL shows replay_lsn only to superusers and that role's members
+#   (without it the count is always 0 and every round fails with `not_replicated`).
+# - `replicator` streams WAL to the hot standby, through a physical slot so that the primary
+#   keeps the WAL the standby has not received (bounded by max_slot_wal_keep_size).
+#
+# Written to work when run and when sourced (the entrypoint sources scripts that are not
+# executable): no `exit`, no `set -u`, everything in a function.
+
+partida_primary_init() {
+    if [ -z "${PARTIDA_DB_PASSWORD:-}" ] || [ -z "${PARTIDA_REPLICATION_PASSWORD:-}" ]; then
+        echo "primary-init: PARTIDA_DB_PASSWORD and PARTIDA_REPLICATION_PASSWORD must be set" >&2
+        return 1
+    fi
+    psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}" --dbname postgres \
+        --set partida_password="$PARTIDA_DB_PASSWORD" \
+        --set replication_password="$PARTIDA_REPLICATION_PASSWORD" \
+        --set slot="${PARTIDA_REPLICATION_SLOT:-standby1}" <<-'SQL'
+	CREATE ROLE partida LOGIN PASSWORD :'partida_password';
+	GRANT pg_read_all_stats TO partida;
+	CREATE DATABASE partida OWNER partida;
+	CREATE ROLE replicator LOGIN REPLICATION PASSWORD :'replication_password';
+	SELECT pg_create_physical_replication_slot(:'slot');
+	SQL
+    # "all" in the database column does not match replication connections: they need a line.
+    echo "host replication replicator all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+}
+
+partida_primary_init
