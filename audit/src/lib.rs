@@ -10,6 +10,7 @@
 pub mod books;
 pub mod checkpoints;
 pub mod compare;
+pub mod prepare;
 pub mod progress;
 pub mod proof;
 pub mod replay;
@@ -22,6 +23,7 @@ use ledger::log::ChainCheck;
 use ledger::merkle::{Frontier, leaf_hash};
 
 use crate::checkpoints::Checkpoints;
+use crate::prepare::Prepared;
 use crate::progress::Progress;
 use crate::replay::Replay;
 use crate::report::{Failure, Report};
@@ -69,32 +71,40 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
     let mut tree = Frontier::default();
     let mut replay = Replay::default();
     let mut last_time = None;
-    while let Some(record) = source.next().await? {
-        if let Err(error) = chain.check(&record.fields(), &record.hash) {
-            report.fail(Failure::new("chain", Some(record.position), error.to_string()));
-            break;
-        }
-        tree.push(leaf_hash(&record.hash));
-        // The root costs log(n) hashes: only where a checkpoint was signed.
-        if let Some(checkpoints) = checkpoints
-            .as_ref()
-            .filter(|c| c.by_position.contains_key(&record.position))
-        {
-            match checkpoints.check(record.position, &record.hash, &tree.root()) {
-                Ok(checked) => report.checkpoints_verified += usize::from(checked),
-                Err(message) => {
-                    report.fail(Failure::new("checkpoint", Some(record.position), message));
-                    break;
+    let (mut batches, reader) = prepare::spawn(source);
+    'records: while let Some(batch) = batches.recv().await {
+        for Prepared { record, hashed, event } in batch? {
+            if let Err(error) = chain.check_hashed(&hashed, &record.hash) {
+                report.fail(Failure::new("chain", Some(record.position), error.to_string()));
+                break 'records;
+            }
+            tree.push(leaf_hash(&record.hash));
+            // The root costs log(n) hashes: only where a checkpoint was signed.
+            if let Some(checkpoints) = checkpoints
+                .as_ref()
+                .filter(|c| c.by_position.contains_key(&record.position))
+            {
+                match checkpoints.check(record.position, &record.hash, &tree.root()) {
+                    Ok(checked) => report.checkpoints_verified += usize::from(checked),
+                    Err(message) => {
+                        report.fail(Failure::new("checkpoint", Some(record.position), message));
+                        break 'records;
+                    }
                 }
             }
+            if let Err(message) = replay.apply_decoded(&record, event) {
+                report.fail(Failure::new("replay", Some(record.position), message));
+                break 'records;
+            }
+            progress.advance(record.position);
+            last_time = Some(record.recorded_at);
         }
-        if let Err(message) = replay.apply(&record) {
-            report.fail(Failure::new("replay", Some(record.position), message));
-            break;
-        }
-        last_time = Some(record.recorded_at.clone());
-        progress.advance(record.position);
     }
+    // Stops the reader if the loop stopped early, and gives the source back.
+    drop(batches);
+    let mut source = reader
+        .await
+        .map_err(|e| SourceError::Unreadable(format!("the reader stopped: {e}")))?;
     progress.finish();
     report.events = chain.position();
     report.head_hash = hex::encode(chain.head_hash());

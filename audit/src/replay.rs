@@ -31,9 +31,13 @@ impl Replay {
 
     /// Re-decides `record`'s event and applies it.
     pub fn apply(&mut self, record: &StoredEvent) -> Result<(), String> {
+        self.apply_decoded(record, decode(record))
+    }
+
+    /// [`apply`](Self::apply) with the event already decoded by [`decode`] (on another thread).
+    pub fn apply_decoded(&mut self, record: &StoredEvent, event: Result<Event, String>) -> Result<(), String> {
         let position = record.position;
-        let event = Event::decode(&record.event_type, record.schema_version, &record.data)
-            .map_err(|e| format!("position {position}: the event cannot be read: {e}"))?;
+        let event = event?;
         let stream = event.stream_id();
         if stream.to_string() != record.stream_id {
             return Err(format!(
@@ -120,6 +124,12 @@ impl Replay {
         }
         (totals.into_values().collect(), problems)
     }
+}
+
+/// The domain event a record stores, or why it cannot be read.
+pub fn decode(record: &StoredEvent) -> Result<Event, String> {
+    Event::decode(&record.event_type, record.schema_version, &record.data)
+        .map_err(|e| format!("position {}: the event cannot be read: {e}", record.position))
 }
 
 /// The command that, decided from the state before it, should yield exactly `event`.

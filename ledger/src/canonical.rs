@@ -6,7 +6,7 @@
 //! as the shortest round-tripping double in ECMAScript's `Number.prototype.toString` layout (the
 //! number rule of RFC 8785). `docs/ARCHITECTURE.md` states the rule for independent verifiers.
 
-use serde_json::{Number, Value};
+use serde_json::{Map, Number, Value};
 
 /// Encodes `value` canonically.
 pub fn to_vec(value: &Value) -> Vec<u8> {
@@ -33,25 +33,46 @@ pub fn write(value: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push(b'{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(key, out);
-                out.push(b':');
-                write(item, out);
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_object(map, out),
     }
 }
 
-fn write_string(s: &str, out: &mut Vec<u8>) {
+/// Appends the canonical encoding of an object.
+pub fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
+    // serde_json's map iterates in key order unless its `preserve_order` feature is on somewhere
+    // in the build: sort only when it is not already sorted.
+    let sorted = map.keys().zip(map.keys().skip(1)).all(|(a, b)| a < b);
+    out.push(b'{');
+    if sorted {
+        write_entries(map.iter(), out);
+    } else {
+        let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        write_entries(entries.into_iter(), out);
+    }
+    out.push(b'}');
+}
+
+fn write_entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut Vec<u8>) {
+    for (i, (key, item)) in entries.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(key, out);
+        out.push(b':');
+        write(item, out);
+    }
+}
+
+/// Appends a string, quoted and minimally escaped.
+pub fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
+    // Most strings (ids, codes, types) need no escape at all.
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
@@ -71,11 +92,18 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// Formats straight into `out`, without an intermediate `String`.
+pub(crate) fn write_display(value: impl std::fmt::Display, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{value}");
+}
+
 fn write_number(n: &Number, out: &mut Vec<u8>) {
     if let Some(i) = n.as_i64() {
-        out.extend_from_slice(i.to_string().as_bytes());
+        write_display(i, out);
     } else if let Some(u) = n.as_u64() {
-        out.extend_from_slice(u.to_string().as_bytes());
+        write_display(u, out);
     } else if let Some(f) = n.as_f64() {
         out.extend_from_slice(format_double(f).as_bytes());
     }

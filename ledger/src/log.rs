@@ -37,7 +37,7 @@ pub struct RecordFields<'a> {
 impl RecordFields<'_> {
     /// The record's hash, chaining it to its predecessor through `prev_hash`.
     pub fn hash(&self) -> Hash {
-        let mut bytes = Vec::with_capacity(256);
+        let mut bytes = Vec::with_capacity(512);
         self.encode(&mut bytes);
         Sha256::digest(&bytes).into()
     }
@@ -51,8 +51,8 @@ impl RecordFields<'_> {
         out.extend_from_slice(&self.stream_version.to_be_bytes());
         put_bytes(out, self.event_type.as_bytes());
         out.extend_from_slice(&self.schema_version.to_be_bytes());
-        put_bytes(out, &canonical::to_vec(self.data));
-        put_bytes(out, &canonical::to_vec(self.metadata));
+        put_canonical(out, self.data);
+        put_canonical(out, self.metadata);
         out.extend_from_slice(&self.recorded_at.to_be_bytes());
         out.extend_from_slice(self.prev_hash);
     }
@@ -77,6 +77,27 @@ pub enum ChainError {
     },
     #[error("position {position}: recorded before position {}", position - 1)]
     TimeReversed { position: i64 },
+}
+
+/// What the chain check needs of a record once its hash has been recomputed from its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashed {
+    pub position: i64,
+    pub prev_hash: Hash,
+    pub recorded_at: i64,
+    /// The hash recomputed from the fields (not the stored one).
+    pub recomputed: Hash,
+}
+
+impl From<&RecordFields<'_>> for Hashed {
+    fn from(fields: &RecordFields<'_>) -> Self {
+        Self {
+            position: fields.position,
+            prev_hash: *fields.prev_hash,
+            recorded_at: fields.recorded_at,
+            recomputed: fields.hash(),
+        }
+    }
 }
 
 /// Checks log records one at a time, in order: dense positions, each link to the predecessor,
@@ -107,17 +128,23 @@ impl ChainCheck {
 
     /// Checks the next record against its stored hash and moves past it.
     pub fn check(&mut self, fields: &RecordFields<'_>, stored_hash: &Hash) -> Result<(), ChainError> {
-        let position = fields.position;
+        self.check_hashed(&Hashed::from(fields), stored_hash)
+    }
+
+    /// [`check`](Self::check) for a record whose hash was already recomputed (by a verifier that
+    /// hashes on one thread and follows the chain on another).
+    pub fn check_hashed(&mut self, record: &Hashed, stored_hash: &Hash) -> Result<(), ChainError> {
+        let position = record.position;
         if position != self.next_position {
             return Err(ChainError::Gap {
                 expected: self.next_position,
                 found: position,
             });
         }
-        if *fields.prev_hash != self.prev_hash {
+        if record.prev_hash != self.prev_hash {
             return Err(ChainError::BrokenLink { position });
         }
-        let recomputed = fields.hash();
+        let recomputed = record.recomputed;
         if recomputed != *stored_hash {
             return Err(ChainError::HashMismatch {
                 position,
@@ -125,12 +152,12 @@ impl ChainCheck {
                 stored: *stored_hash,
             });
         }
-        if fields.recorded_at < self.prev_time {
+        if record.recorded_at < self.prev_time {
             return Err(ChainError::TimeReversed { position });
         }
         self.next_position = position + 1;
         self.prev_hash = recomputed;
-        self.prev_time = fields.recorded_at;
+        self.prev_time = record.recorded_at;
         Ok(())
     }
 
@@ -143,6 +170,15 @@ impl ChainCheck {
     pub fn head_hash(&self) -> &Hash {
         &self.prev_hash
     }
+}
+
+/// [`put_bytes`] of the canonical encoding of `value`, written in place.
+fn put_canonical(out: &mut Vec<u8>, value: &Value) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    canonical::write(value, out);
+    let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {

@@ -117,8 +117,35 @@ impl PostTransfer {
 }
 
 impl TransferPosted {
+    /// `fingerprint(&to_value(self))`, with the canonical bytes written directly rather than
+    /// through a `Value` tree: a replay fingerprints every transfer it applies. Keys in code
+    /// point order: `id`, `metadata`, `postings` (`amount`, `credit`, `debit`), `reverses`.
     pub fn fingerprint(&self) -> Fingerprint {
-        fingerprint(&serde_json::to_value(self).unwrap_or(Value::Null))
+        let mut out = Vec::with_capacity(128 + 96 * self.postings.len());
+        out.extend_from_slice(b"{\"id\":");
+        canonical::write_string(self.id.as_str(), &mut out);
+        out.extend_from_slice(b",\"metadata\":");
+        canonical::write_object(&self.metadata, &mut out);
+        out.extend_from_slice(b",\"postings\":[");
+        for (i, posting) in self.postings.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"amount\":");
+            canonical::write_display(posting.amount.get(), &mut out);
+            out.extend_from_slice(b",\"credit\":");
+            canonical::write_string(posting.credit.as_str(), &mut out);
+            out.extend_from_slice(b",\"debit\":");
+            canonical::write_string(posting.debit.as_str(), &mut out);
+            out.push(b'}');
+        }
+        out.push(b']');
+        if let Some(reverses) = &self.reverses {
+            out.extend_from_slice(b",\"reverses\":");
+            canonical::write_string(reverses.as_str(), &mut out);
+        }
+        out.push(b'}');
+        Sha256::digest(&out).into()
     }
 }
 

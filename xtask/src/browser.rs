@@ -21,9 +21,7 @@ pub fn run(admin_url: &str) -> Result<()> {
     }
     let target = workspace::target_dir()?;
     let python = crate::venv::ensure(&target, "browser-venv", &PYTHON_PACKAGES)?.join("python");
-    let mut binaries = up::BINARIES.to_vec();
-    binaries.push("web");
-    let bin_dir = up::build(false, &binaries)?;
+    let bin_dir = up::build(false, &up::STACK)?;
     let site = web::build_site(false)?;
     let database_url = pg::fresh_database(admin_url, "partida_browser")?;
     up::migrate(&bin_dir, &database_url)?;

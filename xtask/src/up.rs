@@ -17,6 +17,10 @@ use crate::{demo, http, pg, shutdown, workspace};
 /// How long the services get to answer `/healthz` after they were spawned.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const BINARIES: [&str; 3] = ["command-api", "query-api", "projector"];
+/// What a running stack needs, built in one cargo invocation (one feature resolution, so one
+/// set of artifacts) by `up`, the browser tests and the cluster: the services, the console and
+/// the auditors' CLI. The Dockerfile builds the same set (checked by `check-deploy`).
+pub(crate) const STACK: [&str; 5] = ["command-api", "query-api", "projector", "web", "partida-audit"];
 
 #[derive(Args)]
 pub struct UpArgs {
@@ -87,9 +91,7 @@ pub fn run(args: &UpArgs) -> Result<()> {
     };
     let read_database_url = env_var_or("READ_DATABASE_URL", &database_url);
 
-    let mut binaries = BINARIES.to_vec();
-    binaries.push("web");
-    let bin_dir = build(args.release, &binaries)?;
+    let bin_dir = build(args.release, &STACK)?;
     let site = crate::web::build_site(args.release)?;
     migrate(&bin_dir, &database_url)?;
 

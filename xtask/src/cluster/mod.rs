@@ -106,11 +106,8 @@ pub struct Topology {
 impl Topology {
     fn start(release: bool, ports: Ports) -> Result<Self> {
         let target = workspace::target_dir()?;
-        let mut binaries = up::BINARIES.to_vec();
-        binaries.push("web");
-        let bin_dir = up::build(release, &binaries)?;
-        // On its own: built with the services, it would change their features (a rebuild).
-        let audit = up::build(release, &["partida-audit"])?.join("partida-audit");
+        let bin_dir = up::build(release, &up::STACK)?;
+        let audit = bin_dir.join("partida-audit");
         let site = web::build_site(release)?;
         let db = pg::Replicated::start_fresh(&target, "cluster-pg", DATABASE)?;
         let primary = db.primary_url(DATABASE);
