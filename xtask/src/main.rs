@@ -7,6 +7,7 @@
 //! - `cargo xtask test [--no-lint] [-- <cargo test args>]`: fmt, clippy and the test suite against
 //!   a fresh throw-away PostgreSQL cluster.
 //! - `cargo xtask bench [--full]`: the benchmark workloads and their baselines.
+//! - `cargo xtask soak [--minutes N]`: steady load on the cluster; memory, errors and lag.
 //! - `cargo xtask check-deploy`: compose.yaml, the Dockerfile and k8s/ validated offline.
 //! - `cargo xtask cluster [--drills]`: the multi-instance topology (primary + standby, replicas
 //!   behind nginx) and its fault drills.
@@ -79,6 +80,10 @@ enum Command {
     /// on 127.0.0.1:3000. `--drills` runs the fault drills instead (free ports), as `cargo xtask
     /// test` does. Needs Debian's nginx.
     Cluster(cluster::ClusterArgs),
+    /// Steady mixed load on the `cluster` topology (release builds) for --minutes, checking that
+    /// no request fails, memory stays flat and the projection keeps up; writes
+    /// target/soak/report.md.
+    Soak(cluster::soak::SoakArgs),
     /// Validate compose.yaml, the Dockerfile, deploy/ and every k8s/ overlay offline (the
     /// `deploy` step of `cargo xtask test`). Needs kubectl for rendering.
     CheckDeploy,
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Cluster(args) => cluster::run(&args),
         Command::CheckDeploy => deploy::run(),
+        Command::Soak(args) => cluster::soak::run(&args),
         Command::Pg => pg_start(),
         Command::PgStop => pg_stop(),
     };

@@ -108,6 +108,13 @@ impl Supervisor {
         self.services.iter().map(|service| service.spec.name.clone()).collect()
     }
 
+    /// The process id of a service (its process group leader), while it runs.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        let index = self.index(name).ok()?;
+        let service = &self.services[index];
+        service.exit.is_none().then(|| service.child.id())
+    }
+
     fn index(&self, name: &str) -> Result<usize> {
         self.services
             .iter()

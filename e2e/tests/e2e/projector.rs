@@ -44,7 +44,8 @@ async fn checkpoint(db: &TestDb) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projector_killed_mid_stream_leaves_tables_equal_to_a_fresh_replay() {
     let stack = Stack::without_projector().await;
-    let head = write_history(&stack, 120).await;
+    // About 90 batches of 7: far more than it can apply between two polls below.
+    let head = write_history(&stack, 600).await;
 
     let (first, status) = start_projector_with(config(&stack.db)).await;
     eventually("a few batches applied", PATIENCE, || {
@@ -52,8 +53,16 @@ async fn a_projector_killed_mid_stream_leaves_tables_equal_to_a_fresh_replay() {
         async move { applied >= 3 }
     })
     .await;
+    // Holding the pointer row stops the projector inside its next batch (its compare-and-set
+    // waits for the row): the kill lands mid-batch, whatever the machine's speed.
+    let mut pointer = stack.db.pool().begin().await.unwrap();
+    sqlx::query("SELECT checkpoint FROM projections WHERE name = 'ledger' FOR UPDATE")
+        .execute(&mut *pointer)
+        .await
+        .unwrap();
     first.kill().await;
     let stopped_at = checkpoint(&stack.db).await;
+    pointer.rollback().await.unwrap();
     assert!(stopped_at < head, "killed before the end ({stopped_at} of {head})");
 
     let (_second, _) = start_projector_with(config(&stack.db)).await;

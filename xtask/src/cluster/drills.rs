@@ -39,7 +39,7 @@ impl Ledger {
     }
 }
 
-fn users() -> Vec<String> {
+pub(super) fn users() -> Vec<String> {
     (0..USERS).map(|i| format!("drill:user:{i}")).collect()
 }
 
@@ -47,7 +47,7 @@ pub fn run(mut topology: Topology) -> Result<()> {
     let started = Instant::now();
     let mut ledger = Ledger::default();
     open_accounts(&topology)?;
-    let drills: [(&str, Drill); 8] = [
+    let drills: [(&str, Drill); 9] = [
         ("reads through nginx see each write on every replica", read_your_writes),
         ("a query-api stopped (SIGTERM) under load fails no read", |t, l| {
             replica_stops(t, l, Signal::SIGTERM)
@@ -65,6 +65,10 @@ pub fn run(mut topology: Topology) -> Result<()> {
             primary_crash,
         ),
         ("two command-apis writing at once", two_writers),
+        (
+            "a command-api killed (SIGKILL) mid-batch: nothing half-written",
+            command_api_killed,
+        ),
         ("the books verify (partida-audit)", books_verify),
         ("restore drill: base backup + WAL archive", restore_drill),
     ];
@@ -87,7 +91,7 @@ pub fn run(mut topology: Topology) -> Result<()> {
 /// A drill: breaks something, checks what must hold, returns a one-line account of what it saw.
 type Drill = fn(&mut Topology, &mut Ledger) -> Result<String>;
 
-fn open_accounts(topology: &Topology) -> Result<()> {
+pub(super) fn open_accounts(topology: &Topology) -> Result<()> {
     let mut calls = vec![("/v1/assets", json!({ "code": "EUR", "scale": 2 }))];
     calls.push((
         "/v1/accounts",
@@ -326,6 +330,43 @@ fn two_writers(topology: &mut Topology, ledger: &mut Ledger) -> Result<String> {
     ))
 }
 
+/// Four writers through nginx while command-api-1 is SIGKILLed in the middle of its batches:
+/// the requests it held get a 502 from nginx, and their clients retry them with the same ids
+/// (nginx sends them to command-api-2). Every acknowledged transfer must then be in the log
+/// exactly once and nothing else: a batch is one transaction, so the one it died in left no trace.
+fn command_api_killed(topology: &mut Topology, ledger: &mut Ledger) -> Result<String> {
+    let victim = "command-api-1";
+    let writers = Writers::start("killed", &[topology.command_lb], 4, &users());
+    writers.wait_for(100, WAIT)?;
+    topology.supervisor.signal(victim, Signal::SIGKILL)?;
+    topology.supervisor.wait_for_exit(victim, Duration::from_secs(15))?;
+    let at_kill = writers.acknowledged();
+    writers.wait_for(at_kill + 100, WAIT)?;
+    let acks = writers.stop()?;
+    let ids: HashSet<&str> = acks.iter().map(|ack| ack.id.as_str()).collect();
+    let logged: usize = topology
+        .db
+        .primary_sql(
+            DATABASE,
+            "SELECT count(*) FROM events WHERE stream_id LIKE 'transfer:killed-%'",
+        )?
+        .parse()?;
+    if logged != ids.len() {
+        bail!(
+            "{} distinct transfers were acknowledged, but the log holds {logged}",
+            ids.len()
+        );
+    }
+    topology.supervisor.respawn(victim)?;
+    topology.supervisor.wait_ready(&[victim], "/readyz", WAIT)?;
+    ledger.record(&acks);
+    check_balances(topology, ledger)?;
+    Ok(format!(
+        "{} transfers acknowledged ({at_kill} before the kill), each logged once; {victim} came back",
+        acks.len()
+    ))
+}
+
 /// Signs a checkpoint (the standby must have replayed it), then runs `partida-audit verify`
 /// on the primary, against the published keys and the read tables behind nginx.
 fn books_verify(topology: &mut Topology, _ledger: &mut Ledger) -> Result<String> {
@@ -367,7 +408,7 @@ fn restore_drill(topology: &mut Topology, _ledger: &mut Ledger) -> Result<String
 
 /// `partida-audit verify --database-url`, checking signatures against the published keys; at
 /// least one signed checkpoint must have been verified.
-fn verify(topology: &Topology, database_url: &str, query_url: Option<&str>) -> Result<String> {
+pub(super) fn verify(topology: &Topology, database_url: &str, query_url: Option<&str>) -> Result<String> {
     let mut command = Command::new(&topology.audit);
     command
         .args(["verify", "--json", "--quiet", "--database-url", database_url, "--keys"])

@@ -211,6 +211,10 @@ impl Readers {
         self.progress.done.load(Ordering::SeqCst)
     }
 
+    pub fn failed(&self) -> usize {
+        self.progress.failed.load(Ordering::SeqCst)
+    }
+
     pub fn wait_for(&self, count: usize, timeout: Duration) -> Result<()> {
         wait_for(&self.progress, &self.handles, count, timeout)
     }

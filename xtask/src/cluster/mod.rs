@@ -13,6 +13,7 @@
 mod drills;
 mod load;
 mod nginx;
+pub mod soak;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
