@@ -260,20 +260,7 @@ fn primary_crash(topology: &mut Topology, ledger: &mut Ledger) -> Result<String>
     let restarted_at = writers.acknowledged();
     writers.wait_for(restarted_at + 50, Duration::from_secs(90))?;
     let acks = writers.stop()?;
-    let ids: HashSet<&str> = acks.iter().map(|ack| ack.id.as_str()).collect();
-    let logged: usize = topology
-        .db
-        .primary_sql(
-            DATABASE,
-            "SELECT count(*) FROM events WHERE stream_id LIKE 'transfer:crash-%'",
-        )?
-        .parse()?;
-    if logged != ids.len() {
-        bail!(
-            "{} distinct transfers were acknowledged, but the log holds {logged}",
-            ids.len()
-        );
-    }
+    each_logged_once(topology, "crash", &acks)?;
     // `/readyz` answers 200 only once the service is connected to its database again.
     let names = topology.supervisor.names();
     let names: Vec<&str> = names
@@ -293,6 +280,31 @@ fn primary_crash(topology: &mut Topology, ledger: &mut Ledger) -> Result<String>
         acks.len(),
         names.len()
     ))
+}
+
+/// The transfers with ids `{tag}-...` in the log are exactly the acknowledged ones: none lost,
+/// none twice, none that no client saw acknowledged.
+fn each_logged_once(topology: &Topology, tag: &str, acks: &[Ack]) -> Result<()> {
+    let acknowledged: HashSet<String> = acks.iter().map(|ack| format!("transfer:{}", ack.id)).collect();
+    let logged = topology.db.primary_sql(
+        DATABASE,
+        &format!("SELECT stream_id FROM events WHERE stream_id LIKE 'transfer:{tag}-%'"),
+    )?;
+    let logged: Vec<&str> = logged.lines().collect();
+    let distinct: HashSet<&str> = logged.iter().copied().collect();
+    if logged.len() != distinct.len() {
+        bail!("{} transfers are logged more than once", logged.len() - distinct.len());
+    }
+    let lost = acknowledged.iter().filter(|id| !distinct.contains(id.as_str())).count();
+    let unseen = distinct.iter().filter(|id| !acknowledged.contains(**id)).count();
+    if lost > 0 || unseen > 0 {
+        bail!(
+            "{} transfers acknowledged, {} logged: {lost} acknowledged but not logged, {unseen} logged but never acknowledged",
+            acknowledged.len(),
+            distinct.len()
+        );
+    }
+    Ok(())
 }
 
 /// Both command-apis, addressed directly, write to the same accounts at once; the positions
@@ -343,20 +355,7 @@ fn command_api_killed(topology: &mut Topology, ledger: &mut Ledger) -> Result<St
     let at_kill = writers.acknowledged();
     writers.wait_for(at_kill + 100, WAIT)?;
     let acks = writers.stop()?;
-    let ids: HashSet<&str> = acks.iter().map(|ack| ack.id.as_str()).collect();
-    let logged: usize = topology
-        .db
-        .primary_sql(
-            DATABASE,
-            "SELECT count(*) FROM events WHERE stream_id LIKE 'transfer:killed-%'",
-        )?
-        .parse()?;
-    if logged != ids.len() {
-        bail!(
-            "{} distinct transfers were acknowledged, but the log holds {logged}",
-            ids.len()
-        );
-    }
+    each_logged_once(topology, "killed", &acks)?;
     topology.supervisor.respawn(victim)?;
     topology.supervisor.wait_ready(&[victim], "/readyz", WAIT)?;
     ledger.record(&acks);
