@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use ledger::NormalSide;
 use ledger::log::ChainCheck;
 use serde::{Deserialize, Serialize};
 
@@ -102,10 +101,7 @@ fn books(replay: &Replay, at_position: i64) -> Books {
         books.credits = books.credits.saturating_add(account.credits);
         books.accounts.push(Line {
             id: id.to_string(),
-            normal_side: match account.normal_side {
-                NormalSide::Debit => "debit".into(),
-                NormalSide::Credit => "credit".into(),
-            },
+            normal_side: account.normal_side.as_str().into(),
             debits: account.debits,
             credits: account.credits,
             balance: account.balance(),

@@ -3,7 +3,9 @@
 //! trip whatever the batch size; the database's checks (the chain trigger, the head trigger, the
 //! limit constraints) run at its end, over everything it wrote.
 
-use ledger::{NormalSide, StreamId};
+use std::collections::HashMap;
+
+use ledger::{AccountId, AssetCode, State, StreamId};
 use sqlx::PgConnection;
 
 use crate::EVENTS_CHANNEL;
@@ -40,8 +42,8 @@ SELECT pg_notify($33, $31::text)";
 
 pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pending) -> Result<(), sqlx::Error> {
     let rows = &pending.rows;
-    let assets = Assets::of(loaded, pending);
-    let accounts = Accounts::of(loaded, pending);
+    let assets = Assets::of(&loaded.state, &loaded.origins, &pending.dirty_assets);
+    let accounts = Accounts::of(&loaded.state, &loaded.origins, &pending.dirty_accounts);
     let keys = &pending.new_keys;
     sqlx::query(WRITE_BATCH)
         // events
@@ -91,20 +93,25 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
     Ok(())
 }
 
-/// The dirty assets as columns.
+/// Assets as `write_assets` columns (also what the write-side rebuild inserts).
 #[derive(Default)]
-struct Assets<'a> {
-    codes: Vec<&'a str>,
-    scales: Vec<i16>,
-    posted: Vec<i64>,
-    positions: Vec<i64>,
+pub(crate) struct Assets<'a> {
+    pub codes: Vec<&'a str>,
+    pub scales: Vec<i16>,
+    pub posted: Vec<i64>,
+    pub positions: Vec<i64>,
 }
 
 impl<'a> Assets<'a> {
-    fn of(loaded: &'a Loaded, pending: &'a Pending) -> Self {
+    /// The rows of `codes` (those the state holds); `origins` gives each stream's first position.
+    pub fn of(
+        state: &'a State,
+        origins: &HashMap<StreamId, i64>,
+        codes: impl IntoIterator<Item = &'a AssetCode>,
+    ) -> Self {
         let mut columns = Self::default();
-        for code in &pending.dirty_assets {
-            let Some(asset) = loaded.state.assets.get(code) else {
+        for code in codes {
+            let Some(asset) = state.assets.get(code) else {
                 continue;
             };
             columns.codes.push(code.as_str());
@@ -112,41 +119,43 @@ impl<'a> Assets<'a> {
             columns.posted.push(asset.posted);
             columns
                 .positions
-                .push(loaded.origins.get(&StreamId::Asset(code.clone())).copied().unwrap_or(0));
+                .push(origins.get(&StreamId::Asset(code.clone())).copied().unwrap_or(0));
         }
         columns
     }
 }
 
-/// The dirty accounts as columns.
+/// Accounts as `write_accounts` columns (also what the write-side rebuild inserts).
 #[derive(Default)]
-struct Accounts<'a> {
-    ids: Vec<&'a str>,
-    assets: Vec<&'a str>,
-    sides: Vec<&'static str>,
-    no_overdraft: Vec<bool>,
-    no_credit: Vec<bool>,
-    statuses: Vec<&'static str>,
-    debits: Vec<i64>,
-    credits: Vec<i64>,
-    versions: Vec<i64>,
-    fingerprints: Vec<&'a [u8]>,
-    positions: Vec<i64>,
+pub(crate) struct Accounts<'a> {
+    pub ids: Vec<&'a str>,
+    pub assets: Vec<&'a str>,
+    pub sides: Vec<&'static str>,
+    pub no_overdraft: Vec<bool>,
+    pub no_credit: Vec<bool>,
+    pub statuses: Vec<&'static str>,
+    pub debits: Vec<i64>,
+    pub credits: Vec<i64>,
+    pub versions: Vec<i64>,
+    pub fingerprints: Vec<&'a [u8]>,
+    pub positions: Vec<i64>,
 }
 
 impl<'a> Accounts<'a> {
-    fn of(loaded: &'a Loaded, pending: &'a Pending) -> Self {
+    /// The rows of `ids` (those the state holds); `origins` gives each stream's first position.
+    pub fn of(
+        state: &'a State,
+        origins: &HashMap<StreamId, i64>,
+        ids: impl IntoIterator<Item = &'a AccountId>,
+    ) -> Self {
         let mut columns = Self::default();
-        for id in &pending.dirty_accounts {
-            let Some(account) = loaded.state.accounts.get(id) else {
+        for id in ids {
+            let Some(account) = state.accounts.get(id) else {
                 continue;
             };
             columns.ids.push(id.as_str());
             columns.assets.push(account.asset.as_str());
-            columns.sides.push(match account.normal_side {
-                NormalSide::Debit => "debit",
-                NormalSide::Credit => "credit",
-            });
+            columns.sides.push(account.normal_side.as_str());
             columns.no_overdraft.push(account.flags.debits_must_not_exceed_credits);
             columns.no_credit.push(account.flags.credits_must_not_exceed_debits);
             columns.statuses.push(account.status.as_str());
@@ -156,7 +165,7 @@ impl<'a> Accounts<'a> {
             columns.fingerprints.push(&account.fingerprint[..]);
             columns
                 .positions
-                .push(loaded.origins.get(&StreamId::Account(id.clone())).copied().unwrap_or(0));
+                .push(origins.get(&StreamId::Account(id.clone())).copied().unwrap_or(0));
         }
         columns
     }

@@ -7,10 +7,11 @@
 
 use std::collections::HashMap;
 
-use ledger::{Event, NormalSide, State, StreamId};
+use ledger::{Event, State, StreamId};
 use sqlx::PgPool;
 
 use crate::log::events_after;
+use crate::persist::{Accounts, Assets};
 
 const PAGE: i64 = 10_000;
 
@@ -56,70 +57,41 @@ pub async fn rebuild_write_side(pool: &PgPool) -> Result<WriteSideRebuild, Rebui
     }
     sqlx::query("DELETE FROM write_accounts").execute(&mut *tx).await?;
     sqlx::query("DELETE FROM write_assets").execute(&mut *tx).await?;
-    let origin = |stream: StreamId| origins.get(&stream).copied().unwrap_or(0);
-    let assets: Vec<_> = state.assets.iter().collect();
+    let assets = Assets::of(&state, &origins, state.assets.keys());
     sqlx::query(
         "INSERT INTO write_assets (code, scale, posted, position) \
          SELECT * FROM unnest($1::text[], $2::int2[], $3::int8[], $4::int8[])",
     )
-    .bind(assets.iter().map(|(code, _)| code.as_str()).collect::<Vec<_>>())
-    .bind(assets.iter().map(|(_, a)| i16::from(a.scale.get())).collect::<Vec<_>>())
-    .bind(assets.iter().map(|(_, a)| a.posted).collect::<Vec<_>>())
-    .bind(
-        assets
-            .iter()
-            .map(|(code, _)| origin(StreamId::Asset((*code).clone())))
-            .collect::<Vec<_>>(),
-    )
+    .bind(&assets.codes)
+    .bind(&assets.scales)
+    .bind(&assets.posted)
+    .bind(&assets.positions)
     .execute(&mut *tx)
     .await?;
-    let accounts: Vec<_> = state.accounts.iter().collect();
+    let accounts = Accounts::of(&state, &origins, state.accounts.keys());
     sqlx::query(
         "INSERT INTO write_accounts (id, asset, normal_side, debits_must_not_exceed_credits, \
              credits_must_not_exceed_debits, status, debits, credits, version, fingerprint, position) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[], $6::text[], \
                               $7::int8[], $8::int8[], $9::int8[], $10::bytea[], $11::int8[])",
     )
-    .bind(accounts.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
-    .bind(accounts.iter().map(|(_, a)| a.asset.as_str()).collect::<Vec<_>>())
-    .bind(
-        accounts
-            .iter()
-            .map(|(_, a)| match a.normal_side {
-                NormalSide::Debit => "debit",
-                NormalSide::Credit => "credit",
-            })
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accounts
-            .iter()
-            .map(|(_, a)| a.flags.debits_must_not_exceed_credits)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accounts
-            .iter()
-            .map(|(_, a)| a.flags.credits_must_not_exceed_debits)
-            .collect::<Vec<_>>(),
-    )
-    .bind(accounts.iter().map(|(_, a)| a.status.as_str()).collect::<Vec<_>>())
-    .bind(accounts.iter().map(|(_, a)| a.debits).collect::<Vec<_>>())
-    .bind(accounts.iter().map(|(_, a)| a.credits).collect::<Vec<_>>())
-    .bind(accounts.iter().map(|(_, a)| a.version).collect::<Vec<_>>())
-    .bind(accounts.iter().map(|(_, a)| a.fingerprint.to_vec()).collect::<Vec<_>>())
-    .bind(
-        accounts
-            .iter()
-            .map(|(id, _)| origin(StreamId::Account((*id).clone())))
-            .collect::<Vec<_>>(),
-    )
+    .bind(&accounts.ids)
+    .bind(&accounts.assets)
+    .bind(&accounts.sides)
+    .bind(&accounts.no_overdraft)
+    .bind(&accounts.no_credit)
+    .bind(&accounts.statuses)
+    .bind(&accounts.debits)
+    .bind(&accounts.credits)
+    .bind(&accounts.versions)
+    .bind(&accounts.fingerprints)
+    .bind(&accounts.positions)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(WriteSideRebuild {
         events: head,
-        assets: assets.len(),
-        accounts: accounts.len(),
+        assets: assets.codes.len(),
+        accounts: accounts.ids.len(),
     })
 }

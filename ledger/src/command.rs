@@ -15,6 +15,16 @@ pub enum NormalSide {
     Credit,
 }
 
+impl NormalSide {
+    /// As the API and the tables spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debit => "debit",
+            Self::Credit => "credit",
+        }
+    }
+}
+
 /// Balance limits an account enforces on every transfer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -2,17 +2,9 @@
 //! data-modifying CTEs. One round trip whatever the batch holds. (Sibling CTEs cannot see each
 //! other's rows, which is why a reversal in the same batch as its original is resolved in memory.)
 
-use ledger::NormalSide;
 use sqlx::PgConnection;
 
 use super::changes::{AccountRow, Changes, Opening};
-
-fn side(normal_side: NormalSide) -> &'static str {
-    match normal_side {
-        NormalSide::Debit => "debit",
-        NormalSide::Credit => "credit",
-    }
-}
 
 fn statement(schema: &str) -> String {
     format!(
@@ -82,7 +74,12 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
         .bind(opened.iter().map(|(id, _, _)| id.as_str()).collect::<Vec<_>>())
         .bind(opened.iter().map(|(_, r, _)| r.asset.as_str()).collect::<Vec<_>>())
         .bind(opened.iter().map(|(_, _, o)| o.name.as_str()).collect::<Vec<_>>())
-        .bind(opened.iter().map(|(_, r, _)| side(r.normal_side)).collect::<Vec<_>>())
+        .bind(
+            opened
+                .iter()
+                .map(|(_, r, _)| r.normal_side.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(
             opened
                 .iter()

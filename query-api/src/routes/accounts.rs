@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::books::PointInTime;
 use super::{db_error, page};
 use crate::AppState;
 use crate::consistency::{MinPosition, Source};
@@ -203,42 +204,21 @@ pub(crate) async fn entries(
     Ok(Json(json!({ "account": id, "entries": entries, "next": next })))
 }
 
-#[derive(Deserialize)]
-pub(crate) struct BalanceParams {
-    at_position: Option<i64>,
-    at_time: Option<String>,
-}
-
 /// `GET /v1/accounts/{id}/balance[?at_position=N | at_time=T]`: the balance now, right after
 /// event N, or after the last event recorded at or before T.
 pub(crate) async fn balance(
     State(state): State<AppState>,
     min: MinPosition,
     path: Result<Path<String>, PathRejection>,
-    Query(params): Query<BalanceParams>,
+    Query(point): Query<PointInTime>,
 ) -> Result<Json<Value>, ApiError> {
     let id = account_id(path)?;
-    if params.at_position.is_some_and(|p| p < 0) {
-        return Err(ApiError::validation(
-            "at_position must be a non-negative integer",
-            "at_position",
-        ));
-    }
-    let params = match &params.at_time {
-        Some(_) if params.at_position.is_some() => {
-            return Err(ApiError::validation("give at_position or at_time, not both", "at_time"));
-        }
-        Some(text) => BalanceParams {
-            at_position: Some(super::books::position_at_time(&state.pool, text).await?),
-            at_time: None,
-        },
-        None => params,
-    };
+    let at_position = point.resolve(&state.pool).await?;
     // A balance as of N is final only once the projection has passed N.
-    let min = MinPosition(min.0.max(params.at_position));
+    let min = MinPosition(min.0.max(at_position));
     min.wait(&state, Source::Projection).await?;
     let account = find(&state, &id).await?;
-    let Some(at) = params.at_position else {
+    let Some(at) = at_position else {
         return Ok(Json(json!({
             "account": id, "asset": account.asset, "at_position": account.last_position,
             "debits": account.debits, "credits": account.credits, "balance": account.balance,

@@ -16,10 +16,27 @@ use super::db_error;
 use crate::AppState;
 use crate::consistency::{MinPosition, Source};
 
+/// `at_position=N` or `at_time=T`: a point in the log, for the books and for one balance.
 #[derive(Deserialize)]
-pub(crate) struct BooksParams {
+pub(crate) struct PointInTime {
     at_position: Option<i64>,
     at_time: Option<String>,
+}
+
+impl PointInTime {
+    /// The position asked for, `None` for "now"; 400 for both, a negative position or no time.
+    pub(crate) async fn resolve(&self, pool: &PgPool) -> Result<Option<i64>, ApiError> {
+        match (self.at_position, &self.at_time) {
+            (Some(_), Some(_)) => Err(ApiError::validation("give at_position or at_time, not both", "at_time")),
+            (Some(position), None) if position < 0 => Err(ApiError::validation(
+                "at_position must be a non-negative integer",
+                "at_position",
+            )),
+            (Some(position), None) => Ok(Some(position)),
+            (None, Some(text)) => position_at_time(pool, text).await.map(Some),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -35,21 +52,11 @@ struct Line {
 
 pub(crate) async fn trial_balance(
     State(state): State<AppState>,
-    Query(params): Query<BooksParams>,
+    Query(point): Query<PointInTime>,
 ) -> Result<Json<Value>, ApiError> {
-    let position = match (params.at_position, &params.at_time) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::validation("give at_position or at_time, not both", "at_time"));
-        }
-        (Some(position), None) if position < 0 => {
-            return Err(ApiError::validation(
-                "at_position must be a non-negative integer",
-                "at_position",
-            ));
-        }
-        (Some(position), None) => position,
-        (None, Some(text)) => position_at_time(&state.pool, text).await?,
-        (None, None) => state.model.reached().checkpoint,
+    let position = match point.resolve(&state.pool).await? {
+        Some(position) => position,
+        None => state.model.reached().checkpoint,
     };
     // The books as of N are final only once the projection has passed N.
     MinPosition(Some(position)).wait(&state, Source::Projection).await?;
@@ -97,7 +104,7 @@ pub(crate) async fn trial_balance(
 }
 
 /// The last position recorded at or before the RFC 3339 time `text`; 400 when it is no time.
-pub(crate) async fn position_at_time(pool: &PgPool, text: &str) -> Result<i64, ApiError> {
+async fn position_at_time(pool: &PgPool, text: &str) -> Result<i64, ApiError> {
     let micros = partida_eventstore::parse_timestamp(text).ok_or_else(|| {
         ApiError::validation("at_time must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z", "at_time")
     })?;

@@ -366,9 +366,15 @@ fn command_api_killed(topology: &mut Topology, ledger: &mut Ledger) -> Result<St
     ))
 }
 
-/// Signs a checkpoint (the standby must have replayed it), then runs `partida-audit verify`
-/// on the primary, against the published keys and the read tables behind nginx.
+/// The books verify: [`sign_and_verify`].
 fn books_verify(topology: &mut Topology, _ledger: &mut Ledger) -> Result<String> {
+    sign_and_verify(topology)
+}
+
+/// Signs a checkpoint (the standby must have replayed it), waits until the read tables have
+/// caught up with the head, then runs `partida-audit verify` on the primary, against the
+/// published keys and the read tables behind nginx.
+pub(super) fn sign_and_verify(topology: &Topology) -> Result<String> {
     let response = http::post_json(
         topology.command_lb,
         "/v1/audit/checkpoints",
@@ -379,7 +385,6 @@ fn books_verify(topology: &mut Topology, _ledger: &mut Ledger) -> Result<String>
         bail!("signing a checkpoint answered {}: {}", response.status, response.body);
     }
     let head = topology.db.primary_sql(DATABASE, "SELECT position FROM event_head")?;
-    // The read tables must have caught up before they are compared.
     load::json_ok(
         topology.read(&format!("/v1/projections?min_position={head}"))?,
         "GET /v1/projections",
@@ -407,7 +412,7 @@ fn restore_drill(topology: &mut Topology, _ledger: &mut Ledger) -> Result<String
 
 /// `partida-audit verify --database-url`, checking signatures against the published keys; at
 /// least one signed checkpoint must have been verified.
-pub(super) fn verify(topology: &Topology, database_url: &str, query_url: Option<&str>) -> Result<String> {
+fn verify(topology: &Topology, database_url: &str, query_url: Option<&str>) -> Result<String> {
     let mut command = Command::new(&topology.audit);
     command
         .args(["verify", "--json", "--quiet", "--database-url", database_url, "--keys"])

@@ -44,12 +44,11 @@ pub struct ClusterArgs {
 pub fn run(args: &ClusterArgs) -> Result<()> {
     shutdown::install()?;
     let ports = if args.drills { Ports::free()? } else { Ports::fixed()? };
-    let topology = Topology::start(args.release, ports)?;
+    let mut topology = Topology::start(args.release, ports)?;
     if args.drills {
         return drills::run(topology);
     }
     topology.print();
-    let mut topology = topology;
     let outcome = topology.supervisor.watch();
     topology.supervisor.stop_all();
     outcome

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::drills::{open_accounts, users, verify};
+use super::drills::{open_accounts, sign_and_verify, users};
 use super::load::{self, Readers, Writers};
-use super::{DATABASE, Ports, Topology};
-use crate::{http, shutdown, workspace};
+use super::{Ports, Topology};
+use crate::{shutdown, workspace};
 
 const SAMPLE: Duration = Duration::from_secs(10);
 /// Memory after the warm-up (the first fifth of the run) may grow by this factor, plus
@@ -111,20 +111,7 @@ pub fn run(args: &SoakArgs) -> Result<()> {
     let elapsed = started.elapsed();
 
     let drained = drain(&topology)?;
-    let signed = http::post_json(
-        topology.command_lb,
-        "/v1/audit/checkpoints",
-        "",
-        Duration::from_secs(30),
-    )?;
-    if !matches!(signed.status, 200 | 201) {
-        bail!("signing a checkpoint answered {}: {}", signed.status, signed.body);
-    }
-    let audit = verify(
-        &topology,
-        &topology.db.primary_url(DATABASE),
-        Some(&format!("http://{}", topology.query_lb)),
-    )?;
+    let audit = sign_and_verify(&topology)?;
 
     let mut problems = Vec::new();
     if reads.failed > 0 {
