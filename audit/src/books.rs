@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use ledger::log::ChainCheck;
 use serde::{Deserialize, Serialize};
 
+use crate::api::QueryApi;
 use crate::replay::Replay;
 use crate::report::Failure;
 use crate::source::{Source, SourceError};
@@ -118,10 +119,10 @@ fn books(replay: &Replay, at_position: i64) -> Books {
 }
 
 /// query-api's trial balance at the same position.
-pub async fn served(query_url: &str, at_position: i64) -> anyhow::Result<Books> {
-    let url = format!("{}/v1/trial-balance", query_url.trim_end_matches('/'));
-    Ok(reqwest::Client::new()
-        .get(&url)
+pub async fn served(api: &QueryApi, at_position: i64) -> anyhow::Result<Books> {
+    Ok(api
+        .http()
+        .get(api.url("/v1/trial-balance"))
         .query(&[("at_position", at_position)])
         .send()
         .await?

@@ -9,6 +9,8 @@ use partida_eventstore::checkpoint::{PublicKey, StoredCheckpoint};
 use serde::Deserialize;
 use sqlx::PgConnection;
 
+use crate::api::QueryApi;
+
 /// The checkpoints to check, by position, and the keys to check them with.
 #[derive(Debug, Default)]
 pub struct Checkpoints {
@@ -33,9 +35,8 @@ struct CheckpointPage {
 
 impl Checkpoints {
     /// From query-api: every checkpoint and every key it serves.
-    pub async fn from_query_api(url: &str) -> anyhow::Result<Self> {
-        let base = url.trim_end_matches('/');
-        let http = reqwest::Client::new();
+    pub async fn from_query_api(api: &QueryApi) -> anyhow::Result<Self> {
+        let http = api.http();
         let mut found = Self {
             whole_log: true,
             ..Self::default()
@@ -43,7 +44,7 @@ impl Checkpoints {
         let mut after = 0;
         loop {
             let page: CheckpointPage = http
-                .get(format!("{base}/v1/audit/checkpoints"))
+                .get(api.url("/v1/audit/checkpoints"))
                 .query(&[("after", after), ("limit", 1000)])
                 .send()
                 .await?
@@ -57,13 +58,16 @@ impl Checkpoints {
             }
         }
         let keys: KeyList = http
-            .get(format!("{base}/v1/audit/keys"))
+            .get(api.url("/v1/audit/keys"))
             .send()
             .await?
             .error_for_status()?
             .json()
             .await?;
-        found.set_keys(keys.keys, format!("{base}/v1/audit/keys (the service's own list)"));
+        found.set_keys(
+            keys.keys,
+            format!("{} (the service's own list)", api.url("/v1/audit/keys")),
+        );
         Ok(found)
     }
 

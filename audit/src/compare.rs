@@ -8,6 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use crate::api::QueryApi;
+
 /// Concurrent balance lookups for accounts that changed after the replayed position.
 const LOOKUPS: usize = 16;
 
@@ -45,16 +47,15 @@ struct AccountsPage {
 
 /// Compares every account of query-api's read tables with the replay at `position` (reads
 /// wait for the projection to reach it; accounts that changed since are read as of it).
-pub async fn read_tables(query_url: &str, state: &State, position: i64) -> anyhow::Result<Comparison> {
-    let base = query_url.trim_end_matches('/');
-    let http = reqwest::Client::new();
+pub async fn read_tables(api: &QueryApi, state: &State, position: i64) -> anyhow::Result<Comparison> {
+    let http = api.http();
     let mut comparison = Comparison::default();
     let mut seen = HashSet::new();
     let mut later = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let mut request = http
-            .get(format!("{base}/v1/accounts"))
+            .get(api.url("/v1/accounts"))
             .query(&[("limit", "1000"), ("min_position", &position.to_string())]);
         if let Some(after) = &after {
             request = request.query(&[("after", after)]);
@@ -84,7 +85,7 @@ pub async fn read_tables(query_url: &str, state: &State, position: i64) -> anyho
     // Accounts touched after the replayed position: their balances as of it.
     let lookups = later.iter().map(|id| {
         let http = http.clone();
-        let url = format!("{base}/v1/accounts/{id}/balance");
+        let url = api.url(&format!("/v1/accounts/{id}/balance"));
         async move {
             let answer: anyhow::Result<Value> = async {
                 Ok(http

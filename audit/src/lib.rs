@@ -7,6 +7,7 @@
 //! tables against the replay ([`compare`]). The first failure stops the pass and names its
 //! position.
 
+pub mod api;
 pub mod books;
 pub mod checkpoints;
 pub mod compare;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use ledger::log::ChainCheck;
 use ledger::merkle::{Frontier, leaf_hash};
 
+pub use crate::api::QueryApi;
 use crate::checkpoints::Checkpoints;
 use crate::prepare::Prepared;
 use crate::progress::Progress;
@@ -32,8 +34,8 @@ use crate::source::{Source, SourceError};
 /// What to compare the replay with, besides checking the log itself.
 #[derive(Debug, Default, Clone)]
 pub struct Compare {
-    /// query-api's base URL: its read tables are compared account by account.
-    pub query_url: Option<String>,
+    /// A query-api whose read tables are compared account by account.
+    pub query_api: Option<QueryApi>,
     /// Where the signed checkpoints come from.
     pub checkpoints: CheckpointSource,
     /// A key list the auditor trusts (`keys.json` as published); otherwise the source's own.
@@ -45,7 +47,7 @@ pub enum CheckpointSource {
     #[default]
     None,
     /// `GET /v1/audit/checkpoints` and `/v1/audit/keys` of this query-api.
-    QueryApi(String),
+    QueryApi(QueryApi),
     /// The database being verified (its `checkpoints` and `signing_keys`).
     Database,
     /// A publication directory.
@@ -143,8 +145,8 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
             Err(error) => report.fail(Failure::new("write side", None, format!("cannot read it: {error}"))),
         }
     }
-    if let Some(url) = &compare.query_url {
-        match compare::read_tables(url, replay.state(), report.events).await {
+    if let Some(api) = &compare.query_api {
+        match compare::read_tables(api, replay.state(), report.events).await {
             Ok(comparison) => report.compared("read tables (query-api)", comparison),
             Err(error) => report.fail(Failure::new("read tables", None, format!("cannot read them: {error}"))),
         }
@@ -156,7 +158,7 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
 async fn load_checkpoints(source: &mut Source, compare: &Compare) -> anyhow::Result<Option<Checkpoints>> {
     let mut checkpoints = match &compare.checkpoints {
         CheckpointSource::None => return Ok(None),
-        CheckpointSource::QueryApi(url) => Checkpoints::from_query_api(url).await?,
+        CheckpointSource::QueryApi(api) => Checkpoints::from_query_api(api).await?,
         CheckpointSource::Dir(dir) => Checkpoints::from_dir(dir)?,
         CheckpointSource::Database => match source.connection() {
             Some(connection) => Checkpoints::from_database(connection).await?,

@@ -7,7 +7,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use partida_audit::books::At;
 use partida_audit::progress::Progress;
 use partida_audit::source::{Source, SourceError};
-use partida_audit::{CheckpointSource, Compare, verify};
+use partida_audit::{CheckpointSource, Compare, QueryApi, verify};
 
 #[derive(Parser)]
 #[command(
@@ -18,6 +18,9 @@ use partida_audit::{CheckpointSource, Compare, verify};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The API token (or JWT) query-api is read with: an auditor's or an admin's.
+    #[arg(long, global = true, env = "PARTIDA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -124,17 +127,24 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Verify(args) => run_verify(args).await,
-        Command::Proof(args) => run_proof(args).await,
-        Command::Books(args) => run_books(args).await,
+    let cli = Cli::parse();
+    let token = cli.token.as_deref();
+    match cli.command {
+        Command::Verify(args) => run_verify(args, token).await,
+        Command::Proof(args) => run_proof(args, token).await,
+        Command::Books(args) => run_books(args, token).await,
     }
 }
 
-async fn open(source: &SourceArgs) -> Result<Source, SourceError> {
+/// query-api at `url`, read with the caller's token.
+fn query_api(url: &str, token: Option<&str>) -> Result<QueryApi, SourceError> {
+    QueryApi::new(url, token).map_err(|e| SourceError::Unreadable(format!("{url}: {e}")))
+}
+
+async fn open(source: &SourceArgs, token: Option<&str>) -> Result<Source, SourceError> {
     match (&source.export, &source.url, &source.database_url) {
         (Some(path), _, _) => Source::file(path).await,
-        (_, Some(url), _) => Source::query_api(url).await,
+        (_, Some(url), _) => Source::query_api(&query_api(url, token)?).await,
         (_, _, Some(url)) => Source::database(url).await,
         _ => Err(SourceError::Unreadable(
             "name what to read: --export, --url or --database-url".into(),
@@ -142,7 +152,7 @@ async fn open(source: &SourceArgs) -> Result<Source, SourceError> {
     }
 }
 
-async fn run_books(args: BooksArgs) -> ExitCode {
+async fn run_books(args: BooksArgs, token: Option<&str>) -> ExitCode {
     let at = match (args.at_position, &args.at_time) {
         (Some(position), _) => At::Position(position),
         (None, Some(text)) => match partida_eventstore::parse_timestamp(text) {
@@ -154,7 +164,7 @@ async fn run_books(args: BooksArgs) -> ExitCode {
         },
         (None, None) => return ExitCode::from(2),
     };
-    let replayed = match open(&args.source).await {
+    let replayed = match open(&args.source, token).await {
         Ok(source) => partida_audit::books::replay_to(source, at).await,
         Err(error) => Err(error),
     };
@@ -171,7 +181,11 @@ async fn run_books(args: BooksArgs) -> ExitCode {
     };
     let mut differences = Vec::new();
     if let Some(url) = args.query_url.as_ref().or(args.source.url.as_ref()) {
-        match partida_audit::books::served(url, books.at_position).await {
+        let served = match query_api(url, token) {
+            Ok(api) => partida_audit::books::served(&api, books.at_position).await,
+            Err(error) => Err(anyhow::anyhow!("{error}")),
+        };
+        match served {
             Ok(served) => differences = partida_audit::books::differences(&books, &served),
             Err(error) => differences.push(format!("query-api's books could not be read: {error}")),
         }
@@ -194,12 +208,13 @@ async fn run_books(args: BooksArgs) -> ExitCode {
     }
 }
 
-async fn run_proof(args: ProofArgs) -> ExitCode {
+async fn run_proof(args: ProofArgs, token: Option<&str>) -> ExitCode {
     let keys = args.keys.as_deref();
-    let verdict = match (args.position, args.from) {
-        (Some(position), _) => partida_audit::proof::inclusion(&args.url, position, args.checkpoint, keys).await,
-        (None, Some(from)) => partida_audit::proof::consistency(&args.url, from, args.to, keys).await,
-        (None, None) => Err(anyhow::anyhow!("name --position or --from")),
+    let verdict = match (QueryApi::new(&args.url, token), args.position, args.from) {
+        (Err(error), _, _) => Err(error),
+        (Ok(api), Some(position), _) => partida_audit::proof::inclusion(&api, position, args.checkpoint, keys).await,
+        (Ok(api), None, Some(from)) => partida_audit::proof::consistency(&api, from, args.to, keys).await,
+        (Ok(_), None, None) => Err(anyhow::anyhow!("name --position or --from")),
     };
     match verdict {
         Ok(Ok(sentence)) => {
@@ -217,22 +232,31 @@ async fn run_proof(args: ProofArgs) -> ExitCode {
     }
 }
 
-async fn run_verify(args: VerifyArgs) -> ExitCode {
-    let source = open(&args.source).await;
-    let checkpoints = match (&args.checkpoints, &args.source.url, &args.source.database_url) {
-        (Some(dir), _, _) => CheckpointSource::Dir(dir.clone()),
-        (None, Some(url), _) => CheckpointSource::QueryApi(url.clone()),
-        (None, None, Some(_)) => CheckpointSource::Database,
-        (None, None, None) => CheckpointSource::None,
-    };
-    let compare = Compare {
-        query_url: args.query_url.clone().or_else(|| args.source.url.clone()),
-        checkpoints,
-        trusted_keys: args.keys.clone(),
-    };
+async fn run_verify(args: VerifyArgs, token: Option<&str>) -> ExitCode {
+    let prepared = async {
+        let source = open(&args.source, token).await?;
+        let checkpoints = match (&args.checkpoints, &args.source.url, &args.source.database_url) {
+            (Some(dir), _, _) => CheckpointSource::Dir(dir.clone()),
+            (None, Some(url), _) => CheckpointSource::QueryApi(query_api(url, token)?),
+            (None, None, Some(_)) => CheckpointSource::Database,
+            (None, None, None) => CheckpointSource::None,
+        };
+        let compare = Compare {
+            query_api: args
+                .query_url
+                .as_ref()
+                .or(args.source.url.as_ref())
+                .map(|url| query_api(url, token))
+                .transpose()?,
+            checkpoints,
+            trusted_keys: args.keys.clone(),
+        };
+        Ok::<_, SourceError>((source, compare))
+    }
+    .await;
     let mut progress = Progress::new(!args.quiet && !args.json, None);
-    let report = match source {
-        Ok(source) => verify(source, &compare, &mut progress).await,
+    let report = match prepared {
+        Ok((source, compare)) => verify(source, &compare, &mut progress).await,
         Err(error) => Err(error),
     };
     match report {

@@ -9,6 +9,8 @@ use partida_eventstore::StoredEvent;
 use partida_eventstore::checkpoint::{PublicKey, StoredCheckpoint};
 use serde::Deserialize;
 
+use crate::api::QueryApi;
+
 #[derive(Deserialize)]
 struct InclusionAnswer {
     position: i64,
@@ -40,22 +42,15 @@ pub type Verdict = Result<String, String>;
 /// Proves that the record at `position` (its every field, re-hashed here) is in the log signed at
 /// `checkpoint` (default: the latest).
 pub async fn inclusion(
-    url: &str,
+    api: &QueryApi,
     position: i64,
     checkpoint: Option<i64>,
     keys: Option<&Path>,
 ) -> anyhow::Result<Verdict> {
-    let base = url.trim_end_matches('/');
-    let http = reqwest::Client::new();
     let mut query = vec![("position", position)];
     query.extend(checkpoint.map(|c| ("checkpoint", c)));
-    let answer: InclusionAnswer = get(&http, &format!("{base}/v1/audit/proof/inclusion"), &query).await?;
-    let events: Events = get(
-        &http,
-        &format!("{base}/v1/events"),
-        &[("after", position - 1), ("limit", 1)],
-    )
-    .await?;
+    let answer: InclusionAnswer = get(api, "/v1/audit/proof/inclusion", &query).await?;
+    let events: Events = get(api, "/v1/events", &[("after", position - 1), ("limit", 1)]).await?;
     let Some(record) = events.events.into_iter().next().filter(|e| e.position == position) else {
         return Ok(Err(format!(
             "query-api did not serve the record at position {position}"
@@ -66,7 +61,7 @@ pub async fn inclusion(
             "position {position}: the record does not match its own hash"
         )));
     }
-    if let Err(message) = check_signature(&http, base, keys, &answer.checkpoint).await? {
+    if let Err(message) = check_signature(api, keys, &answer.checkpoint).await? {
         return Ok(Err(message));
     }
     let (Some(proof), Some(signed)) = (hashes(&answer.proof), answer.checkpoint.to_checkpoint()) else {
@@ -94,14 +89,12 @@ pub async fn inclusion(
 }
 
 /// Proves that the log signed at `from` is a prefix of the log signed at `to` (default: the latest).
-pub async fn consistency(url: &str, from: i64, to: Option<i64>, keys: Option<&Path>) -> anyhow::Result<Verdict> {
-    let base = url.trim_end_matches('/');
-    let http = reqwest::Client::new();
+pub async fn consistency(api: &QueryApi, from: i64, to: Option<i64>, keys: Option<&Path>) -> anyhow::Result<Verdict> {
     let mut query = vec![("from", from)];
     query.extend(to.map(|t| ("to", t)));
-    let answer: ConsistencyAnswer = get(&http, &format!("{base}/v1/audit/proof/consistency"), &query).await?;
+    let answer: ConsistencyAnswer = get(api, "/v1/audit/proof/consistency", &query).await?;
     for checkpoint in [&answer.from, &answer.to] {
-        if let Err(message) = check_signature(&http, base, keys, checkpoint).await? {
+        if let Err(message) = check_signature(api, keys, checkpoint).await? {
             return Ok(Err(message));
         }
     }
@@ -131,14 +124,13 @@ pub async fn consistency(url: &str, from: i64, to: Option<i64>, keys: Option<&Pa
 }
 
 async fn check_signature(
-    http: &reqwest::Client,
-    base: &str,
+    api: &QueryApi,
     keys: Option<&Path>,
     checkpoint: &StoredCheckpoint,
 ) -> anyhow::Result<Result<(), String>> {
     let keys: Keys = match keys {
         Some(path) => serde_json::from_slice(&std::fs::read(path)?)?,
-        None => get(http, &format!("{base}/v1/audit/keys"), &[] as &[(&str, i64)]).await?,
+        None => get(api, "/v1/audit/keys", &[] as &[(&str, i64)]).await?,
     };
     let Some(signed) = checkpoint.to_checkpoint() else {
         return Ok(Err(format!(
@@ -171,12 +163,9 @@ fn hashes(hex_hashes: &[String]) -> Option<Vec<Hash>> {
         .collect()
 }
 
-async fn get<T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client,
-    url: &str,
-    query: &[(&str, i64)],
-) -> anyhow::Result<T> {
-    let response = http.get(url).query(query).send().await?;
+async fn get<T: serde::de::DeserializeOwned>(api: &QueryApi, path: &str, query: &[(&str, i64)]) -> anyhow::Result<T> {
+    let url = api.url(path);
+    let response = api.http().get(&url).query(query).send().await?;
     let status = response.status();
     if !status.is_success() {
         anyhow::bail!("{url} answered {status}: {}", response.text().await.unwrap_or_default());

@@ -11,6 +11,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Executor};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 
+use crate::api::QueryApi;
+
 /// Events read per database query.
 const DB_PAGE: i64 = 5_000;
 
@@ -57,9 +59,12 @@ impl Source {
     }
 
     /// `GET {url}/v1/audit/export`, streamed.
-    pub async fn query_api(url: &str) -> Result<Self, SourceError> {
-        let export = format!("{}/v1/audit/export", url.trim_end_matches('/'));
-        let response = reqwest::get(&export)
+    pub async fn query_api(api: &QueryApi) -> Result<Self, SourceError> {
+        let export = api.url("/v1/audit/export");
+        let response = api
+            .http()
+            .get(&export)
+            .send()
             .await
             .map_err(|e| SourceError::Unreadable(format!("cannot reach {export}: {e}")))?;
         if !response.status().is_success() {

@@ -51,10 +51,12 @@ fn write(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
     path
 }
 
-async fn verify_file(path: &Path, query_url: Option<&str>) -> Report {
+/// Verifies an export file, comparing with `stack`'s read tables when given.
+async fn verify_file(path: &Path, stack: Option<&Stack>) -> Report {
     let source = Source::file(path).await.expect("open");
     let compare = Compare {
-        query_url: query_url.map(str::to_owned),
+        query_api: stack
+            .map(|stack| partida_audit::QueryApi::new(&stack.query.url, Some(&stack.token)).expect("a client")),
         ..Compare::default()
     };
     verify(source, &compare, &mut Progress::new(false, None))
@@ -96,7 +98,7 @@ async fn an_honest_export_verifies_and_matches_the_read_tables() {
     let lines = export(&stack).await;
     assert_eq!(lines.len() as i64, last);
     let dir = temp_dir("honest");
-    let report = verify_file(&write(&dir, "log.ndjson", &lines), Some(&stack.query.url)).await;
+    let report = verify_file(&write(&dir, "log.ndjson", &lines), Some(&stack)).await;
     assert!(report.ok, "{}", report.human());
     assert_eq!(report.events, last);
     let eur = report.assets.iter().find(|a| a.asset == "EUR").expect("EUR");
@@ -184,11 +186,7 @@ async fn an_edited_read_table_balance_is_listed() {
         .await
         .expect("edit the read table");
     let dir = temp_dir("read-table");
-    let report = verify_file(
-        &write(&dir, "log.ndjson", &export(&stack).await),
-        Some(&stack.query.url),
-    )
-    .await;
+    let report = verify_file(&write(&dir, "log.ndjson", &export(&stack).await), Some(&stack)).await;
     assert!(!report.ok);
     let fields: Vec<(&str, &str)> = report.compared[0]
         .differences
@@ -202,7 +200,7 @@ async fn an_edited_read_table_balance_is_listed() {
 async fn the_cli_verifies_a_database_and_its_write_side() {
     let stack = Stack::start().await;
     history(&stack).await;
-    let run = audit_cli;
+    let run = |args: &[&str]| audit_cli(&stack.token, args);
     let url = stack.db.url().to_owned();
     let (code, report) = run(&["verify", "--database-url", &url, "--json"]);
     assert_eq!(code, Some(0), "{report}");
@@ -378,8 +376,10 @@ async fn the_independent_python_verifier_agrees_on_vectors_and_a_real_export() {
 }
 
 /// Runs `partida-audit` with `args`; its exit code and its JSON output (or stderr as a string).
-fn audit_cli(args: &[&str]) -> (Option<i32>, Value) {
+/// Runs `partida-audit` with `token` in `PARTIDA_TOKEN`.
+fn audit_cli(token: &str, args: &[&str]) -> (Option<i32>, Value) {
     let output = Command::new(env!("CARGO_BIN_EXE_partida-audit"))
+        .env("PARTIDA_TOKEN", token)
         .args(args)
         .output()
         .expect("run partida-audit");
@@ -450,13 +450,7 @@ async fn signing_stack_with(dir: &Path, webhook: Option<String>) -> Stack {
     let command = partida_e2e::start_command_api_with(config).await;
     let query = partida_e2e::start_query_api(&db).await;
     let projector = Some(partida_e2e::start_projector(&db).await.0);
-    Stack {
-        db,
-        command,
-        query,
-        projector,
-        http: partida_e2e::Http::default(),
-    }
+    Stack::assemble(db, command, query, projector).await
 }
 
 async fn signing_stack(dir: &Path) -> Stack {
@@ -471,7 +465,7 @@ async fn sign(stack: &Stack) -> (u16, Value) {
 async fn verify_with(path: &Path, dir: &Path, trusted_keys: Option<PathBuf>) -> Report {
     let source = Source::file(path).await.expect("open");
     let compare = Compare {
-        query_url: None,
+        query_api: None,
         checkpoints: partida_audit::CheckpointSource::Dir(dir.to_owned()),
         trusted_keys,
     };
@@ -587,7 +581,7 @@ async fn signed_checkpoints_catch_a_rewritten_history_that_is_otherwise_consiste
     );
 
     // The database source checks the database's own checkpoints, in the snapshot it reads the log in.
-    let (code, report) = audit_cli(&["verify", "--database-url", stack.db.url(), "--json"]);
+    let (code, report) = audit_cli(&stack.token, &["verify", "--database-url", stack.db.url(), "--json"]);
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["checkpoints_verified"], 2);
 }
@@ -605,7 +599,12 @@ async fn merkle_proofs_prove_inclusion_and_consistency() {
     let last = latest["position"].as_i64().expect("position");
     let binary = env!("CARGO_BIN_EXE_partida-audit");
     let prove = |args: Vec<String>| {
-        let output = Command::new(binary).arg("proof").args(args).output().expect("run");
+        let output = Command::new(binary)
+            .env("PARTIDA_TOKEN", &stack.token)
+            .arg("proof")
+            .args(args)
+            .output()
+            .expect("run");
         (
             output.status.code(),
             String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -669,7 +668,7 @@ async fn books_as_of_a_position_or_a_time_agree_with_query_api() {
     let last = history(&stack).await;
     let (_, pay) = stack.get_at("/v1/transfers/pay", last).await;
     let at = pay["position"].as_i64().expect("position");
-    let books = |args: &[&str]| audit_cli(&[&["books"], args].concat());
+    let books = |args: &[&str]| audit_cli(&stack.token, &[&["books"], args].concat());
     let url = stack.query.url.clone();
     let alice = |report: &Value| {
         report["books"]["assets"]
@@ -769,7 +768,7 @@ async fn a_rotated_key_keeps_earlier_checkpoints_verifiable() {
     let (_, keys) = stack.get("/v1/audit/keys").await;
     assert_eq!(keys["keys"].as_array().map(Vec::len), Some(2), "{keys}");
 
-    let (code, report) = audit_cli(&["verify", "--url", &stack.query.url, "--json"]);
+    let (code, report) = audit_cli(&stack.token, &["verify", "--url", &stack.query.url, "--json"]);
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["checkpoints_verified"], 2);
 }
@@ -783,7 +782,8 @@ async fn nothing_is_signed_before_the_configured_standbys_replayed_it() {
     config.checkpoint_min_standbys = 1;
     config.checkpoint_replication_wait_ms = 200;
     let command = partida_e2e::start_command_api_with(config).await;
-    let http = partida_e2e::Http::default();
+    let token = partida_e2e::issue_token(&db, partida_e2e::Role::Admin, "auditor").await;
+    let http = partida_e2e::Http::with_token(&token);
     let (status, _) = http
         .post(
             &format!("{}/v1/assets", command.url),

@@ -11,12 +11,23 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(command: String, query: String) -> anyhow::Result<Self> {
+    /// `token` goes with every request as its bearer credential (an admin's: the workloads
+    /// open accounts, post transfers, read and export).
+    pub fn new(command: String, query: String, token: &str) -> anyhow::Result<Self> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let mut bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?;
+        bearer.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, bearer);
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .pool_max_idle_per_host(1_024)
             .tcp_nodelay(true)
             .build()?;
         Ok(Self { client, command, query })
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// POSTs `body` to command-api; `Ok(body)` when the status is one of `ok`.

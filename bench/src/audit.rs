@@ -18,11 +18,14 @@ pub struct AuditResult {
     pub sha256: Duration,
 }
 
-pub async fn measure(audit: &Path, query_url: &str, dir: &Path) -> anyhow::Result<AuditResult> {
+pub async fn measure(audit: &Path, api: &crate::api::Api, dir: &Path) -> anyhow::Result<AuditResult> {
     tokio::fs::create_dir_all(dir).await?;
     let path = dir.join("export.ndjson");
     let started = Instant::now();
-    let response = reqwest::get(format!("{}/v1/audit/export", query_url.trim_end_matches('/')))
+    let response = api
+        .client()
+        .get(format!("{}/v1/audit/export", api.query.trim_end_matches('/')))
+        .send()
         .await?
         .error_for_status()?;
     let mut file = tokio::fs::File::create(&path)

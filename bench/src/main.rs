@@ -26,6 +26,9 @@ use crate::workloads::Timing;
 struct Args {
     #[arg(long)]
     command_url: String,
+    /// An admin's API token.
+    #[arg(long, env = "PARTIDA_TOKEN", hide_env_values = true)]
+    token: String,
     #[arg(long)]
     query_url: String,
     /// The services' database.
@@ -75,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let seconds = timing.measure.as_secs();
-    let api = api::Api::new(args.command_url.clone(), args.query_url.clone())?;
+    let api = api::Api::new(args.command_url.clone(), args.query_url.clone(), &args.token)?;
     let database = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect(&args.database_url)
@@ -242,7 +245,7 @@ async fn main() -> anyhow::Result<()> {
 
     // W6: verify an export of the whole log offline.
     progress("W6 audit verification");
-    let audit = audit::measure(&args.audit, &args.query_url, &args.out).await?;
+    let audit = audit::measure(&args.audit, &api, &args.out).await?;
     let verify_rate = audit.events as f64 / audit.verify.as_secs_f64().max(1e-9);
     report.notes.push(format!(
         "W6 exported {} events ({:.1} MB) in {:.1} s; partida-audit verified them in {:.1} s ({:.0} events/s: chain, \

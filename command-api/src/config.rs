@@ -11,10 +11,15 @@ pub struct Cli {
     pub config: Config,
 }
 
-#[derive(Debug, Clone, Copy, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum Subcommand {
     /// Apply the database migrations and exit.
     Migrate,
+    /// Create, list and revoke API tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: partida_auth::cli::TokensCommand,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -58,6 +63,8 @@ pub struct Config {
     /// How long a signing round waits for those standbys before it answers `not_replicated`.
     #[arg(long, env = "PARTIDA_CHECKPOINT_REPLICATION_WAIT_MS", default_value_t = 10_000)]
     pub checkpoint_replication_wait_ms: u64,
+    #[command(flatten)]
+    pub auth: partida_auth::AuthConfig,
     /// Log as JSON lines.
     #[arg(long, env = "LOG_JSON")]
     pub log_json: bool,
@@ -80,6 +87,7 @@ impl Config {
             checkpoint_webhook: None,
             checkpoint_min_standbys: 0,
             checkpoint_replication_wait_ms: 10_000,
+            auth: partida_auth::AuthConfig::default(),
             log_json: false,
         }
     }

@@ -55,18 +55,21 @@ impl Application {
         writer_config.queue_capacity = config.queue_capacity;
         writer_config.max_batch_commands = config.max_batch_commands;
         writer_config.max_batch_postings = config.max_batch_postings;
+        // For what is not the writer's: token lookups and signing rounds.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(3))
+            .connect_lazy_with(options.clone());
+        let auth = partida_auth::Authenticator::new(&config.auth, pool.clone())?;
         let signing = match &config.signing_key_file {
             Some(path) => {
                 let seed = partida_eventstore::checkpoint::Signer::seed_from_file(path).map_err(anyhow::Error::msg)?;
                 let signer = partida_eventstore::checkpoint::Signer::new(seed, config.checkpoint_min_standbys)
                     .with_replication_wait(std::time::Duration::from_millis(config.checkpoint_replication_wait_ms));
                 tracing::info!(key_id = signer.key_id(), "checkpoints are signed");
-                let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(2)
-                    .connect_lazy_with(options.clone());
                 Some(std::sync::Arc::new(signing::Signing::new(
                     signer,
-                    pool,
+                    pool.clone(),
                     std::time::Duration::from_secs(config.checkpoint_interval_secs.max(1)),
                     config.checkpoint_dir.clone(),
                     config.checkpoint_webhook.clone(),
@@ -85,7 +88,7 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen))?;
         Ok(Self {
             listener,
-            router: routes::router(state),
+            router: routes::router(state, &auth),
             writer: task,
             signing,
         })

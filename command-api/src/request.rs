@@ -1,10 +1,12 @@
-//! What every write request carries besides its body: tracing context and an optional
-//! `Idempotency-Key`; and how the writer's reply becomes the response.
+//! What every write request carries besides its body: who sent it (the authenticated
+//! principal), tracing context and an optional `Idempotency-Key`; and how the writer's reply
+//! becomes the response.
 
 use axum::extract::FromRequestParts;
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use ledger::Command;
+use partida_auth::Principal;
 use partida_eventstore::{AppendError, CommandContext, IdempotencyKey, Reply, Submission};
 use partida_service::ApiError;
 use serde_json::{Value, json};
@@ -27,10 +29,12 @@ impl<S: Send + Sync> FromRequestParts<S> for WriteMeta {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let request_id = header(parts, "x-request-id");
+        let principal = parts.extensions.get::<Principal>();
         let context = CommandContext {
             correlation_id: header(parts, "x-correlation-id").or_else(|| request_id.clone()),
             causation_id: header(parts, "x-causation-id"),
-            actor: header(parts, "x-actor"),
+            actor: principal.map(|p| p.subject.clone()),
+            credential: principal.map(|p| p.credential.clone()),
             request_id,
         };
         let idempotency_key = match parts.headers.get("idempotency-key") {

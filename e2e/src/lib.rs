@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+pub use partida_auth::Role;
 use partida_testkit::TestDb;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -113,6 +114,8 @@ pub struct Stack {
     pub query: Service,
     /// `None` when the test runs its own projectors.
     pub projector: Option<Service>,
+    /// An admin's API token; `http` sends it with every request.
+    pub token: String,
     pub http: Http,
 }
 
@@ -127,13 +130,25 @@ impl Stack {
         let db = TestDb::new().await;
         let command = start_command_api(&db).await;
         let query = start_query_api(&db).await;
+        Self::assemble(db, command, query, None).await
+    }
+
+    /// A stack of services the test started itself, with an admin token to call them.
+    pub async fn assemble(db: TestDb, command: Service, query: Service, projector: Option<Service>) -> Self {
+        let token = issue_token(&db, Role::Admin, "e2e-admin").await;
         Self {
+            http: Http::with_token(&token),
             db,
             command,
             query,
-            projector: None,
-            http: Http::default(),
+            projector,
+            token,
         }
+    }
+
+    /// A fresh API token with `role` on this stack's database.
+    pub async fn token(&self, role: Role) -> String {
+        issue_token(&self.db, role, &format!("e2e-{role}")).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -151,12 +166,34 @@ impl Stack {
     }
 }
 
+/// Creates an API token for `subject` with `role`, straight in the database.
+pub async fn issue_token(db: &TestDb, role: Role, subject: &str) -> String {
+    partida_auth::token::create(db.pool(), subject, role, None)
+        .await
+        .expect("creating a token")
+        .token
+}
+
+/// A client; with a token, every request carries it as its bearer credential.
 #[derive(Default, Clone)]
 pub struct Http {
     client: reqwest::Client,
 }
 
 impl Http {
+    pub fn with_token(token: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("a header value");
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        Self {
+            client: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
     pub async fn post(&self, url: &str, body: Value) -> (StatusCode, Value) {
         let response = self.client.post(url).json(&body).send().await.expect("POST");
         decode(response).await

@@ -51,7 +51,10 @@ pub struct CommandContext {
     pub request_id: Option<String>,
     pub correlation_id: Option<String>,
     pub causation_id: Option<String>,
+    /// The authenticated subject the command was sent as.
     pub actor: Option<String>,
+    /// The credential it authenticated with (`token:<id>`, `jwt:<issuer>`).
+    pub credential: Option<String>,
 }
 
 impl CommandContext {
@@ -62,6 +65,7 @@ impl CommandContext {
             ("correlation_id", self.correlation_id.as_deref()),
             ("causation_id", self.causation_id.as_deref()),
             ("actor", self.actor.as_deref()),
+            ("credential", self.credential.as_deref()),
             ("idempotency_key", idempotency_key),
         ];
         for (name, value) in fields {

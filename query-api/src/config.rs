@@ -23,6 +23,8 @@ pub struct Config {
     /// How long a read carrying `min_position` waits for the projection before 503 `not_caught_up`.
     #[arg(long, env = "PARTIDA_MIN_POSITION_WAIT_MS", default_value_t = 5_000)]
     pub min_position_wait_ms: u64,
+    #[command(flatten)]
+    pub auth: partida_auth::AuthConfig,
     #[arg(long, env = "LOG_JSON")]
     pub log_json: bool,
 }
@@ -35,6 +37,7 @@ impl Config {
             database_url: None,
             max_connections: 4,
             min_position_wait_ms: 5_000,
+            auth: partida_auth::AuthConfig::default(),
             log_json: false,
         }
     }

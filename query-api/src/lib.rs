@@ -42,6 +42,7 @@ impl Application {
             .acquire_timeout(std::time::Duration::from_secs(3))
             .connect_lazy(config.read_url())
             .context("parsing the read database URL")?;
+        let auth = partida_auth::Authenticator::new(&config.auth, pool.clone())?;
         let model = Arc::new(read_model::ReadModel::default());
         let listener = TcpListener::bind(config.listen)
             .await
@@ -55,7 +56,7 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: routes::router(state),
+            router: routes::router(state, &auth),
             model,
             pool,
             stopping,

@@ -75,7 +75,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();
         if let Some(delay) = self.retry_after {
-            let seconds = delay.as_secs().max(1);
+            // Whole seconds, rounded up: retrying earlier than asked would fail again.
+            let seconds = (delay.as_secs() + u64::from(delay.subsec_nanos() > 0)).max(1);
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

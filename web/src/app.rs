@@ -5,9 +5,10 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+use crate::api::{Logout, whoami};
 use crate::components::live::{LiveStatus, provide_live};
 use crate::pages::{
-    account::AccountPage, accounts::AccountsPage, dashboard::DashboardPage, events::EventsPage,
+    account::AccountPage, accounts::AccountsPage, dashboard::DashboardPage, events::EventsPage, login::LoginPage,
     new_account::NewAccountPage, new_transfer::NewTransferPage, system::SystemPage, transfer::TransferPage,
     transfers::TransfersPage,
 };
@@ -56,11 +57,13 @@ pub fn App() -> impl IntoView {
                         <A href="/system">"System"</A>
                     </nav>
                     <LiveStatus/>
+                    <SignedIn/>
                 </header>
                 // Every route renders completely on the server before it is sent (no streaming),
                 // so pages read and forms post with JavaScript off too.
                 <main id="main" tabindex="-1">
                     <Routes fallback=|| view! { <NotFound/> }>
+                        <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                         <Route path=path!("/") view=DashboardPage ssr=SsrMode::Async/>
                         <Route path=path!("/accounts") view=AccountsPage ssr=SsrMode::Async/>
                         <Route path=path!("/accounts/new") view=NewAccountPage ssr=SsrMode::Async/>
@@ -74,6 +77,31 @@ pub fn App() -> impl IntoView {
                 </main>
             </div>
         </Router>
+    }
+}
+
+/// Who is signed in, and the way out. Asked again whenever the sign-in page is left.
+#[component]
+fn SignedIn() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let on_login = Memo::new(move |_| location.pathname.get() == "/login");
+    let operator = Resource::new(move || on_login.get(), |_| whoami());
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                operator.await.ok().map(|operator| view! {
+                    <div class="operator">
+                        <span data-operator=operator.subject.clone()>
+                            {operator.subject.clone()}" · "{operator.role.clone()}
+                        </span>
+                        <ActionForm action=logout attr:class="inline">
+                            <button type="submit" class="link">"Sign out"</button>
+                        </ActionForm>
+                    </div>
+                })
+            })}
+        </Suspense>
     }
 }
 

@@ -33,10 +33,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     pg::create_database(&target, "bench-pg", port, "partida")?;
     let database_url = format!("postgres://postgres@127.0.0.1:{port}/partida");
     up::migrate(&bin_dir, &database_url)?;
+    let token = up::issue_token(&bin_dir, &database_url, "bench", "admin")?;
 
     let [command, query, projector] = [free_addr()?, free_addr()?, free_addr()?];
     let common = [
         ("DATABASE_URL", database_url.clone()),
+        // One token drives every workload: no per-credential limit while measuring.
+        ("PARTIDA_RATE_LIMIT_PER_SEC", "0".to_owned()),
         ("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())),
     ];
     let mut supervisor = Supervisor::default();
@@ -75,6 +78,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let out = target.join("bench");
     let mut bench = Command::new(bin_dir.join("partida-bench"));
     bench
+        .env("PARTIDA_TOKEN", &token)
         .args(["--command-url", &format!("http://{command}")])
         .args(["--query-url", &format!("http://{query}")])
         .args(["--database-url", &database_url])

@@ -25,6 +25,8 @@ pub fn run(admin_url: &str) -> Result<()> {
     let site = web::build_site(false)?;
     let database_url = pg::fresh_database(admin_url, "partida_browser")?;
     up::migrate(&bin_dir, &database_url)?;
+    let admin_token = up::issue_token(&bin_dir, &database_url, "browser-admin", "admin")?;
+    let reader_token = up::issue_token(&bin_dir, &database_url, "browser-reader", "reader")?;
 
     let [command, query, projector, console] = [
         bench::free_addr()?,
@@ -86,6 +88,8 @@ pub fn run(admin_url: &str) -> Result<()> {
         .env("PARTIDA_WEB_URL", format!("http://{console}"))
         .env("PARTIDA_COMMAND_URL", format!("http://{command}"))
         .env("PARTIDA_QUERY_URL", format!("http://{query}"))
+        .env("PARTIDA_ADMIN_TOKEN", &admin_token)
+        .env("PARTIDA_READER_TOKEN", &reader_token)
         .env("PARTIDA_SCREENSHOTS", &screenshots)
         .env("PARTIDA_CHROMIUM", CHROMIUM);
     let status = shutdown::run_to_completion(&mut pytest).context("running pytest")?;

@@ -23,12 +23,12 @@ struct Call {
     body: Value,
 }
 
-pub fn load(command_api: SocketAddr) -> Result<()> {
+pub fn load(command_api: SocketAddr, token: &str) -> Result<()> {
     let calls = script();
     note!("loading demo data through command-api ({} requests)", calls.len());
     for call in &calls {
         let body = call.body.to_string();
-        let response = http::post_json(command_api, call.path, &body, TIMEOUT)?;
+        let response = http::post_json(command_api, call.path, &body, token, TIMEOUT)?;
         if !matches!(response.status, 200 | 201) {
             bail!(
                 "demo data: POST {} {body}\nanswered {}: {}",

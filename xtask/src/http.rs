@@ -32,21 +32,32 @@ pub fn connect_addr(listen_addr: &str) -> Result<SocketAddr> {
     Ok(addr)
 }
 
-pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Response> {
-    request(addr, "GET", path, None, timeout)
+/// `GET`, with `token` as the bearer credential when given (health checks need none).
+pub fn get(addr: SocketAddr, path: &str, token: Option<&str>, timeout: Duration) -> Result<Response> {
+    request(addr, "GET", path, None, token, timeout)
 }
 
-pub fn post_json(addr: SocketAddr, path: &str, json: &str, timeout: Duration) -> Result<Response> {
-    request(addr, "POST", path, Some(json), timeout)
+pub fn post_json(addr: SocketAddr, path: &str, json: &str, token: &str, timeout: Duration) -> Result<Response> {
+    request(addr, "POST", path, Some(json), Some(token), timeout)
 }
 
-fn request(addr: SocketAddr, method: &str, path: &str, json: Option<&str>, timeout: Duration) -> Result<Response> {
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<Response> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
 
     let mut request =
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n");
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
     if let Some(body) = json {
         request.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

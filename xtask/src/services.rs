@@ -188,7 +188,7 @@ impl Supervisor {
             }
             pending.retain(|&index| {
                 let service = &self.services[index];
-                match http::get(service.spec.health_addr, path, Duration::from_secs(2)) {
+                match http::get(service.spec.health_addr, path, None, Duration::from_secs(2)) {
                     Ok(response) if response.status == 200 => {
                         note!("{} is ready on {}", service.spec.name, service.spec.health_addr);
                         false

@@ -94,10 +94,14 @@ pub fn run(args: &UpArgs) -> Result<()> {
     let bin_dir = build(args.release, &STACK)?;
     let site = crate::web::build_site(args.release)?;
     migrate(&bin_dir, &database_url)?;
+    let target = workspace::target_dir()?;
+    let admin_token = issue_token(&bin_dir, &database_url, "dev-admin", "admin")?;
+    let token_file = target.join("partida").join("admin.token");
+    std::fs::create_dir_all(target.join("partida"))?;
+    std::fs::write(&token_file, format!("{admin_token}\n"))?;
 
     let mut supervisor = Supervisor::default();
     let database = ("DATABASE_URL", database_url.clone());
-    let target = workspace::target_dir()?;
     let signing_key = dev_signing_key(&target)?;
     let published = target.join("partida").join("checkpoints");
     supervisor.spawn(ServiceSpec {
@@ -147,7 +151,7 @@ pub fn run(args: &UpArgs) -> Result<()> {
     supervisor.wait_until_healthy(READY_TIMEOUT)?;
 
     if args.demo {
-        demo::load(command_api.addr)?;
+        demo::load(command_api.addr, &admin_token)?;
     }
 
     println!();
@@ -157,6 +161,12 @@ pub fn run(args: &UpArgs) -> Result<()> {
     println!("  query-api          http://{}", query_api.addr);
     println!("  projector metrics  http://{}/metrics", projector.addr);
     println!("  DATABASE_URL       {database_url}");
+    println!("  admin token        {admin_token}");
+    println!(
+        "                     (also in {}; sign in to the console with it, or send it as",
+        token_file.display()
+    );
+    println!("                     `Authorization: Bearer`; more: `command-api tokens --help`)");
     println!(
         "  checkpoints        signed every 30 s with the dev key {}",
         signing_key.display()
@@ -220,6 +230,24 @@ pub(crate) fn migrate(bin_dir: &Path, database_url: &str) -> Result<()> {
         bail!("`command-api migrate` failed ({status}); see its output above");
     }
     Ok(())
+}
+
+/// `command-api tokens create`: a new API token for `subject` with `role`, as printed.
+pub(crate) fn issue_token(bin_dir: &Path, database_url: &str, subject: &str, role: &str) -> Result<String> {
+    let output = Command::new(bin_dir.join("command-api"))
+        .args(["tokens", "create", "--subject", subject, "--role", role])
+        .env("DATABASE_URL", database_url)
+        .output()
+        .context("running `command-api tokens create`")?;
+    let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if !output.status.success() || !token.starts_with("ptk_") {
+        bail!(
+            "`command-api tokens create` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(token)
 }
 
 fn env_var_or(name: &str, default: &str) -> String {

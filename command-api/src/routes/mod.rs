@@ -10,6 +10,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use partida_auth::{Authenticator, Permission, guarded};
 use partida_service::ApiError;
 
 use crate::AppState;
@@ -17,21 +18,26 @@ use crate::AppState;
 /// Bodies of single commands; a transfer of 64 postings with metadata fits easily.
 const SINGLE_BODY_BYTES: usize = 256 * 1024;
 
-pub(crate) fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState, auth: &Authenticator) -> Router {
     let batch_limit = state.limits.batch_body_bytes();
-    let api = Router::new()
+    let administer = Router::new()
         .route("/v1/assets", post(assets::register))
         .route("/v1/accounts", post(accounts::open))
         .route("/v1/accounts/{id}/freeze", post(accounts::freeze))
         .route("/v1/accounts/{id}/unfreeze", post(accounts::unfreeze))
-        .route("/v1/accounts/{id}/close", post(accounts::close))
-        .route("/v1/transfers", post(transfers::post))
-        .route("/v1/audit/checkpoints", post(audit::sign))
+        .route("/v1/accounts/{id}/close", post(accounts::close));
+    let transfer = Router::new().route("/v1/transfers", post(transfers::post)).route(
+        "/v1/transfers/batch",
+        post(transfers::batch).layer(DefaultBodyLimit::max(batch_limit)),
+    );
+    let audit = Router::new().route("/v1/audit/checkpoints", post(audit::sign));
+    let anyone = Router::new().route("/v1/whoami", get(partida_auth::whoami));
+    let api = Router::new()
+        .merge(guarded(administer, auth, Permission::Administer))
+        .merge(guarded(transfer, auth, Permission::Transfer))
+        .merge(guarded(audit, auth, Permission::Audit))
+        .merge(guarded(anyone, auth, Permission::Authenticated))
         .layer(DefaultBodyLimit::max(SINGLE_BODY_BYTES))
-        .route(
-            "/v1/transfers/batch",
-            post(transfers::batch).layer(DefaultBodyLimit::max(batch_limit)),
-        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(partida_service::metrics::render))

@@ -224,8 +224,11 @@ async fn an_unreachable_database_is_503_unavailable_with_retry_after() {
     let mut config = command_api::Config::for_database("postgres://postgres@127.0.0.1:1/none");
     config.queue_capacity = 4;
     let api = start_command_api_with(config).await;
+    // A well-formed token: checking it needs the database, which is as unreachable as the writer.
+    let token = format!("ptk_{}", "0".repeat(64));
     let response = reqwest::Client::new()
         .post(format!("{}/v1/assets", api.url))
+        .bearer_auth(token)
         .json(&json!({"code": "EUR", "scale": 2}))
         .send()
         .await
@@ -248,7 +251,9 @@ async fn a_full_writer_queue_answers_503_overloaded() {
         .execute(&mut *blocker)
         .await
         .expect("lock");
-    let client = reqwest::Client::new();
+    let client = partida_e2e::Http::with_token(&partida_e2e::issue_token(&db, partida_e2e::Role::Admin, "e2e").await)
+        .client()
+        .clone();
     let send = |code: String| {
         let request = client
             .post(format!("{}/v1/assets", api.url))

@@ -4,8 +4,10 @@
     reason = "test helpers outside #[test] fns: a failed expectation is a failed test"
 )]
 
+mod auth;
 mod errors;
 mod flows;
+mod limits;
 mod live;
 mod projector;
 mod writers;

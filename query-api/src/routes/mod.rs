@@ -14,13 +14,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use partida_auth::{Authenticator, Permission, guarded};
 use partida_service::ApiError;
 use serde_json::{Value, json};
 
 use crate::AppState;
 
-pub(crate) fn router(state: AppState) -> Router {
-    let api = Router::new()
+pub(crate) fn router(state: AppState, auth: &Authenticator) -> Router {
+    let read = Router::new()
         .route("/v1/assets", get(assets::list))
         .route("/v1/accounts", get(accounts::list))
         .route("/v1/accounts/{id}", get(accounts::get))
@@ -32,13 +33,19 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/streams/{id}", get(log::stream))
         .route("/v1/projections", get(projections::list))
         .route("/v1/trial-balance", get(books::trial_balance))
-        .route("/v1/live", get(live::live))
+        .route("/v1/live", get(live::live));
+    let audit = Router::new()
         .route("/v1/audit/export", get(audit::export))
         .route("/v1/audit/checkpoints", get(audit::checkpoints))
         .route("/v1/audit/checkpoints/latest", get(audit::latest_checkpoint))
         .route("/v1/audit/keys", get(audit::keys))
         .route("/v1/audit/proof/inclusion", get(audit::inclusion))
-        .route("/v1/audit/proof/consistency", get(audit::consistency))
+        .route("/v1/audit/proof/consistency", get(audit::consistency));
+    let anyone = Router::new().route("/v1/whoami", get(partida_auth::whoami));
+    let api = Router::new()
+        .merge(guarded(read, auth, Permission::Read))
+        .merge(guarded(audit, auth, Permission::Audit))
+        .merge(guarded(anyone, auth, Permission::Authenticated))
         .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(partida_service::metrics::render))

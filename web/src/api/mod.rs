@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use error::UiError;
-use types::{Account, Asset, Checkpoint, Entry, LogEvent, Page, Projection, ServiceHealth, Transfer};
+use types::{Account, Asset, Checkpoint, Entry, LogEvent, Operator, Page, Projection, ServiceHealth, Transfer};
 
 /// A transfer with each posting's amount written out with its asset (`12.50 EUR`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +59,25 @@ pub struct LegInput {
     pub credit: String,
     #[serde(default)]
     pub amount: String,
+}
+
+/// Signs in with an API token or a JWT: the APIs must accept it, then it is kept in the
+/// session cookie and the browser goes on to `next`.
+#[server(endpoint = "login")]
+pub async fn login(token: String, next: Option<String>) -> Result<(), UiError> {
+    crate::server::session::login(token.trim(), next.as_deref()).await
+}
+
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), UiError> {
+    crate::server::session::logout();
+    Ok(())
+}
+
+/// The signed-in operator; an error when no one is.
+#[server(endpoint = "whoami")]
+pub async fn whoami() -> Result<Operator, UiError> {
+    crate::server::backend()?.whoami().await
 }
 
 #[server(endpoint = "dashboard")]

@@ -169,3 +169,11 @@ pub struct Written {
     pub id: String,
     pub position: i64,
 }
+
+/// The signed-in operator, as the APIs see their credential.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operator {
+    pub subject: String,
+    pub role: String,
+    pub permissions: Vec<String>,
+}

@@ -4,6 +4,7 @@ pub mod account;
 pub mod accounts;
 pub mod dashboard;
 pub mod events;
+pub mod login;
 pub mod new_account;
 pub mod new_transfer;
 pub mod system;

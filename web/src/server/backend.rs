@@ -30,6 +30,8 @@ pub struct Backend {
     pub query_url: Arc<str>,
     pub projector_url: Arc<str>,
     assets_of: Arc<Mutex<HashMap<String, AssetOf>>>,
+    /// The signed-in operator's credential, sent with every API call made for them.
+    credential: Option<Arc<str>>,
 }
 
 impl Backend {
@@ -50,15 +52,35 @@ impl Backend {
             query_url: trim(query_url),
             projector_url: trim(projector_url),
             assets_of: Arc::default(),
+            credential: None,
         })
+    }
+
+    /// The same backend, calling the APIs as the holder of `credential`.
+    pub fn acting_as(&self, credential: Option<String>) -> Self {
+        Self {
+            credential: credential.map(Arc::from),
+            ..self.clone()
+        }
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.credential {
+            Some(credential) => request.bearer_auth(credential),
+            None => request,
+        }
+    }
+
+    /// Who the APIs take the credential for (`GET /v1/whoami` of query-api).
+    pub async fn whoami(&self) -> Result<crate::api::types::Operator, UiError> {
+        self.read("/v1/whoami", &[]).await
     }
 
     /// `GET` from query-api, e.g. `read("/v1/accounts", &[("after", "a")])`.
     pub async fn read<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, UiError> {
         let url = format!("{}{path}", self.query_url);
         let response = self
-            .http
-            .get(&url)
+            .authorized(self.http.get(&url))
             .query(query)
             .send()
             .await
@@ -68,10 +90,7 @@ impl Backend {
 
     /// `POST` a command to command-api; `Idempotency-Key` when given.
     pub async fn write(&self, path: &str, body: &Value, idempotency_key: Option<&str>) -> Result<Written, UiError> {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.command_url))
-            .header("x-actor", "web-console");
+        let mut request = self.authorized(self.http.post(format!("{}{path}", self.command_url)));
         if let Some(key) = idempotency_key {
             request = request.header("idempotency-key", key);
         }
@@ -85,7 +104,7 @@ impl Backend {
 
     /// The live stream of query-api, for the console's `/live` to pass on.
     pub async fn live(&self, last_event_id: Option<&str>) -> Result<reqwest::Response, UiError> {
-        let mut request = self.streaming.get(format!("{}/v1/live", self.query_url));
+        let mut request = self.authorized(self.streaming.get(format!("{}/v1/live", self.query_url)));
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }

@@ -11,7 +11,12 @@ use super::AppState;
 
 pub async fn proxy(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    let upstream = match state.backend.live(last_event_id).await {
+    let Some(credential) = super::session::credential(&headers) else {
+        let body = serde_json::json!({"error": {"code": "unauthenticated", "message": "sign in first"}});
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    };
+    let backend = state.backend.acting_as(Some(credential));
+    let upstream = match backend.live(last_event_id).await {
         Ok(upstream) => upstream,
         Err(error) => {
             let body = serde_json::json!({"error": {"code": error.code, "message": error.message}});

@@ -2,8 +2,10 @@
 //! command-api and query-api, passes the live stream on, and serves the wasm and CSS.
 
 mod backend;
+pub mod headers;
 mod live;
 pub mod ops;
+pub mod session;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +41,9 @@ pub struct Config {
     /// builds it under target/site).
     #[arg(long, env = "WEB_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// Mark the session cookie `Secure`: set it when the console is served over HTTPS.
+    #[arg(long, env = "WEB_SECURE_COOKIES")]
+    pub secure_cookies: bool,
     /// Log as JSON lines.
     #[arg(long, env = "LOG_JSON")]
     pub log_json: bool,
@@ -59,9 +64,17 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// The backend, inside a server function or a page rendered on the server.
+/// Whether the session cookie is marked `Secure` (in context for the sign-in function).
+#[derive(Clone, Copy)]
+pub struct SecureCookies(pub bool);
+
+/// The backend, inside a server function or a page rendered on the server, acting as the
+/// operator whose session cookie came with the request.
 pub fn backend() -> Result<Backend, crate::api::UiError> {
-    use_context::<Backend>().ok_or_else(|| crate::api::UiError::new("internal", "the console is misconfigured"))
+    let backend =
+        use_context::<Backend>().ok_or_else(|| crate::api::UiError::new("internal", "the console is misconfigured"))?;
+    let credential = use_context::<axum::http::request::Parts>().and_then(|parts| session::credential(&parts.headers));
+    Ok(backend.acting_as(credential))
 }
 
 /// After a write, on to the page of what was written, read at the write's position so it shows
@@ -102,6 +115,7 @@ pub fn router(config: &Config, stopping: watch::Receiver<bool>) -> anyhow::Resul
         backend: backend.clone(),
         stopping,
     };
+    let secure = SecureCookies(config.secure_cookies);
     let routes = generate_route_list(App);
     let pages = Router::new()
         .route("/live", get(live::proxy))
@@ -109,11 +123,23 @@ pub fn router(config: &Config, stopping: watch::Receiver<bool>) -> anyhow::Resul
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
-        .leptos_routes_with_context(&state, routes, move || provide_context(backend.clone()), {
-            let options = state.options.clone();
-            move || shell(options.clone())
-        })
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || {
+                provide_context(backend.clone());
+                provide_context(secure);
+                headers::provide_request_nonce();
+            },
+            {
+                let options = state.options.clone();
+                move || shell(options.clone())
+            },
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .with_state(state);
+        .with_state(state)
+        .layer(axum::middleware::from_fn(session::require_session))
+        .layer(axum::middleware::from_fn(session::same_origin))
+        .layer(axum::middleware::from_fn(headers::security_headers));
     Ok(partida_service::standard_layers(pages))
 }

@@ -17,6 +17,10 @@ COMMAND_URL = os.environ["PARTIDA_COMMAND_URL"].rstrip("/")
 QUERY_URL = os.environ["PARTIDA_QUERY_URL"].rstrip("/")
 SCREENSHOTS = pathlib.Path(os.environ.get("PARTIDA_SCREENSHOTS", "target/browser/screenshots"))
 CHROMIUM = os.environ.get("PARTIDA_CHROMIUM", "/usr/bin/chromium")
+# API tokens `cargo xtask test` created: an admin's (subject browser-admin) and a reader's
+# (subject browser-reader).
+ADMIN_TOKEN = os.environ["PARTIDA_ADMIN_TOKEN"]
+READER_TOKEN = os.environ["PARTIDA_READER_TOKEN"]
 
 # Chromium as root, in a closed network: no sandbox, no background traffic.
 CHROMIUM_ARGS = [
@@ -37,7 +41,7 @@ class Api:
         request = urllib.request.Request(
             COMMAND_URL + path,
             data=json.dumps(body).encode(),
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", "authorization": f"Bearer {ADMIN_TOKEN}"},
             method="POST",
         )
         try:
@@ -47,7 +51,8 @@ class Api:
             return error.code, json.load(error)
 
     def get(self, path):
-        with urllib.request.urlopen(QUERY_URL + path, timeout=10) as response:
+        request = urllib.request.Request(QUERY_URL + path, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
     def asset(self, code="EUR", scale=2):
@@ -90,10 +95,29 @@ def browser():
         browser.close()
 
 
-def _context(browser, javascript):
+def _context(browser, javascript, token=ADMIN_TOKEN):
+    """A fresh browser profile, signed in with `token` (its session cookie set) unless None."""
     context = browser.new_context(base_url=WEB_URL, java_script_enabled=javascript, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
+    if token is not None:
+        context.add_cookies(
+            [{"name": "partida_session", "value": token, "url": WEB_URL, "httpOnly": True, "sameSite": "Strict"}]
+        )
     return context
+
+
+@pytest.fixture
+def signed_out(browser):
+    context = _context(browser, javascript=True, token=None)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def reader_page(browser):
+    context = _context(browser, javascript=True, token=READER_TOKEN)
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture
@@ -119,6 +143,20 @@ def open_page(page, path, hydrated=True):
     page.goto(path)
     if hydrated:
         page.wait_for_selector('[data-hydrated="true"]')
+
+
+def post_transfer_in_ui(page, legs, memo=""):
+    """Fills the new-transfer form with `legs` (debit, credit, amount as typed) and posts it."""
+    open_page(page, "/transfers/new")
+    for index, (debit, credit, amount) in enumerate(legs):
+        if index > 0:
+            page.get_by_role("button", name="Add a leg").click()
+        page.get_by_label(f"Leg {index + 1} from (debit)").fill(debit)
+        page.get_by_label(f"Leg {index + 1} to (credit)").fill(credit)
+        page.get_by_label(f"Leg {index + 1} amount").fill(amount)
+    if memo:
+        page.get_by_label("Memo (optional)").fill(memo)
+    page.get_by_role("button", name="Post transfer").click()
 
 
 def screenshot(page, name):

@@ -5,7 +5,7 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import open_page, path_of, screenshot
+from conftest import ADMIN_TOKEN, open_page, path_of, post_transfer_in_ui, screenshot
 
 
 def open_account_in_ui(page, id, name, limit):
@@ -17,19 +17,6 @@ def open_account_in_ui(page, id, name, limit):
     page.get_by_role("button", name="Open account").click()
     expect(page).to_have_url(re.compile(rf"/accounts/{re.escape(id)}\?min_position=\d+$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text(name)
-
-
-def post_transfer_in_ui(page, legs, memo=""):
-    open_page(page, "/transfers/new")
-    for index, (debit, credit, amount) in enumerate(legs):
-        if index > 0:
-            page.get_by_role("button", name="Add a leg").click()
-        page.get_by_label(f"Leg {index + 1} from (debit)").fill(debit)
-        page.get_by_label(f"Leg {index + 1} to (credit)").fill(credit)
-        page.get_by_label(f"Leg {index + 1} amount").fill(amount)
-    if memo:
-        page.get_by_label("Memo (optional)").fill(memo)
-    page.get_by_role("button", name="Post transfer").click()
 
 
 def balance_of(page):
@@ -264,6 +251,7 @@ def test_pages_fit_a_phone(browser, api):
     context = browser.new_context(
         base_url=os.environ["PARTIDA_WEB_URL"], viewport={"width": 390, "height": 844}, is_mobile=True
     )
+    context.add_cookies([{"name": "partida_session", "value": ADMIN_TOKEN, "url": os.environ["PARTIDA_WEB_URL"]}])
     page = context.new_page()
     for path, name in [("/", "dashboard-phone"), ("/transfers/new", "transfer-new-phone")]:
         open_page(page, path)

@@ -104,7 +104,13 @@ pub(super) fn open_accounts(topology: &Topology) -> Result<()> {
         ));
     }
     for (path, body) in calls {
-        let response = http::post_json(topology.command_lb, path, &body.to_string(), Duration::from_secs(30))?;
+        let response = http::post_json(
+            topology.command_lb,
+            path,
+            &body.to_string(),
+            &topology.token,
+            Duration::from_secs(30),
+        )?;
         if !matches!(response.status, 200 | 201) {
             bail!("POST {path} {body} answered {}: {}", response.status, response.body);
         }
@@ -137,7 +143,7 @@ fn read_your_writes(topology: &mut Topology, ledger: &mut Ledger) -> Result<Stri
     for i in 0..30 {
         let account = &users[i % 4];
         let id = format!("ryw-{i}");
-        let position = load::transfer(topology.command_lb, &id, account)?;
+        let position = load::transfer(topology.command_lb, &topology.token, &id, account)?;
         ledger.record(&[Ack {
             id,
             account: account.clone(),
@@ -170,7 +176,7 @@ fn replica_stops(topology: &mut Topology, _ledger: &mut Ledger, signal: Signal) 
         format!("/v1/accounts/{}/entries?limit=20", users()[1]),
         "/v1/trial-balance".into(),
     ];
-    let readers = Readers::start(topology.query_lb, READERS, &paths);
+    let readers = Readers::start(topology.query_lb, &topology.token, READERS, &paths);
     readers.wait_for(200, WAIT)?;
     topology.supervisor.signal(victim, signal)?;
     let status = topology.supervisor.wait_for_exit(victim, Duration::from_secs(15))?;
@@ -199,7 +205,7 @@ fn replica_stops(topology: &mut Topology, _ledger: &mut Ledger, signal: Signal) 
 fn leading_projector(topology: &Topology) -> Result<Option<usize>> {
     let mut leaders = Vec::new();
     for (i, addr) in topology.projectors.iter().enumerate() {
-        if let Ok(response) = http::get(*addr, "/readyz", Duration::from_secs(2))
+        if let Ok(response) = http::get(*addr, "/readyz", None, Duration::from_secs(2))
             && response.body.contains("\"leader\"")
         {
             leaders.push(i);
@@ -219,7 +225,7 @@ fn projector_failover(topology: &mut Topology, ledger: &mut Ledger) -> Result<St
         bail!("no projector leads");
     };
     let victim = format!("projector-{}", leader + 1);
-    let writers = Writers::start("failover", &[topology.command_lb], 2, &users());
+    let writers = Writers::start("failover", &[topology.command_lb], &topology.token, 2, &users());
     writers.wait_for(50, WAIT)?;
     topology.supervisor.signal(&victim, Signal::SIGKILL)?;
     topology.supervisor.wait_for_exit(&victim, Duration::from_secs(15))?;
@@ -254,7 +260,7 @@ fn projector_failover(topology: &mut Topology, ledger: &mut Ledger) -> Result<St
 /// must reconnect without a restart, and every acknowledged transfer must be in the log exactly
 /// once (clients retried with the same ids).
 fn primary_crash(topology: &mut Topology, ledger: &mut Ledger) -> Result<String> {
-    let writers = Writers::start("crash", &[topology.command_lb], 3, &users());
+    let writers = Writers::start("crash", &[topology.command_lb], &topology.token, 3, &users());
     writers.wait_for(50, WAIT)?;
     topology.db.crash_and_restart_primary()?;
     let restarted_at = writers.acknowledged();
@@ -311,7 +317,7 @@ fn each_logged_once(topology: &Topology, tag: &str, acks: &[Ack]) -> Result<()> 
 /// they hand out are distinct and the log stays dense.
 fn two_writers(topology: &mut Topology, ledger: &mut Ledger) -> Result<String> {
     let targets = topology.command_apis.clone();
-    let writers = Writers::start("pair", &targets, 3, &users()[..2]);
+    let writers = Writers::start("pair", &targets, &topology.token, 3, &users()[..2]);
     writers.wait_for(300, WAIT)?;
     let acks = writers.stop()?;
     let positions: HashSet<i64> = acks.iter().map(|ack| ack.position).collect();
@@ -348,7 +354,7 @@ fn two_writers(topology: &mut Topology, ledger: &mut Ledger) -> Result<String> {
 /// exactly once and nothing else: a batch is one transaction, so the one it died in left no trace.
 fn command_api_killed(topology: &mut Topology, ledger: &mut Ledger) -> Result<String> {
     let victim = "command-api-1";
-    let writers = Writers::start("killed", &[topology.command_lb], 4, &users());
+    let writers = Writers::start("killed", &[topology.command_lb], &topology.token, 4, &users());
     writers.wait_for(100, WAIT)?;
     topology.supervisor.signal(victim, Signal::SIGKILL)?;
     topology.supervisor.wait_for_exit(victim, Duration::from_secs(15))?;
@@ -379,6 +385,7 @@ pub(super) fn sign_and_verify(topology: &Topology) -> Result<String> {
         topology.command_lb,
         "/v1/audit/checkpoints",
         "",
+        &topology.token,
         Duration::from_secs(30),
     )?;
     if !matches!(response.status, 200 | 201) {
@@ -415,6 +422,7 @@ fn restore_drill(topology: &mut Topology, _ledger: &mut Ledger) -> Result<String
 fn verify(topology: &Topology, database_url: &str, query_url: Option<&str>) -> Result<String> {
     let mut command = Command::new(&topology.audit);
     command
+        .env("PARTIDA_TOKEN", &topology.token)
         .args(["verify", "--json", "--quiet", "--database-url", database_url, "--keys"])
         .arg(topology.published.join("keys.json"));
     if let Some(url) = query_url {

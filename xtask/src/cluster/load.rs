@@ -35,7 +35,7 @@ pub struct Ack {
 
 /// Posts one transfer of 1 from [`BANK`] to `account`, again and again with the same id until
 /// it is acknowledged (201, or 200 for a replay of an earlier attempt that was written).
-pub fn transfer(target: SocketAddr, id: &str, account: &str) -> Result<i64> {
+pub fn transfer(target: SocketAddr, token: &str, id: &str, account: &str) -> Result<i64> {
     let body = json!({
         "id": id,
         "postings": [{ "debit": BANK, "credit": account, "amount": 1 }],
@@ -44,7 +44,7 @@ pub fn transfer(target: SocketAddr, id: &str, account: &str) -> Result<i64> {
     let deadline = Instant::now() + ACK_TIMEOUT;
     let mut last = String::new();
     while Instant::now() < deadline {
-        match http::post_json(target, "/v1/transfers", &body, REQUEST_TIMEOUT) {
+        match http::post_json(target, "/v1/transfers", &body, token, REQUEST_TIMEOUT) {
             Ok(response) if matches!(response.status, 200 | 201) => {
                 let answer: Value = serde_json::from_str(&response.body)?;
                 return answer["position"]
@@ -112,7 +112,7 @@ pub struct Writers {
 impl Writers {
     /// `threads` writers per target; ids are `{tag}-{target}-{thread}-{n}`, accounts taken in
     /// turn from `accounts`.
-    pub fn start(tag: &str, targets: &[SocketAddr], threads: usize, accounts: &[String]) -> Self {
+    pub fn start(tag: &str, targets: &[SocketAddr], token: &str, threads: usize, accounts: &[String]) -> Self {
         let progress = Arc::new(Progress::default());
         let mut handles = Vec::new();
         for (target_index, &target) in targets.iter().enumerate() {
@@ -120,13 +120,14 @@ impl Writers {
                 let progress = Arc::clone(&progress);
                 let prefix = format!("{tag}-{target_index}-{thread_index}");
                 let accounts = accounts.to_vec();
+                let token = token.to_owned();
                 handles.push(thread::spawn(move || {
                     let mut acks = Vec::new();
                     while !progress.stopping() {
                         let n = acks.len();
                         let id = format!("{prefix}-{n}");
                         let account = accounts[(n + thread_index) % accounts.len()].clone();
-                        let position = transfer(target, &id, &account)?;
+                        let position = transfer(target, &token, &id, &account)?;
                         acks.push(Ack {
                             id,
                             account,
@@ -179,18 +180,19 @@ pub struct Readers {
 }
 
 impl Readers {
-    pub fn start(target: SocketAddr, threads: usize, paths: &[String]) -> Self {
+    pub fn start(target: SocketAddr, token: &str, threads: usize, paths: &[String]) -> Self {
         let progress = Arc::new(Progress::default());
         let handles = (0..threads)
             .map(|thread_index| {
                 let progress = Arc::clone(&progress);
                 let paths = paths.to_vec();
+                let token = token.to_owned();
                 thread::spawn(move || {
                     let mut n = thread_index;
                     while !progress.stopping() {
                         let path = &paths[n % paths.len()];
                         n += 1;
-                        match http::get(target, path, REQUEST_TIMEOUT) {
+                        match http::get(target, path, Some(&token), REQUEST_TIMEOUT) {
                             Ok(response) if response.status == 200 => {
                                 progress.done.fetch_add(1, Ordering::SeqCst);
                                 continue;

@@ -101,6 +101,8 @@ pub struct Topology {
     audit: PathBuf,
     /// Where command-api publishes checkpoints (`keys.json` among them).
     published: PathBuf,
+    /// An admin's API token, for the drills, the load and `partida-audit`.
+    token: String,
 }
 
 impl Topology {
@@ -112,6 +114,7 @@ impl Topology {
         let db = pg::Replicated::start_fresh(&target, "cluster-pg", DATABASE)?;
         let primary = db.primary_url(DATABASE);
         up::migrate(&bin_dir, &primary)?;
+        let token = up::issue_token(&bin_dir, &primary, "cluster-admin", "admin")?;
 
         let free = |count: usize| (0..count).map(|_| bench::free_addr()).collect::<Result<Vec<_>>>();
         let mut topology = Self {
@@ -126,6 +129,7 @@ impl Topology {
             bin_dir,
             audit,
             published: target.join("partida").join("cluster-checkpoints"),
+            token,
         };
         let _ = std::fs::remove_dir_all(&topology.published);
         let signing_key = up::dev_signing_key(&target)?;
@@ -232,12 +236,14 @@ impl Topology {
         println!("  primary                  {}", self.db.primary_url(DATABASE));
         println!("  hot standby              {}", self.db.standby_url(DATABASE));
         println!("  checkpoints              published in {}", self.published.display());
+        println!("  admin token              {}", self.token);
         println!("Press Ctrl-C to stop.");
         println!();
     }
 
     /// GET through the query-api balancer.
     fn read(&self, path: &str) -> Result<http::Response> {
-        http::get(self.query_lb, path, Duration::from_secs(10)).with_context(|| format!("GET {path}"))
+        http::get(self.query_lb, path, Some(&self.token), Duration::from_secs(10))
+            .with_context(|| format!("GET {path}"))
     }
 }

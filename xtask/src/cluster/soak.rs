@@ -67,8 +67,8 @@ pub fn run(args: &SoakArgs) -> Result<()> {
         SAMPLE.as_secs()
     );
     let started = Instant::now();
-    let writers = Writers::start("soak", &[topology.command_lb], args.writers, &users);
-    let readers = Readers::start(topology.query_lb, args.readers, &paths);
+    let writers = Writers::start("soak", &[topology.command_lb], &topology.token, args.writers, &users);
+    let readers = Readers::start(topology.query_lb, &topology.token, args.readers, &paths);
     let mut samples = Vec::new();
     let mut next = started + SAMPLE;
     while started.elapsed() < duration {
