@@ -83,15 +83,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 
 /// `GET /v1/whoami`: the caller as the API sees it.
 pub async fn whoami(principal: Principal) -> axum::Json<Value> {
-    let permissions: Vec<Permission> = [
-        Permission::Read,
-        Permission::Transfer,
-        Permission::Administer,
-        Permission::Audit,
-    ]
-    .into_iter()
-    .filter(|permission| principal.role.permits(*permission))
-    .collect();
+    let permissions: Vec<Permission> = Permission::GRANTABLE
+        .into_iter()
+        .filter(|permission| principal.role.permits(*permission))
+        .collect();
     axum::Json(json!({
         "subject": principal.subject,
         "role": principal.role,

@@ -45,10 +45,17 @@ impl RateLimiter {
         if buckets.len() >= TRACKED_LIMIT && !buckets.contains_key(credential) {
             buckets.clear();
         }
-        let bucket = buckets.entry(credential.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
+        // A known credential (the common case) costs no allocation.
+        let Some(bucket) = buckets.get_mut(credential) else {
+            buckets.insert(
+                credential.to_owned(),
+                Bucket {
+                    tokens: self.burst - 1.0,
+                    at: now,
+                },
+            );
+            return Ok(());
+        };
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(self.burst);
         bucket.at = now;

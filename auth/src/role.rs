@@ -77,6 +77,14 @@ impl FromStr for Role {
 }
 
 impl Permission {
+    /// What a role can be granted (every credential is `Authenticated`).
+    pub const GRANTABLE: [Permission; 4] = [
+        Permission::Read,
+        Permission::Transfer,
+        Permission::Administer,
+        Permission::Audit,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Permission::Authenticated => "authenticated",

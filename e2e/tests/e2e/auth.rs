@@ -67,15 +67,13 @@ async fn every_endpoint_answers_401_without_a_valid_credential_and_403_to_roles_
     let stack = Stack::start().await;
     open_books(&stack).await;
     let client = reqwest::Client::new();
-    let revoked = stack.token(Role::Admin).await;
-    let revoked_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM api_tokens WHERE token_hash = $1")
-        .bind(partida_auth::token::hash(&revoked).as_slice())
-        .fetch_one(stack.db.pool())
+    let issued = partida_auth::token::create(stack.db.pool(), "revoked", Role::Admin, None)
         .await
-        .expect("the token's row");
-    partida_auth::token::revoke(stack.db.pool(), revoked_id)
+        .expect("token");
+    partida_auth::token::revoke(stack.db.pool(), issued.id)
         .await
         .expect("revoke");
+    let revoked = issued.token;
     let unknown = format!("ptk_{}", "ab".repeat(32));
     let mut tokens = Vec::new();
     for role in Role::ALL {

@@ -6,14 +6,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use partida_service::ApiError;
 
 use super::AppState;
 
 pub async fn proxy(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let Some(credential) = super::session::credential(&headers) else {
-        let body = serde_json::json!({"error": {"code": "unauthenticated", "message": "sign in first"}});
-        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first").into_response();
     };
     let backend = state.backend.acting_as(Some(credential));
     let upstream = match backend.live(last_event_id).await {

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use leptos::prelude::use_context;
+use partida_service::ApiError;
 
 use crate::api::UiError;
 
@@ -73,11 +74,12 @@ pub async fn same_origin(request: Request, next: Next) -> Response {
     if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) || !cross_site(request.headers()) {
         return next.run(request).await;
     }
-    let body = serde_json::json!({"error": {
-        "code": "cross_site_request",
-        "message": "this form may only be submitted from the console's own pages",
-    }});
-    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "cross_site_request",
+        "this form may only be submitted from the console's own pages",
+    )
+    .into_response()
 }
 
 fn cross_site(headers: &HeaderMap) -> bool {
