@@ -5,18 +5,33 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use partida_service::ApiError;
-use serde_json::{Value, json};
+use partida_service::{ApiError, openapi};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{AuthError, Authenticator, Permission, Principal, Role};
 
-/// `router`'s routes, each requiring `permission` (unmatched paths stay 404 for everyone).
+/// `router`'s routes, each requiring `permission` (unmatched paths stay 404 for everyone); their
+/// operations in the document say so: the bearer scheme, the permission, the 401/403/429 answers.
 pub fn guarded<S: Clone + Send + Sync + 'static>(
-    router: axum::Router<S>,
+    router: OpenApiRouter<S>,
     auth: &Authenticator,
     permission: Permission,
-) -> axum::Router<S> {
-    router.route_layer(axum::middleware::from_fn_with_state((auth.clone(), permission), guard))
+) -> OpenApiRouter<S> {
+    let mut router = router.route_layer(axum::middleware::from_fn_with_state((auth.clone(), permission), guard));
+    let roles: Vec<&str> = Role::ALL
+        .into_iter()
+        .filter(|role| role.permits(permission))
+        .map(Role::as_str)
+        .collect();
+    for item in router.get_openapi_mut().paths.paths.values_mut() {
+        for operation in openapi::operations_mut(item) {
+            openapi::require_bearer(operation, permission.as_str(), &roles.join(", "));
+        }
+    }
+    router
 }
 
 async fn guard(
@@ -81,16 +96,38 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
-/// `GET /v1/whoami`: the caller as the API sees it.
-pub async fn whoami(principal: Principal) -> axum::Json<Value> {
+/// The caller as the API sees it.
+#[derive(Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// The token's subject or the JWT's `sub`: who the log names as the actor.
+    subject: String,
+    role: Role,
+    /// `token:<id>` or `jwt:<issuer>`.
+    credential: String,
+    /// What the role permits.
+    permissions: Vec<Permission>,
+}
+
+/// `GET /v1/whoami` for any valid credential.
+pub fn whoami_router<S: Clone + Send + Sync + 'static>(auth: &Authenticator) -> OpenApiRouter<S> {
+    guarded(
+        OpenApiRouter::new().routes(utoipa_axum::routes!(whoami)),
+        auth,
+        Permission::Authenticated,
+    )
+}
+
+/// The caller as the API sees it: subject, role, credential and permissions.
+#[utoipa::path(get, path = "/v1/whoami", operation_id = "whoami", tag = "auth", responses((status = 200, body = WhoAmI)))]
+async fn whoami(principal: Principal) -> axum::Json<WhoAmI> {
     let permissions: Vec<Permission> = Permission::GRANTABLE
         .into_iter()
         .filter(|permission| principal.role.permits(*permission))
         .collect();
-    axum::Json(json!({
-        "subject": principal.subject,
-        "role": principal.role,
-        "credential": principal.credential,
-        "permissions": permissions,
-    }))
+    axum::Json(WhoAmI {
+        subject: principal.subject,
+        role: principal.role,
+        credential: principal.credential,
+        permissions,
+    })
 }

@@ -16,7 +16,7 @@ mod role;
 pub mod token;
 
 pub use authenticator::{AuthConfig, AuthError, Authenticator};
-pub use http::{guarded, whoami};
+pub use http::{WhoAmI, guarded, whoami_router};
 pub use role::{Permission, Role};
 
 /// The caller of a request, once authenticated.

@@ -9,10 +9,34 @@ use ledger::Command;
 use partida_auth::Principal;
 use partida_eventstore::{AppendError, CommandContext, IdempotencyKey, Reply, Submission};
 use partida_service::ApiError;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error;
+
+/// The `Idempotency-Key` header, as documented.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(crate) struct IdempotencyKeyHeader {
+    /// Makes retries of this request safe: a retry with the same key and request gets the first
+    /// answer; the same key with another request is a 409. 1 to 255 visible ASCII characters.
+    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
+    idempotency_key: Option<String>,
+}
+
+/// A write's answer: what was written and its position in the log.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Written {
+    /// The id of what was written (transfer, account or asset code).
+    id: String,
+    /// The log position of the write's event; `X-Min-Position` / `min_position` on a read
+    /// waits for it (read-your-writes).
+    #[schema(minimum = 1)]
+    position: i64,
+}
 
 /// Headers of a write request.
 pub(crate) struct WriteMeta {
@@ -96,13 +120,15 @@ impl WriteMeta {
 
 /// `201 {"id", "position"}` for a new write, `200` with the same body for an identical replay.
 pub(crate) fn respond(id: &str, reply: Result<Reply, AppendError>) -> Result<Response, ApiError> {
+    let written = |position| {
+        axum::Json(Written {
+            id: id.to_owned(),
+            position,
+        })
+    };
     match reply.map_err(error::append)? {
-        Reply::Written { position } => {
-            Ok((StatusCode::CREATED, axum::Json(json!({"id": id, "position": position}))).into_response())
-        }
-        Reply::Replayed { position } => {
-            Ok((StatusCode::OK, axum::Json(json!({"id": id, "position": position}))).into_response())
-        }
+        Reply::Written { position } => Ok((StatusCode::CREATED, written(position)).into_response()),
+        Reply::Replayed { position } => Ok((StatusCode::OK, written(position)).into_response()),
         Reply::Rejected(rejection) => Err(error::rejection(&rejection)),
         // Only keyed batches are answered from a record; a single command never is.
         Reply::Recorded(answer) => Ok((StatusCode::OK, axum::Json(answer)).into_response()),

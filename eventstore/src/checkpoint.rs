@@ -27,21 +27,35 @@ const ROUND_LOCK: i64 = 0x7061_7274_6964_6163;
 const PAGE: i64 = 5_000;
 
 /// A checkpoint as served and published: hashes and signature in hex, time in RFC 3339.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Checkpoint)]
 pub struct StoredCheckpoint {
+    /// The log's head when signed: the checkpoint covers positions 1 to this.
+    #[schema(minimum = 1)]
     pub position: i64,
+    /// The `hash` of the event at `position`.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub chain_hash: String,
+    /// The root of the Merkle tree over the records 1 to `position` (RFC 9162).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub merkle_root: String,
+    #[schema(format = DateTime)]
     pub signed_at: String,
+    /// The signing key (see `/v1/audit/keys`).
     pub key_id: String,
+    /// Ed25519 over the checkpoint's canonical form (docs/AUDITING.md), 128 hex digits.
+    #[schema(pattern = "^[0-9a-f]{128}$")]
     pub signature: String,
 }
 
 /// A signing key's public half, as served and published.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublicKey {
     pub key_id: String,
+    /// `ed25519`.
     pub algorithm: String,
+    /// 64 hex digits.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub public_key: String,
 }
 
@@ -316,7 +330,7 @@ pub async fn checkpoints(
 
 /// The checkpoint at `position`, if one was signed there.
 pub async fn checkpoint_at(pool: &PgPool, position: i64) -> Result<Option<StoredCheckpoint>, sqlx::Error> {
-    Ok(checkpoints(pool, position - 1, 1)
+    Ok(checkpoints(pool, position.saturating_sub(1), 1)
         .await?
         .into_iter()
         .find(|c| c.position == position))

@@ -10,25 +10,44 @@ use crate::time::{datetime_to_micros, format_timestamp, parse_timestamp};
 
 /// One stored event with every hashed field, as it is served and exported (and read back from
 /// an export by auditors).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "wire::StoredEventWire")]
+#[schema(as = Event)]
 pub struct StoredEvent {
+    /// The event's place in the log: 1, 2, 3, ... without gaps.
+    #[schema(minimum = 1)]
     pub position: i64,
+    #[schema(value_type = String, format = "uuid")]
     pub event_id: Uuid,
+    /// `asset:{code}`, `account:{id}` or `transfer:{id}`.
+    #[schema(example = "transfer:order-1042")]
     pub stream_id: String,
+    /// The event's place in its stream: 1, 2, 3, ...
+    #[schema(minimum = 1)]
     pub stream_version: i64,
+    /// E.g. `TransferPosted`; docs/LOG-FORMAT.md lists every type and its `data`.
+    #[schema(example = "TransferPosted")]
     pub event_type: String,
     pub schema_version: i32,
+    /// The event's payload; its shape depends on `event_type`.
+    #[schema(value_type = Object)]
     pub data: Value,
+    /// Who and what caused the event: `actor`, `credential`, `request_id`, `correlation_id`, ...
+    #[schema(value_type = Object)]
     pub metadata: Value,
     /// Microseconds since the Unix epoch.
     #[serde(skip)]
     pub recorded_at_micros: i64,
     /// RFC 3339, UTC, six fractional digits.
+    #[schema(format = DateTime)]
     pub recorded_at: String,
+    /// The previous event's `hash` (zeros for position 1).
     #[serde(serialize_with = "hex_hash::serialize")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub prev_hash: Hash,
+    /// SHA-256 over `prev_hash` and this event's canonical fields (docs/LOG-FORMAT.md).
     #[serde(serialize_with = "hex_hash::serialize")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub hash: Hash,
 }
 

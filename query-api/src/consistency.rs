@@ -20,8 +20,20 @@ pub(crate) enum Source {
 
 pub(crate) struct MinPosition(pub Option<i64>);
 
+/// Read-your-writes, as documented: the query parameter and the header (the larger wins).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct MinPositionQuery {
+    /// Wait (bounded, `PARTIDA_MIN_POSITION_WAIT_MS`) until the data read has reached this log
+    /// position, e.g. the `position` a write answered; 503 `not_caught_up` when it does not. The
+    /// header `X-Min-Position` does the same (the larger of the two wins).
+    #[param(minimum = 0)]
+    min_position: Option<i64>,
+}
+
 #[derive(Deserialize)]
-struct MinPositionQuery {
+struct RawMinPosition {
     min_position: Option<String>,
 }
 
@@ -37,7 +49,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let query = axum::extract::Query::<MinPositionQuery>::try_from_uri(&parts.uri)
+        let query = axum::extract::Query::<RawMinPosition>::try_from_uri(&parts.uri)
             .map_err(|_| ApiError::validation("min_position must be given at most once", "min_position"))?;
         let from_query = query.0.min_position.as_deref().map(parse).transpose()?;
         let from_header = match parts.headers.get("x-min-position") {

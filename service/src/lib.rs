@@ -1,9 +1,10 @@
 //! What every Partida service shares: the one JSON error shape and the extractors that map bad
-//! input into it, telemetry, Prometheus metrics, and serving with graceful shutdown.
+//! input into it, the shared parts of the OpenAPI documents, telemetry, Prometheus metrics, and serving with graceful shutdown.
 
 mod error;
 mod extract;
 pub mod metrics;
+pub mod openapi;
 mod serve;
 pub mod telemetry;
 

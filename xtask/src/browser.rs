@@ -2,6 +2,7 @@
 //! database, then pytest + Playwright driving Debian's Chromium through web/tests/browser.
 //! Screenshots of each page land in target/browser/screenshots.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -34,8 +35,6 @@ pub fn run(admin_url: &str) -> Result<()> {
         bench::free_addr()?,
         bench::free_addr()?,
     ];
-    let mut supervisor = Supervisor::default();
-    let quiet = ("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
     let database = ("DATABASE_URL", database_url);
     let signing_key = (
         "PARTIDA_SIGNING_KEY_FILE",
@@ -67,18 +66,7 @@ pub fn run(admin_url: &str) -> Result<()> {
             ],
         ),
     ];
-    for (name, addr_var, addr, mut env) in services {
-        env.push((addr_var, addr.to_string()));
-        env.push(quiet.clone());
-        supervisor.spawn(ServiceSpec {
-            name: name.into(),
-            program: bin_dir.join(name),
-            args: Vec::new(),
-            env,
-            health_addr: addr,
-        })?;
-    }
-    supervisor.wait_until_healthy(Duration::from_secs(30))?;
+    let mut supervisor = start(&bin_dir, services)?;
 
     let screenshots = target.join("browser").join("screenshots");
     let mut pytest = Command::new(&python);
@@ -105,4 +93,28 @@ pub fn run(admin_url: &str) -> Result<()> {
     }
     note!("screenshots of each page: {}", screenshots.display());
     Ok(())
+}
+
+/// One service to start: its binary's name, the variable of its listen address, that address,
+/// and its environment.
+pub type Service = (&'static str, &'static str, SocketAddr, Vec<(&'static str, String)>);
+
+/// Starts `services` from `bin_dir`, quiet unless RUST_LOG says otherwise; returns once each
+/// answers its health check.
+pub fn start(bin_dir: &Path, services: impl IntoIterator<Item = Service>) -> Result<Supervisor> {
+    let mut supervisor = Supervisor::default();
+    let quiet = ("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
+    for (name, addr_var, addr, mut env) in services {
+        env.push((addr_var, addr.to_string()));
+        env.push(quiet.clone());
+        supervisor.spawn(ServiceSpec {
+            name: name.into(),
+            program: bin_dir.join(name),
+            args: Vec::new(),
+            env,
+            health_addr: addr,
+        })?;
+    }
+    supervisor.wait_until_healthy(Duration::from_secs(30))?;
+    Ok(supervisor)
 }

@@ -26,6 +26,7 @@ mod browser;
 mod cluster;
 mod demo;
 mod deploy;
+mod fuzz;
 mod http;
 mod pg;
 mod services;

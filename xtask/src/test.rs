@@ -22,6 +22,9 @@ pub struct TestArgs {
     /// Skip the console's browser tests (they build the wasm and start the whole stack).
     #[arg(long)]
     no_browser: bool,
+    /// Skip the API fuzz step (schemathesis against both APIs from their OpenAPI documents).
+    #[arg(long)]
+    no_fuzz: bool,
     /// Skip the multi-instance topology's fault drills (`cargo xtask cluster --drills`).
     #[arg(long)]
     no_cluster: bool,
@@ -45,6 +48,7 @@ struct Step {
 const BROWSER: &str = "browser";
 const CLUSTER: &str = "cluster";
 const DEPLOY: &str = "deploy";
+const FUZZ: &str = "api-fuzz";
 
 /// The steps of a run, in order.
 fn plan(args: &TestArgs) -> Vec<Step> {
@@ -115,6 +119,13 @@ fn plan(args: &TestArgs) -> Vec<Step> {
             needs_database: true,
         });
     }
+    if !args.no_fuzz && !selection.has_selection {
+        steps.push(Step {
+            name: FUZZ,
+            args: Vec::new(),
+            needs_database: true,
+        });
+    }
     if !args.no_cluster && !selection.has_selection {
         // It brings its own primary and standby.
         steps.push(Step {
@@ -151,6 +162,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
             let started = Instant::now();
             eprintln!("==> {DEPLOY}: compose.yaml, the Dockerfile and k8s/, validated offline");
             let outcome = crate::deploy::run();
+            (outcome, started.elapsed())
+        } else if step.name == FUZZ {
+            let started = Instant::now();
+            eprintln!("==> {FUZZ}: schemathesis against both APIs, from their OpenAPI documents");
+            let outcome = crate::fuzz::run(admin_url);
             (outcome, started.elapsed())
         } else if step.name == CLUSTER {
             let started = Instant::now();
@@ -311,6 +327,7 @@ mod tests {
             no_lint,
             no_browser: false,
             no_cluster: false,
+            no_fuzz: false,
             no_deploy: false,
             cargo_test_args: args(extra),
         })
@@ -336,6 +353,7 @@ mod tests {
                 "deploy",
                 "test --workspace",
                 "browser",
+                "api-fuzz",
                 "cluster",
             ]
         );
@@ -357,7 +375,13 @@ mod tests {
     fn keeps_excludes_in_workspace_runs() {
         assert_eq!(
             commands(true, "--exclude e2e"),
-            ["deploy", "test --workspace --exclude e2e", "browser", "cluster"]
+            [
+                "deploy",
+                "test --workspace --exclude e2e",
+                "browser",
+                "api-fuzz",
+                "cluster"
+            ]
         );
         assert_eq!(commands(true, "-p web"), ["test -p web", "browser"]);
         assert_eq!(

@@ -4,13 +4,26 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use partida_eventstore::checkpoint::SignError;
+use partida_eventstore::checkpoint::StoredCheckpoint;
 use partida_service::ApiError;
+use partida_service::openapi::ErrorBody;
 use serde_json::Value;
 
 use crate::AppState;
 
-/// `POST /v1/audit/checkpoints`: sign a checkpoint at the head now. 201 with the new
-/// checkpoint; 200 with the latest when nothing was written since.
+/// Signs a checkpoint at the log's head now: 201 with the new checkpoint; 200 with the latest
+/// when nothing was written since.
+#[utoipa::path(
+    post,
+    path = "/v1/audit/checkpoints",
+    operation_id = "signCheckpoint",
+    tag = "audit",
+    responses(
+        (status = 201, description = "Signed.", body = StoredCheckpoint),
+        (status = 200, description = "Nothing new since the latest, which this is.", body = StoredCheckpoint),
+        (status = 409, description = "`signing_not_configured` or `nothing_to_sign`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn sign(State(state): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Some(signing) = &state.signing else {
         return Err(ApiError::new(

@@ -9,42 +9,56 @@ mod transfers;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use partida_auth::{Authenticator, Permission, guarded};
-use partida_service::ApiError;
+use partida_service::{ApiError, openapi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
 /// Bodies of single commands; a transfer of 64 postings with metadata fits easily.
 const SINGLE_BODY_BYTES: usize = 256 * 1024;
 
+const DESCRIPTION: &str = "Partida's write side. Every write is decided by the ledger's rules and \
+appended to one hash-chained log; the answer is the write's position in it. Writes are idempotent: \
+by their id (transfers, accounts, assets) or by `Idempotency-Key`. Errors share one shape.";
+
 pub(crate) fn router(state: AppState, auth: &Authenticator) -> Router {
-    let batch_limit = state.limits.batch_body_bytes();
-    let administer = Router::new()
-        .route("/v1/assets", post(assets::register))
-        .route("/v1/accounts", post(accounts::open))
-        .route("/v1/accounts/{id}/freeze", post(accounts::freeze))
-        .route("/v1/accounts/{id}/unfreeze", post(accounts::unfreeze))
-        .route("/v1/accounts/{id}/close", post(accounts::close));
-    let transfer = Router::new().route("/v1/transfers", post(transfers::post)).route(
-        "/v1/transfers/batch",
-        post(transfers::batch).layer(DefaultBodyLimit::max(batch_limit)),
-    );
-    let audit = Router::new().route("/v1/audit/checkpoints", post(audit::sign));
-    let anyone = Router::new().route("/v1/whoami", get(partida_auth::whoami));
-    let api = Router::new()
-        .merge(guarded(administer, auth, Permission::Administer))
-        .merge(guarded(transfer, auth, Permission::Transfer))
-        .merge(guarded(audit, auth, Permission::Audit))
-        .merge(guarded(anyone, auth, Permission::Authenticated))
+    let (api, document) = api(state.limits.batch_body_bytes(), auth).split_for_parts();
+    let document = openapi::finish(document, "Partida command-api", DESCRIPTION);
+    let api = api
         .layer(DefaultBodyLimit::max(SINGLE_BODY_BYTES))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
         .route("/metrics", get(partida_service::metrics::render))
+        .merge(openapi::docs(document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     partida_service::standard_layers(api)
+}
+
+/// The documented routes, each group behind the permission it needs.
+fn api(batch_body_bytes: usize, auth: &Authenticator) -> OpenApiRouter<AppState> {
+    let administer = OpenApiRouter::new()
+        .routes(routes!(assets::register))
+        .routes(routes!(accounts::open))
+        .routes(routes!(accounts::freeze))
+        .routes(routes!(accounts::unfreeze))
+        .routes(routes!(accounts::close));
+    let (schemas, paths, batch) = routes!(transfers::batch);
+    let transfer = OpenApiRouter::new().routes(routes!(transfers::post)).routes((
+        schemas,
+        paths,
+        batch.layer(DefaultBodyLimit::max(batch_body_bytes)),
+    ));
+    let audit = OpenApiRouter::new().routes(routes!(audit::sign));
+    OpenApiRouter::new()
+        .merge(guarded(administer, auth, Permission::Administer))
+        .merge(guarded(transfer, auth, Permission::Transfer))
+        .merge(guarded(audit, auth, Permission::Audit))
+        .merge(partida_auth::whoami_router(auth))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
 }
 
 async fn not_found() -> ApiError {

@@ -3,21 +3,30 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use ledger::{Command, Metadata, PostTransfer, Posting, PostingsError, Rejection, TransferId};
 use partida_eventstore::{AppendError, Reply, Submission};
+use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use crate::request::{WriteMeta, respond};
+use crate::request::{IdempotencyKeyHeader, WriteMeta, Written, respond};
 use crate::{AppState, error};
 
-#[derive(Deserialize)]
+/// A balanced transfer: each posting moves `amount` from `credit` to `debit`, all in one asset.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TransferBody {
+    #[schema(value_type = openapi::TransferId)]
     id: TransferId,
+    /// 1 to 64 legs, applied atomically.
+    #[schema(value_type = Vec<openapi::Posting>, min_items = 1, max_items = 64)]
     postings: Vec<Posting>,
     #[serde(default)]
+    #[schema(value_type = Option<openapi::Metadata>)]
     metadata: Metadata,
+    /// The transfer this one reverses: its postings with debit and credit swapped.
     #[serde(default)]
+    #[schema(value_type = Option<openapi::TransferId>)]
     reverses: Option<TransferId>,
 }
 
@@ -33,7 +42,21 @@ impl TransferBody {
     }
 }
 
-/// `POST /v1/transfers`: the transfer id is the idempotency key.
+/// Posts a transfer. Its id is its idempotency key: posting it again with the same request
+/// answers 200 with the first write.
+#[utoipa::path(
+    post,
+    path = "/v1/transfers",
+    operation_id = "postTransfer",
+    tag = "transfers",
+    request_body = TransferBody,
+    responses(
+        (status = 201, description = "Posted.", body = Written),
+        (status = 200, description = "Already posted so: the first write.", body = Written),
+        (status = 409, description = "The id is taken by another transfer.", body = ErrorBody),
+        (status = 422, description = "Refused by a rule, e.g. `insufficient_funds` (a limit flag), `account_frozen`, `asset_mismatch`, `already_reversed`.", body = ErrorBody),
+    )
+)]
 pub(super) async fn post(
     State(state): State<AppState>,
     meta: WriteMeta,
@@ -45,14 +68,51 @@ pub(super) async fn post(
     respond(id.as_str(), reply)
 }
 
-#[derive(Deserialize)]
+/// Transfers to post, each decided on its own.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct BatchBody {
+    /// 1 to 1,000 transfers (`PARTIDA_BATCH_MAX_TRANSFERS`) with at most 10,000 postings in all
+    /// (`PARTIDA_BATCH_MAX_POSTINGS`). A malformed transfer fails alone, in its result.
+    #[schema(value_type = Vec<TransferBody>, min_items = 1)]
     transfers: Vec<Value>,
 }
 
-/// `POST /v1/transfers/batch`: each transfer is decided on its own, in order, in as few
-/// transactions as the writer's caps allow. One result per transfer, in order.
+/// One result per transfer of a batch, in order.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BatchResults {
+    results: Vec<BatchResult>,
+}
+
+/// A transfer's result: its position, or its error in the one error shape.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BatchResult {
+    /// The transfer's id as sent.
+    #[schema(value_type = Value)]
+    id: Value,
+    /// Where it was written (or was already).
+    position: Option<i64>,
+    #[schema(value_type = Option<Object>)]
+    error: Option<Value>,
+}
+
+/// Posts many transfers: each is decided on its own, in order, in as few transactions as the
+/// writer's caps allow; one result per transfer, in order. Each transfer's id makes it
+/// idempotent; `Idempotency-Key` makes the whole batch replay its first answer.
+#[utoipa::path(
+    post,
+    path = "/v1/transfers/batch",
+    operation_id = "postTransferBatch",
+    tag = "transfers",
+    params(IdempotencyKeyHeader),
+    request_body = BatchBody,
+    responses(
+        (status = 200, description = "One result per transfer.", body = BatchResults),
+        (status = 409, description = "The key was used for another request.", body = ErrorBody),
+    )
+)]
 pub(super) async fn batch(
     State(state): State<AppState>,
     meta: WriteMeta,

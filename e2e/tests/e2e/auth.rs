@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 /// Every endpoint behind a credential, with what it needs.
-const COMMAND: &[(&str, &str, Permission)] = &[
+pub(crate) const COMMAND: &[(&str, &str, Permission)] = &[
     ("POST", "/v1/assets", Permission::Administer),
     ("POST", "/v1/accounts", Permission::Administer),
     ("POST", "/v1/accounts/x/freeze", Permission::Administer),
@@ -21,7 +21,7 @@ const COMMAND: &[(&str, &str, Permission)] = &[
     ("GET", "/v1/whoami", Permission::Authenticated),
 ];
 
-const QUERY: &[(&str, &str, Permission)] = &[
+pub(crate) const QUERY: &[(&str, &str, Permission)] = &[
     ("GET", "/v1/assets", Permission::Read),
     ("GET", "/v1/accounts", Permission::Read),
     ("GET", "/v1/accounts/bank", Permission::Read),

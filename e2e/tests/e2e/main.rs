@@ -9,5 +9,6 @@ mod errors;
 mod flows;
 mod limits;
 mod live;
+mod openapi;
 mod projector;
 mod writers;

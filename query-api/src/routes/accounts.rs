@@ -2,62 +2,111 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use ledger::{AccountId, AccountStatus, AssetCode};
+use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 
 use super::books::PointInTime;
 use super::{db_error, page};
 use crate::AppState;
-use crate::consistency::{MinPosition, Source};
+use crate::consistency::{MinPosition, MinPositionQuery, Source};
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// The account's balance limits.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(as = AccountFlags)]
 pub(crate) struct Flags {
     debits_must_not_exceed_credits: bool,
     credits_must_not_exceed_debits: bool,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// An account with its totals, as the projection has applied the log.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(as = Account)]
 pub(crate) struct AccountView {
+    #[schema(value_type = openapi::AccountId)]
     id: String,
+    #[schema(value_type = openapi::AssetCode)]
     asset: String,
     name: String,
+    /// `debit` or `credit`.
+    #[schema(pattern = "^(debit|credit)$")]
     normal_side: String,
     #[sqlx(flatten)]
     flags: Flags,
+    #[schema(value_type = openapi::Metadata)]
     metadata: Value,
+    /// `open`, `frozen` or `closed`.
+    #[schema(pattern = "^(open|frozen|closed)$")]
     status: String,
+    /// Everything debited, in minor units.
+    #[schema(minimum = 0)]
     debits: i64,
+    /// Everything credited, in minor units.
+    #[schema(minimum = 0)]
     credits: i64,
+    /// On the normal side: debits - credits for a debit account, credits - debits otherwise.
     balance: i64,
     opened_position: i64,
+    /// The position of the last event that touched the account.
     last_position: i64,
     #[serde(with = "super::timestamp")]
+    #[schema(value_type = openapi::Timestamp)]
     opened_at: OffsetDateTime,
     #[serde(with = "super::timestamp")]
+    #[schema(value_type = openapi::Timestamp)]
     updated_at: OffsetDateTime,
+}
+
+/// A page of accounts.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AccountPage {
+    accounts: Vec<AccountView>,
+    /// Pass as `after` for the next page; null on the last.
+    #[schema(value_type = Option<openapi::AccountId>)]
+    next: Option<String>,
 }
 
 const ACCOUNT_COLUMNS: &str = "id, asset, name, normal_side, debits_must_not_exceed_credits, \
     credits_must_not_exceed_debits, metadata, status, debits, credits, balance, opened_position, last_position, \
     opened_at, updated_at";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
+    /// Only accounts in this asset.
+    #[param(value_type = Option<openapi::AssetCode>)]
     asset: Option<String>,
+    /// Only accounts in this state: `open`, `frozen` or `closed`.
+    #[param(pattern = "^(open|frozen|closed)$")]
     status: Option<String>,
+    /// Only ids starting with this.
+    #[param(value_type = Option<openapi::AccountId>)]
     prefix: Option<String>,
+    /// The last id of the previous page (its `next`).
+    #[param(value_type = Option<openapi::AccountId>)]
     after: Option<String>,
+    /// 1 to 1,000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
-/// `GET /v1/accounts`: by id, filtered by asset, status and id prefix; `next` continues the list.
+/// Accounts by id, filtered by asset, status and id prefix; `next` continues the list.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts",
+    operation_id = "listAccounts",
+    tag = "accounts",
+    params(ListParams, MinPositionQuery),
+    responses((status = 200, body = AccountPage))
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     min: MinPosition,
     Query(params): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AccountPage>, ApiError> {
     let limit = page::limit(params.limit)?;
     if let Some(asset) = &params.asset {
         AssetCode::parse(asset.as_str()).map_err(|e| ApiError::validation(format!("asset: {e}"), "asset"))?;
@@ -98,7 +147,7 @@ pub(crate) async fn list(
     let next = (accounts.len() as i64 == limit)
         .then(|| accounts.last().map(|a| a.id.clone()))
         .flatten();
-    Ok(Json(json!({ "accounts": accounts, "next": next })))
+    Ok(Json(AccountPage { accounts, next }))
 }
 
 pub(crate) fn account_id(path: Result<Path<String>, PathRejection>) -> Result<AccountId, ApiError> {
@@ -124,7 +173,18 @@ async fn find(state: &AppState, id: &AccountId) -> Result<AccountView, ApiError>
         .ok_or_else(|| not_found(id))
 }
 
-/// `GET /v1/accounts/{id}`.
+/// One account with its totals.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}",
+    operation_id = "getAccount",
+    tag = "accounts",
+    params(("id" = openapi::AccountId, Path, description = "The account."), MinPositionQuery),
+    responses(
+        (status = 200, body = AccountView),
+        (status = 404, description = "`account_not_found`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     min: MinPosition,
@@ -135,26 +195,50 @@ pub(crate) async fn get(
     Ok(Json(find(&state, &id).await?))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// One leg of a transfer as it touched the account, with the account's totals after it.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(as = Entry)]
 pub(crate) struct EntryView {
+    /// The transfer's log position.
     position: i64,
+    /// The leg's index in the transfer.
     seq: i32,
+    #[schema(value_type = openapi::TransferId)]
     transfer_id: String,
+    /// `debit` or `credit`.
+    #[schema(pattern = "^(debit|credit)$")]
     side: String,
+    #[schema(minimum = 1)]
     amount: i64,
     debits: i64,
     credits: i64,
     balance: i64,
     #[serde(with = "super::timestamp")]
+    #[schema(value_type = openapi::Timestamp)]
     recorded_at: OffsetDateTime,
 }
 
-#[derive(Deserialize)]
+/// A page of an account's entries.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EntryPage {
+    #[schema(value_type = openapi::AccountId)]
+    account: AccountId,
+    entries: Vec<EntryView>,
+    /// Pass as `after` for the next page (`position.seq`); null on the last.
+    next: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EntryParams {
-    /// `{position}.{seq}` of the last entry seen.
+    /// `position.seq` of the last entry seen: the previous page's `next`.
+    #[param(pattern = "^[0-9]+\\.[0-9]+$")]
     after: Option<String>,
+    /// 1 to 1,000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     #[serde(default)]
+    #[param(inline)]
     order: page::Order,
 }
 
@@ -164,13 +248,24 @@ fn parse_cursor(raw: &str) -> Result<(i64, i32), ApiError> {
         .ok_or_else(|| ApiError::validation("after must be a cursor from a previous page (position.seq)", "after"))
 }
 
-/// `GET /v1/accounts/{id}/entries`: one entry per leg, with the account's totals after it.
+/// An account's entries: one per leg that touched it, with the account's totals after it.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}/entries",
+    operation_id = "listAccountEntries",
+    tag = "accounts",
+    params(("id" = openapi::AccountId, Path, description = "The account."), EntryParams, MinPositionQuery),
+    responses(
+        (status = 200, body = EntryPage),
+        (status = 404, description = "`account_not_found`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn entries(
     State(state): State<AppState>,
     min: MinPosition,
     path: Result<Path<String>, PathRejection>,
     Query(params): Query<EntryParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EntryPage>, ApiError> {
     let id = account_id(path)?;
     let limit = page::limit(params.limit)?;
     let cursor = match (&params.after, params.order) {
@@ -201,17 +296,46 @@ pub(crate) async fn entries(
     let next = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| format!("{}.{}", e.position, e.seq)))
         .flatten();
-    Ok(Json(json!({ "account": id, "entries": entries, "next": next })))
+    Ok(Json(EntryPage {
+        account: id,
+        entries,
+        next,
+    }))
 }
 
-/// `GET /v1/accounts/{id}/balance[?at_position=N | at_time=T]`: the balance now, right after
-/// event N, or after the last event recorded at or before T.
+/// An account's totals at a point in the log.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Balance {
+    #[schema(value_type = openapi::AccountId)]
+    account: AccountId,
+    #[schema(value_type = openapi::AssetCode)]
+    asset: String,
+    /// The position the totals are as of.
+    at_position: i64,
+    debits: i64,
+    credits: i64,
+    balance: i64,
+}
+
+/// An account's balance now, right after event `at_position`, or after the last event recorded
+/// at or before `at_time`.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}/balance",
+    operation_id = "getAccountBalance",
+    tag = "accounts",
+    params(("id" = openapi::AccountId, Path, description = "The account."), PointInTime, MinPositionQuery),
+    responses(
+        (status = 200, body = Balance),
+        (status = 404, description = "`account_not_found`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn balance(
     State(state): State<AppState>,
     min: MinPosition,
     path: Result<Path<String>, PathRejection>,
     Query(point): Query<PointInTime>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Balance>, ApiError> {
     let id = account_id(path)?;
     let at_position = point.resolve(&state.pool).await?;
     // A balance as of N is final only once the projection has passed N.
@@ -219,10 +343,14 @@ pub(crate) async fn balance(
     min.wait(&state, Source::Projection).await?;
     let account = find(&state, &id).await?;
     let Some(at) = at_position else {
-        return Ok(Json(json!({
-            "account": id, "asset": account.asset, "at_position": account.last_position,
-            "debits": account.debits, "credits": account.credits, "balance": account.balance,
-        })));
+        return Ok(Json(Balance {
+            account: id,
+            asset: account.asset,
+            at_position: account.last_position,
+            debits: account.debits,
+            credits: account.credits,
+            balance: account.balance,
+        }));
     };
     let sql = format!(
         "SELECT debits, credits, balance FROM {}.entries WHERE account_id = $1 AND position <= $2 \
@@ -236,8 +364,12 @@ pub(crate) async fn balance(
         .await
         .map_err(|e| db_error(&e))?;
     let (debits, credits, balance) = totals.unwrap_or((0, 0, 0));
-    Ok(Json(json!({
-        "account": id, "asset": account.asset, "at_position": at,
-        "debits": debits, "credits": credits, "balance": balance,
-    })))
+    Ok(Json(Balance {
+        account: id,
+        asset: account.asset,
+        at_position: at,
+        debits,
+        credits,
+        balance,
+    }))
 }

@@ -1,20 +1,25 @@
 use axum::Json;
 use axum::extract::State;
-use partida_service::ApiError;
+use partida_service::{ApiError, openapi};
 use serde::Serialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use super::db_error;
 use crate::AppState;
-use crate::consistency::{MinPosition, Source};
+use crate::consistency::{MinPosition, MinPositionQuery, Source};
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct AssetView {
+/// A registered asset with its totals.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(as = Asset)]
+pub(crate) struct AssetView {
+    #[schema(value_type = openapi::AssetCode)]
     code: String,
+    #[schema(minimum = 0, maximum = 18)]
     scale: i16,
     position: i64,
     #[serde(with = "super::timestamp")]
+    #[schema(value_type = openapi::Timestamp)]
     registered_at: OffsetDateTime,
     /// Everything ever posted in the asset (total debits, which equal total credits).
     posted: i64,
@@ -22,8 +27,22 @@ struct AssetView {
     transfers: i64,
 }
 
-/// `GET /v1/assets`: every asset with its totals.
-pub(crate) async fn list(State(state): State<AppState>, min: MinPosition) -> Result<Json<Value>, ApiError> {
+/// Every asset.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AssetList {
+    assets: Vec<AssetView>,
+}
+
+/// Every asset with its totals.
+#[utoipa::path(
+    get,
+    path = "/v1/assets",
+    operation_id = "listAssets",
+    tag = "assets",
+    params(MinPositionQuery),
+    responses((status = 200, body = AssetList))
+)]
+pub(crate) async fn list(State(state): State<AppState>, min: MinPosition) -> Result<Json<AssetList>, ApiError> {
     min.wait(&state, Source::Projection).await?;
     let schema = state.model.schema();
     let sql = format!(
@@ -36,5 +55,5 @@ pub(crate) async fn list(State(state): State<AppState>, min: MinPosition) -> Res
         .fetch_all(&state.pool)
         .await
         .map_err(|e| db_error(&e))?;
-    Ok(Json(json!({ "assets": assets })))
+    Ok(Json(AssetList { assets }))
 }

@@ -14,9 +14,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
+use partida_eventstore::checkpoint::{PublicKey, StoredCheckpoint};
+use partida_service::openapi::ErrorBody;
 use partida_service::{ApiError, Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::db_error;
 use crate::AppState;
@@ -24,12 +27,33 @@ use crate::AppState;
 /// Events read per query.
 const PAGE: i64 = 2_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ExportParams {
+    /// The first position; default 1.
+    #[param(minimum = 1)]
     from: Option<i64>,
+    /// The last position; default the head when the request arrives.
     to: Option<i64>,
 }
 
+/// The log as NDJSON, one event per line in the `/v1/events` shape, for auditors to verify
+/// offline (`partida-audit verify`). Streamed; a failure part-way aborts the response, so a
+/// truncated export never looks complete.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/export",
+    operation_id = "exportLog",
+    tag = "audit",
+    params(ExportParams),
+    responses((
+        status = 200,
+        description = "One event per line; `X-Partida-Export-Range` is `from-to`.",
+        content_type = "application/x-ndjson",
+        body = String,
+        headers(("X-Partida-Export-Range" = String, description = "The positions exported: `from-to`.")),
+    ))
+)]
 pub(crate) async fn export(
     State(state): State<AppState>,
     Query(params): Query<ExportParams>,
@@ -82,17 +106,37 @@ pub(crate) async fn export(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct CheckpointParams {
+    /// The position of the last checkpoint seen: the previous page's `next`.
     after: Option<i64>,
+    /// 1 to 1,000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
-/// `GET /v1/audit/checkpoints?after=&limit=`: signed checkpoints by position.
+/// A page of checkpoints.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CheckpointPage {
+    checkpoints: Vec<StoredCheckpoint>,
+    /// Pass as `after` for the next page; null on the last.
+    next: Option<i64>,
+}
+
+/// Signed checkpoints by position.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/checkpoints",
+    operation_id = "listCheckpoints",
+    tag = "audit",
+    params(CheckpointParams),
+    responses((status = 200, body = CheckpointPage))
+)]
 pub(crate) async fn checkpoints(
     State(state): State<AppState>,
     Query(params): Query<CheckpointParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CheckpointPage>, ApiError> {
     let limit = super::page::limit(params.limit)?;
     let after = params.after.unwrap_or(0);
     let checkpoints = partida_eventstore::checkpoint::checkpoints(&state.pool, after, limit)
@@ -101,35 +145,85 @@ pub(crate) async fn checkpoints(
     let next = (checkpoints.len() as i64 == limit)
         .then(|| checkpoints.last().map(|c| c.position))
         .flatten();
-    Ok(Json(json!({ "checkpoints": checkpoints, "next": next })))
+    Ok(Json(CheckpointPage { checkpoints, next }))
 }
 
-/// `GET /v1/audit/checkpoints/latest`: the most recent signed checkpoint.
-pub(crate) async fn latest_checkpoint(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let latest = checkpoint(&state, None, "checkpoint").await?;
-    Ok(Json(serde_json::to_value(latest).unwrap_or_default()))
+/// The most recent signed checkpoint.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/checkpoints/latest",
+    operation_id = "getLatestCheckpoint",
+    tag = "audit",
+    responses(
+        (status = 200, body = StoredCheckpoint),
+        (status = 404, description = "`checkpoint_not_found`: none was signed yet.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn latest_checkpoint(State(state): State<AppState>) -> Result<Json<StoredCheckpoint>, ApiError> {
+    Ok(Json(checkpoint(&state, None, "checkpoint").await?))
 }
 
-/// `GET /v1/audit/keys`: every public key that ever signed a checkpoint.
-pub(crate) async fn keys(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Every key that signed checkpoints.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct KeyList {
+    keys: Vec<PublicKey>,
+}
+
+/// Every public key that ever signed a checkpoint.
+#[utoipa::path(get, path = "/v1/audit/keys", operation_id = "listSigningKeys", tag = "audit", responses((status = 200, body = KeyList)))]
+pub(crate) async fn keys(State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
     let keys = partida_eventstore::checkpoint::public_keys(&state.pool)
         .await
         .map_err(|e| db_error(&e))?;
-    Ok(Json(json!({ "keys": keys })))
+    Ok(Json(KeyList { keys }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct InclusionParams {
+    /// The record's position.
+    #[param(minimum = 1)]
     position: Option<i64>,
+    /// The checkpoint's position; default the latest.
     checkpoint: Option<i64>,
 }
 
-/// `GET /v1/audit/proof/inclusion?position=N&checkpoint=M`: the audit path of the record at N
-/// in the Merkle tree signed at checkpoint M (default: the latest).
+/// A Merkle audit path (RFC 9162) of one record in a signed tree.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct InclusionProof {
+    position: i64,
+    /// The event's `hash`.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    record_hash: String,
+    /// The leaf: SHA-256(0x00 || record hash).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    leaf_hash: String,
+    /// `position - 1`.
+    leaf_index: i64,
+    /// The checkpoint's position.
+    tree_size: i64,
+    checkpoint: StoredCheckpoint,
+    /// The sibling hashes from the leaf up, in hex.
+    proof: Vec<String>,
+}
+
+/// The audit path of the record at `position` in the Merkle tree signed at `checkpoint`
+/// (default: the latest).
+#[utoipa::path(
+    get,
+    path = "/v1/audit/proof/inclusion",
+    operation_id = "getInclusionProof",
+    tag = "audit",
+    params(InclusionParams),
+    responses(
+        (status = 200, body = InclusionProof),
+        (status = 404, description = "`checkpoint_not_found`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn inclusion(
     State(state): State<AppState>,
     Query(params): Query<InclusionParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InclusionProof>, ApiError> {
     let position = params
         .position
         .filter(|p| *p >= 1)
@@ -151,29 +245,52 @@ pub(crate) async fn inclusion(
         .await
         .map_err(|e| db_error(&e))?
         .ok_or_else(not_yet_replicated)?;
-    Ok(Json(json!({
-        "position": position,
-        "record_hash": hex::encode(record.hash),
-        "leaf_hash": hex::encode(ledger::merkle::leaf_hash(&record.hash)),
-        "leaf_index": position - 1,
-        "tree_size": checkpoint.position,
-        "checkpoint": checkpoint,
-        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
-    })))
+    Ok(Json(InclusionProof {
+        position,
+        record_hash: hex::encode(record.hash),
+        leaf_hash: hex::encode(ledger::merkle::leaf_hash(&record.hash)),
+        leaf_index: position - 1,
+        tree_size: checkpoint.position,
+        checkpoint,
+        proof: proof.iter().map(hex::encode).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ConsistencyParams {
+    /// The older checkpoint's position.
     from: Option<i64>,
+    /// The newer checkpoint's position; default the latest.
     to: Option<i64>,
 }
 
-/// `GET /v1/audit/proof/consistency?from=M1&to=M2`: the proof that the tree signed at checkpoint
-/// M1 is a prefix of the tree signed at M2 (default: the latest).
+/// A Merkle consistency proof (RFC 9162) between two signed trees.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ConsistencyProof {
+    from: StoredCheckpoint,
+    to: StoredCheckpoint,
+    /// In hex.
+    proof: Vec<String>,
+}
+
+/// The proof that the tree signed at checkpoint `from` is a prefix of the tree signed at `to`
+/// (default: the latest).
+#[utoipa::path(
+    get,
+    path = "/v1/audit/proof/consistency",
+    operation_id = "getConsistencyProof",
+    tag = "audit",
+    params(ConsistencyParams),
+    responses(
+        (status = 200, body = ConsistencyProof),
+        (status = 404, description = "`checkpoint_not_found`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn consistency(
     State(state): State<AppState>,
     Query(params): Query<ConsistencyParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConsistencyProof>, ApiError> {
     let Some(from) = params.from else {
         return Err(ApiError::validation("from must name a checkpoint's position", "from"));
     };
@@ -186,11 +303,11 @@ pub(crate) async fn consistency(
         .await
         .map_err(|e| db_error(&e))?
         .ok_or_else(not_yet_replicated)?;
-    Ok(Json(json!({
-        "from": old,
-        "to": new,
-        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
-    })))
+    Ok(Json(ConsistencyProof {
+        from: old,
+        to: new,
+        proof: proof.iter().map(hex::encode).collect(),
+    }))
 }
 
 /// The checkpoint at `position`, or the latest; 404 when there is none.

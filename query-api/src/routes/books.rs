@@ -7,19 +7,25 @@
 
 use axum::Json;
 use axum::extract::State;
+use partida_service::openapi;
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
 
 use super::db_error;
 use crate::AppState;
 use crate::consistency::{MinPosition, Source};
 
 /// `at_position=N` or `at_time=T`: a point in the log, for the books and for one balance.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PointInTime {
+    /// As of right after this log position. Not with `at_time`.
+    #[param(minimum = 0)]
     at_position: Option<i64>,
+    /// As of the last event recorded at or before this RFC 3339 time. Not with `at_position`.
+    #[param(format = DateTime, example = "2026-11-22T10:00:00Z")]
     at_time: Option<String>,
 }
 
@@ -39,21 +45,55 @@ impl PointInTime {
     }
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct Line {
+/// One account's line in the trial balance.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(as = TrialBalanceLine)]
+pub(crate) struct Line {
+    #[schema(value_type = openapi::AccountId)]
     id: String,
     #[serde(skip)]
     asset: String,
+    /// `debit` or `credit`.
+    #[schema(pattern = "^(debit|credit)$")]
     normal_side: String,
     debits: i64,
     credits: i64,
     balance: i64,
 }
 
+/// The books as of a position.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TrialBalance {
+    at_position: i64,
+    assets: Vec<AssetBooks>,
+}
+
+/// One asset's accounts and totals; double entry means `debits == credits` (`balanced`).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AssetBooks {
+    #[schema(value_type = openapi::AssetCode)]
+    asset: String,
+    scale: i16,
+    debits: i64,
+    credits: i64,
+    balanced: bool,
+    accounts: Vec<Line>,
+}
+
+/// Every account's debits, credits and balance as of a point in the log (default: as the
+/// projection has applied it), with per-asset totals, which must agree.
+#[utoipa::path(
+    get,
+    path = "/v1/trial-balance",
+    operation_id = "getTrialBalance",
+    tag = "books",
+    params(PointInTime),
+    responses((status = 200, body = TrialBalance))
+)]
 pub(crate) async fn trial_balance(
     State(state): State<AppState>,
     Query(point): Query<PointInTime>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TrialBalance>, ApiError> {
     let position = match point.resolve(&state.pool).await? {
         Some(position) => position,
         None => state.model.reached().checkpoint,
@@ -83,24 +123,31 @@ pub(crate) async fn trial_balance(
     .fetch_all(&state.pool)
     .await
     .map_err(|e| db_error(&e))?;
-    let assets: Vec<Value> = scales
+    let mut lines = lines;
+    let assets: Vec<AssetBooks> = scales
         .into_iter()
         .map(|(code, scale)| {
-            let accounts: Vec<&Line> = lines.iter().filter(|line| line.asset == code).collect();
+            let accounts: Vec<Line>;
+            (accounts, lines) = std::mem::take(&mut lines)
+                .into_iter()
+                .partition(|line| line.asset == code);
             let debits: i128 = accounts.iter().map(|l| i128::from(l.debits)).sum();
             let credits: i128 = accounts.iter().map(|l| i128::from(l.credits)).sum();
-            json!({
-                "asset": code,
-                "scale": scale,
+            AssetBooks {
+                asset: code,
+                scale,
                 // Bounded by what was posted in the asset, an i64.
-                "debits": i64::try_from(debits).unwrap_or(i64::MAX),
-                "credits": i64::try_from(credits).unwrap_or(i64::MAX),
-                "balanced": debits == credits,
-                "accounts": accounts,
-            })
+                debits: i64::try_from(debits).unwrap_or(i64::MAX),
+                credits: i64::try_from(credits).unwrap_or(i64::MAX),
+                balanced: debits == credits,
+                accounts,
+            }
         })
         .collect();
-    Ok(Json(json!({ "at_position": position, "assets": assets })))
+    Ok(Json(TrialBalance {
+        at_position: position,
+        assets,
+    }))
 }
 
 /// The last position recorded at or before the RFC 3339 time `text`; 400 when it is no time.

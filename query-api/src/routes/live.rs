@@ -27,11 +27,27 @@ use crate::read_model::{Following, Reached};
 /// Events read from the log per query while catching up.
 const CHUNK: i64 = 200;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct LiveParams {
+    /// Start after this position (or `Last-Event-ID`); default: only new events.
+    #[param(minimum = 0)]
     after: Option<i64>,
 }
 
+/// The log as it grows, as server-sent events: `log` (one event, `id:` its position) once the
+/// projection has applied it, and `progress` (`{checkpoint, head, lag}`).
+#[utoipa::path(
+    get,
+    path = "/v1/live",
+    operation_id = "followLog",
+    tag = "log",
+    params(
+        LiveParams,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this position."),
+    ),
+    responses((status = 200, description = "An endless event stream.", content_type = "text/event-stream", body = String))
+)]
 pub(crate) async fn live(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -2,34 +2,57 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use ledger::StreamId;
-use partida_eventstore::LogPage;
+use partida_eventstore::{LogPage, StoredEvent};
+use partida_service::openapi::ErrorBody;
 use partida_service::{ApiError, Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{db_error, page};
 use crate::AppState;
-use crate::consistency::{MinPosition, Source};
+use crate::consistency::{MinPosition, MinPositionQuery, Source};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EventParams {
-    /// The position of the last event seen.
+    /// The position of the last event seen: the previous page's `next`.
+    #[param(minimum = 0)]
     after: Option<i64>,
+    /// 1 to 1,000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     #[serde(default)]
+    #[param(inline)]
     order: page::Order,
     /// Only events of this type, e.g. `TransferPosted`.
     #[serde(rename = "type")]
+    #[param(min_length = 1, max_length = 64)]
     event_type: Option<String>,
 }
 
-/// `GET /v1/events?after=N&limit=M&order=asc|desc&type=T`: the log itself, every hashed field,
-/// hashes in hex.
+/// A page of the log.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventPage {
+    events: Vec<StoredEvent>,
+    /// Pass as `after` for the next page; null on the last.
+    next: Option<i64>,
+}
+
+/// The log itself: every hashed field, hashes in hex.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    operation_id = "listEvents",
+    tag = "log",
+    params(EventParams, MinPositionQuery),
+    responses((status = 200, body = EventPage))
+)]
 pub(crate) async fn events(
     State(state): State<AppState>,
     min: MinPosition,
     Query(params): Query<EventParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventPage>, ApiError> {
     let limit = page::limit(params.limit)?;
     if params.after.is_some_and(|after| after < 0) {
         return Err(ApiError::validation("after must be a non-negative position", "after"));
@@ -52,22 +75,49 @@ pub(crate) async fn events(
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.position))
         .flatten();
-    Ok(Json(json!({ "events": events, "next": next })))
+    Ok(Json(EventPage { events, next }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct StreamParams {
+    /// The stream version of the last event seen: the previous page's `next`.
     after_version: Option<i64>,
+    /// 1 to 1,000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
-/// `GET /v1/streams/{id}`: one stream's events (`account:{id}`, `transfer:{id}`, `asset:{code}`).
+/// A page of one stream.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct StreamPage {
+    stream: String,
+    events: Vec<StoredEvent>,
+    /// Pass as `after_version` for the next page; null on the last.
+    next: Option<i64>,
+}
+
+/// One stream's events: `account:{id}`, `transfer:{id}` or `asset:{code}`.
+#[utoipa::path(
+    get,
+    path = "/v1/streams/{id}",
+    operation_id = "getStream",
+    tag = "log",
+    params(
+        ("id" = String, Path, description = "`account:{id}`, `transfer:{id}` or `asset:{code}`.", example = "asset:EUR"),
+        StreamParams, MinPositionQuery,
+    ),
+    responses(
+        (status = 200, body = StreamPage),
+        (status = 404, description = "`stream_not_found`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn stream(
     State(state): State<AppState>,
     min: MinPosition,
     path: Result<Path<String>, PathRejection>,
     Query(params): Query<StreamParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StreamPage>, ApiError> {
     let Path(raw) = path.map_err(|e| ApiError::validation(e.body_text(), "id"))?;
     let stream = StreamId::parse(&raw).map_err(|_| {
         ApiError::validation(
@@ -91,5 +141,9 @@ pub(crate) async fn stream(
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.stream_version))
         .flatten();
-    Ok(Json(json!({ "stream": stream_id, "events": events, "next": next })))
+    Ok(Json(StreamPage {
+        stream: stream_id,
+        events,
+        next,
+    }))
 }

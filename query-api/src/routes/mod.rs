@@ -15,40 +15,24 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use partida_auth::{Authenticator, Permission, guarded};
-use partida_service::ApiError;
-use serde_json::{Value, json};
+use partida_service::{ApiError, openapi};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
+const DESCRIPTION: &str = "Partida's read side: the books as the projection has applied the log, and \
+the log itself. Reads may lag the writes; `min_position` (or `X-Min-Position`) waits for a write's \
+position (read-your-writes). Lists are keyset-paged: pass `next` back as `after`. Errors share one shape.";
+
 pub(crate) fn router(state: AppState, auth: &Authenticator) -> Router {
-    let read = Router::new()
-        .route("/v1/assets", get(assets::list))
-        .route("/v1/accounts", get(accounts::list))
-        .route("/v1/accounts/{id}", get(accounts::get))
-        .route("/v1/accounts/{id}/entries", get(accounts::entries))
-        .route("/v1/accounts/{id}/balance", get(accounts::balance))
-        .route("/v1/transfers", get(transfers::list))
-        .route("/v1/transfers/{id}", get(transfers::get))
-        .route("/v1/events", get(log::events))
-        .route("/v1/streams/{id}", get(log::stream))
-        .route("/v1/projections", get(projections::list))
-        .route("/v1/trial-balance", get(books::trial_balance))
-        .route("/v1/live", get(live::live));
-    let audit = Router::new()
-        .route("/v1/audit/export", get(audit::export))
-        .route("/v1/audit/checkpoints", get(audit::checkpoints))
-        .route("/v1/audit/checkpoints/latest", get(audit::latest_checkpoint))
-        .route("/v1/audit/keys", get(audit::keys))
-        .route("/v1/audit/proof/inclusion", get(audit::inclusion))
-        .route("/v1/audit/proof/consistency", get(audit::consistency));
-    let anyone = Router::new().route("/v1/whoami", get(partida_auth::whoami));
-    let api = Router::new()
-        .merge(guarded(read, auth, Permission::Read))
-        .merge(guarded(audit, auth, Permission::Audit))
-        .merge(guarded(anyone, auth, Permission::Authenticated))
-        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
+    let (api, document) = api(auth).split_for_parts();
+    let document = openapi::finish(document, "Partida query-api", DESCRIPTION);
+    let api = api
         .route("/metrics", get(partida_service::metrics::render))
+        .merge(openapi::docs(document))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -61,13 +45,57 @@ pub(crate) fn router(state: AppState, auth: &Authenticator) -> Router {
     partida_service::standard_layers(api)
 }
 
+/// The documented routes, each group behind the permission it needs.
+fn api(auth: &Authenticator) -> OpenApiRouter<AppState> {
+    let read = OpenApiRouter::new()
+        .routes(routes!(assets::list))
+        .routes(routes!(accounts::list))
+        .routes(routes!(accounts::get))
+        .routes(routes!(accounts::entries))
+        .routes(routes!(accounts::balance))
+        .routes(routes!(transfers::list))
+        .routes(routes!(transfers::get))
+        .routes(routes!(log::events))
+        .routes(routes!(log::stream))
+        .routes(routes!(projections::list))
+        .routes(routes!(books::trial_balance))
+        .routes(routes!(live::live));
+    let audit = OpenApiRouter::new()
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::checkpoints))
+        .routes(routes!(audit::latest_checkpoint))
+        .routes(routes!(audit::keys))
+        .routes(routes!(audit::inclusion))
+        .routes(routes!(audit::consistency));
+    OpenApiRouter::new()
+        .merge(guarded(read, auth, Permission::Read))
+        .merge(guarded(audit, auth, Permission::Audit))
+        .merge(partida_auth::whoami_router(auth))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+/// A service's state, for probes.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// `ok` or `ready`.
+    status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations", responses((status = 200, body = Health)))]
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
 /// Ready when the database answers.
-async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations", responses((status = 200, body = Health)))]
+async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
     sqlx::query("SELECT 1")
         .execute(&state.pool)
         .await
         .map_err(|e| db_error(&e))?;
-    Ok(axum::Json(json!({"status": "ready"})))
+    Ok(axum::Json(Health { status: "ready" }))
 }
 
 /// A database failure: 503 (retryable) when the database is unreachable, busy, or cancelled the

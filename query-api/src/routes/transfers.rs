@@ -2,44 +2,76 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use ledger::TransferId;
+use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{db_error, page};
 use crate::AppState;
-use crate::consistency::{MinPosition, Source};
+use crate::consistency::{MinPosition, MinPositionQuery, Source};
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct TransferView {
+/// A posted transfer.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(as = Transfer)]
+pub(crate) struct TransferView {
+    #[schema(value_type = openapi::TransferId)]
     id: String,
     position: i64,
+    #[schema(value_type = Vec<openapi::Posting>)]
     postings: Value,
+    #[schema(value_type = openapi::Metadata)]
     metadata: Value,
+    /// The transfer this one reverses.
+    #[schema(value_type = Option<openapi::TransferId>)]
     reverses: Option<String>,
+    /// The transfer that reversed this one.
+    #[schema(value_type = Option<openapi::TransferId>)]
     reversed_by: Option<String>,
     #[serde(with = "super::timestamp")]
+    #[schema(value_type = openapi::Timestamp)]
     recorded_at: OffsetDateTime,
+}
+
+/// A page of transfers.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TransferPage {
+    transfers: Vec<TransferView>,
+    /// Pass as `after` for the next page; null on the last.
+    next: Option<i64>,
 }
 
 const COLUMNS: &str = "id, position, postings, metadata, reverses, reversed_by, recorded_at";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
-    /// The position of the last transfer seen.
+    /// The position of the last transfer seen: the previous page's `next`.
     after: Option<i64>,
+    /// 1 to 1,000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     #[serde(default)]
+    #[param(inline)]
     order: page::Order,
 }
 
-/// `GET /v1/transfers`: by position, oldest first or (`order=desc`) newest first.
+/// Transfers by position, oldest first or (`order=desc`) newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/transfers",
+    operation_id = "listTransfers",
+    tag = "transfers",
+    params(ListParams, MinPositionQuery),
+    responses((status = 200, body = TransferPage))
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     min: MinPosition,
     Query(params): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TransferPage>, ApiError> {
     let limit = page::limit(params.limit)?;
     let after = params.after.unwrap_or(match params.order {
         page::Order::Asc => 0,
@@ -61,15 +93,26 @@ pub(crate) async fn list(
     let next = (transfers.len() as i64 == limit)
         .then(|| transfers.last().map(|t| t.position))
         .flatten();
-    Ok(Json(json!({ "transfers": transfers, "next": next })))
+    Ok(Json(TransferPage { transfers, next }))
 }
 
-/// `GET /v1/transfers/{id}`.
+/// One transfer.
+#[utoipa::path(
+    get,
+    path = "/v1/transfers/{id}",
+    operation_id = "getTransfer",
+    tag = "transfers",
+    params(("id" = openapi::TransferId, Path, description = "The transfer."), MinPositionQuery),
+    responses(
+        (status = 200, body = TransferView),
+        (status = 404, description = "`transfer_not_found`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     min: MinPosition,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TransferView>, ApiError> {
     let Path(raw) = path.map_err(|e| ApiError::validation(e.body_text(), "id"))?;
     let id = TransferId::parse(raw).map_err(|e| ApiError::validation(format!("id: {e}"), "id"))?;
     min.wait(&state, Source::Projection).await?;
@@ -83,5 +126,5 @@ pub(crate) async fn get(
             ApiError::not_found("transfer_not_found", format!("transfer {id} does not exist"))
                 .with_details(json!({"transfer": id}))
         })?;
-    Ok(Json(serde_json::to_value(transfer).unwrap_or_default()))
+    Ok(Json(transfer))
 }

@@ -1,0 +1,91 @@
+//! The API fuzz step of `cargo xtask test`: schemathesis (from PyPI) against both running APIs,
+//! from the OpenAPI documents they serve. The stack runs on a fresh database holding the demo
+//! data and a signed checkpoint, so reads return real rows; schemathesis sends the documents'
+//! examples, boundary values and random input, as an admin, and fails on any 5xx and any status,
+//! content type, header or body the document does not allow (e2e/fuzz/schemathesis.toml).
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{bench, browser, demo, http, pg, shutdown, up, workspace};
+
+const PYTHON_PACKAGES: [&str; 1] = ["schemathesis==4.32.5"];
+/// Examples per operation and phase: enough to find a crash on odd input, bounded for CI.
+const MAX_EXAMPLES: &str = "50";
+
+pub fn run(admin_url: &str) -> Result<()> {
+    let target = workspace::target_dir()?;
+    let bin = crate::venv::ensure(&target, "fuzz-venv", &PYTHON_PACKAGES)?;
+    let bin_dir = up::build(false, &up::STACK)?;
+    let database_url = pg::fresh_database(admin_url, "partida_fuzz")?;
+    up::migrate(&bin_dir, &database_url)?;
+    let token = up::issue_token(&bin_dir, &database_url, "fuzz-admin", "admin")?;
+
+    let [command, query, projector] = [bench::free_addr()?, bench::free_addr()?, bench::free_addr()?];
+    let database = ("DATABASE_URL", database_url);
+    // Schemathesis sends as fast as it can: no rate limit, so no 429 to tell apart.
+    let unlimited = ("PARTIDA_RATE_LIMIT_PER_SEC", "0".to_owned());
+    let signing_key = (
+        "PARTIDA_SIGNING_KEY_FILE",
+        up::dev_signing_key(&target)?.display().to_string(),
+    );
+    let mut supervisor = browser::start(
+        &bin_dir,
+        [
+            (
+                "command-api",
+                "COMMAND_API_ADDR",
+                command,
+                vec![
+                    database.clone(),
+                    unlimited.clone(),
+                    signing_key,
+                    ("PARTIDA_CHECKPOINT_INTERVAL_SECS", "86400".to_owned()),
+                ],
+            ),
+            ("projector", "PROJECTOR_ADDR", projector, vec![database.clone()]),
+            ("query-api", "QUERY_API_ADDR", query, vec![database, unlimited]),
+        ],
+    )?;
+    demo::load(command, &token)?;
+    let signed = http::post_json(command, "/v1/audit/checkpoints", "{}", &token, Duration::from_secs(30))?;
+    if signed.status != 201 {
+        bail!(
+            "signing the first checkpoint answered {}: {}",
+            signed.status,
+            signed.body
+        );
+    }
+
+    let outcome = fuzz(&bin.join("schemathesis"), "command-api", command, &token)
+        .and_then(|()| fuzz(&bin.join("schemathesis"), "query-api", query, &token));
+    supervisor.stop_all();
+    outcome
+}
+
+/// Runs schemathesis against the API at `addr`.
+fn fuzz(schemathesis: &std::path::Path, name: &str, addr: SocketAddr, token: &str) -> Result<()> {
+    note!("schemathesis against {name}");
+    let config = workspace::root().join("e2e/fuzz/schemathesis.toml");
+    let mut run = Command::new(schemathesis);
+    // Its caches (.schemathesis/, .hypothesis/) land in the working directory: keep them in target/.
+    run.current_dir(workspace::target_dir()?)
+        .arg("--config-file")
+        .arg(&config)
+        .arg("run")
+        .arg(format!("http://{addr}/openapi.json"))
+        .args(["--max-examples", MAX_EXAMPLES, "--phases", "examples,coverage,fuzzing"])
+        .env("PARTIDA_TOKEN", token)
+        .env("NO_COLOR", "1");
+    let status = shutdown::run_to_completion(&mut run).context("running schemathesis")?;
+    if shutdown::requested() {
+        bail!("interrupted");
+    }
+    if !status.success() {
+        bail!("schemathesis found failures in {name} ({status}); each is printed above with a curl to reproduce it");
+    }
+    Ok(())
+}
