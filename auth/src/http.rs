@@ -21,14 +21,15 @@ pub fn guarded<S: Clone + Send + Sync + 'static>(
     permission: Permission,
 ) -> OpenApiRouter<S> {
     let mut router = router.route_layer(axum::middleware::from_fn_with_state((auth.clone(), permission), guard));
-    let roles: Vec<&str> = Role::ALL
+    let roles = Role::ALL
         .into_iter()
         .filter(|role| role.permits(permission))
         .map(Role::as_str)
-        .collect();
+        .collect::<Vec<_>>()
+        .join(", ");
     for item in router.get_openapi_mut().paths.paths.values_mut() {
         for operation in openapi::operations_mut(item) {
-            openapi::require_bearer(operation, permission.as_str(), &roles.join(", "));
+            openapi::require_bearer(operation, permission.as_str(), &roles);
         }
     }
     router

@@ -10,7 +10,7 @@ use crate::Status;
 
 pub(crate) fn router(status: Arc<Status>) -> Router {
     let routes = Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/healthz", get(partida_service::health::healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(partida_service::metrics::render))
         .with_state(status);

@@ -3,6 +3,7 @@
 
 mod error;
 mod extract;
+pub mod health;
 pub mod metrics;
 pub mod openapi;
 mod serve;

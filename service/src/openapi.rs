@@ -160,7 +160,7 @@ impl PartialSchema for Timestamp {
 impl ToSchema for Timestamp {}
 
 /// The shared error answers, as `components.responses` entries: (status, name, description).
-const SHARED_RESPONSES: [(&str, &str, &str); 8] = [
+const SHARED_RESPONSES: [(&str, &str, &str); 7] = [
     (
         "400",
         "BadRequest",
@@ -188,7 +188,6 @@ const SHARED_RESPONSES: [(&str, &str, &str); 8] = [
         "Unavailable",
         "The database is unreachable or busy, or the request timed out; retry after `Retry-After` seconds.",
     ),
-    ("404", "NotFound", "The resource does not exist."),
 ];
 
 /// The shared answers an operation can get beyond its own: every operation can be unavailable;
@@ -322,5 +321,5 @@ fn whole_seconds_header() -> Header {
 
 /// `GET /openapi.json` and Swagger UI at `/docs`, for `openapi`.
 pub fn docs<S: Clone + Send + Sync + 'static>(openapi: OpenApi) -> Router<S> {
-    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+    SwaggerUi::new("/docs").url("/openapi.json", openapi).into()
 }

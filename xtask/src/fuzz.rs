@@ -60,8 +60,9 @@ pub fn run(admin_url: &str) -> Result<()> {
         );
     }
 
-    let outcome = fuzz(&bin.join("schemathesis"), "command-api", command, &token)
-        .and_then(|()| fuzz(&bin.join("schemathesis"), "query-api", query, &token));
+    let schemathesis = bin.join("schemathesis");
+    let outcome = fuzz(&schemathesis, "command-api", command, &token)
+        .and_then(|()| fuzz(&schemathesis, "query-api", query, &token));
     supervisor.stop_all();
     outcome
 }

@@ -57,7 +57,7 @@ fn api(batch_body_bytes: usize, auth: &Authenticator) -> OpenApiRouter<AppState>
         .merge(guarded(transfer, auth, Permission::Transfer))
         .merge(guarded(audit, auth, Permission::Audit))
         .merge(partida_auth::whoami_router(auth))
-        .routes(routes!(health::healthz))
+        .routes(routes!(partida_service::health::healthz))
         .routes(routes!(health::readyz))
 }
 

@@ -317,6 +317,19 @@ pub(crate) struct Balance {
     balance: i64,
 }
 
+impl Balance {
+    fn new(account: AccountId, asset: String, at_position: i64, (debits, credits, balance): (i64, i64, i64)) -> Self {
+        Self {
+            account,
+            asset,
+            at_position,
+            debits,
+            credits,
+            balance,
+        }
+    }
+}
+
 /// An account's balance now, right after event `at_position`, or after the last event recorded
 /// at or before `at_time`.
 #[utoipa::path(
@@ -343,14 +356,8 @@ pub(crate) async fn balance(
     min.wait(&state, Source::Projection).await?;
     let account = find(&state, &id).await?;
     let Some(at) = at_position else {
-        return Ok(Json(Balance {
-            account: id,
-            asset: account.asset,
-            at_position: account.last_position,
-            debits: account.debits,
-            credits: account.credits,
-            balance: account.balance,
-        }));
+        let totals = (account.debits, account.credits, account.balance);
+        return Ok(Json(Balance::new(id, account.asset, account.last_position, totals)));
     };
     let sql = format!(
         "SELECT debits, credits, balance FROM {}.entries WHERE account_id = $1 AND position <= $2 \
@@ -363,13 +370,5 @@ pub(crate) async fn balance(
         .fetch_optional(&state.pool)
         .await
         .map_err(|e| db_error(&e))?;
-    let (debits, credits, balance) = totals.unwrap_or((0, 0, 0));
-    Ok(Json(Balance {
-        account: id,
-        asset: account.asset,
-        at_position: at,
-        debits,
-        credits,
-        balance,
-    }))
+    Ok(Json(Balance::new(id, account.asset, at, totals.unwrap_or((0, 0, 0)))))
 }

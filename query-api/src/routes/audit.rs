@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use partida_eventstore::checkpoint::{PublicKey, StoredCheckpoint};
-use partida_service::openapi::ErrorBody;
+use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -193,17 +193,18 @@ pub(crate) struct InclusionParams {
 pub(crate) struct InclusionProof {
     position: i64,
     /// The event's `hash`.
-    #[schema(pattern = "^[0-9a-f]{64}$")]
+    #[schema(value_type = openapi::Hash)]
     record_hash: String,
     /// The leaf: SHA-256(0x00 || record hash).
-    #[schema(pattern = "^[0-9a-f]{64}$")]
+    #[schema(value_type = openapi::Hash)]
     leaf_hash: String,
     /// `position - 1`.
     leaf_index: i64,
     /// The checkpoint's position.
     tree_size: i64,
     checkpoint: StoredCheckpoint,
-    /// The sibling hashes from the leaf up, in hex.
+    /// The sibling hashes from the leaf up.
+    #[schema(value_type = Vec<openapi::Hash>)]
     proof: Vec<String>,
 }
 
@@ -270,7 +271,7 @@ pub(crate) struct ConsistencyParams {
 pub(crate) struct ConsistencyProof {
     from: StoredCheckpoint,
     to: StoredCheckpoint,
-    /// In hex.
+    #[schema(value_type = Vec<openapi::Hash>)]
     proof: Vec<String>,
 }
 

@@ -15,9 +15,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use partida_auth::{Authenticator, Permission, guarded};
+use partida_service::health::Health;
 use partida_service::{ApiError, openapi};
-use serde::Serialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -71,21 +70,8 @@ fn api(auth: &Authenticator) -> OpenApiRouter<AppState> {
         .merge(guarded(read, auth, Permission::Read))
         .merge(guarded(audit, auth, Permission::Audit))
         .merge(partida_auth::whoami_router(auth))
-        .routes(routes!(healthz))
+        .routes(routes!(partida_service::health::healthz))
         .routes(routes!(readyz))
-}
-
-/// A service's state, for probes.
-#[derive(Serialize, ToSchema)]
-struct Health {
-    /// `ok` or `ready`.
-    status: &'static str,
-}
-
-/// The process is up.
-#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations", responses((status = 200, body = Health)))]
-async fn healthz() -> axum::Json<Health> {
-    axum::Json(Health { status: "ok" })
 }
 
 /// Ready when the database answers.
@@ -95,7 +81,7 @@ async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>, Api
         .execute(&state.pool)
         .await
         .map_err(|e| db_error(&e))?;
-    Ok(axum::Json(Health { status: "ready" }))
+    Ok(axum::Json(Health::ready()))
 }
 
 /// A database failure: 503 (retryable) when the database is unreachable, busy, or cancelled the

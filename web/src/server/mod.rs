@@ -119,10 +119,7 @@ pub fn router(config: &Config, stopping: watch::Receiver<bool>) -> anyhow::Resul
     let routes = generate_route_list(App);
     let pages = Router::new()
         .route("/live", get(live::proxy))
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(partida_service::health::healthz))
         .leptos_routes_with_context(
             &state,
             routes,
