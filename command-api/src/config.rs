@@ -63,6 +63,10 @@ pub struct Config {
     /// How long a signing round waits for those standbys before it answers `not_replicated`.
     #[arg(long, env = "PARTIDA_CHECKPOINT_REPLICATION_WAIT_MS", default_value_t = 10_000)]
     pub checkpoint_replication_wait_ms: u64,
+    /// Browser origins that may call this API from their pages (CORS), comma-separated, each
+    /// `scheme://host[:port]`, e.g. `https://console.example.com`. None by default.
+    #[arg(long, env = "PARTIDA_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub auth: partida_auth::AuthConfig,
     /// Log as JSON lines.
@@ -87,6 +91,7 @@ impl Config {
             checkpoint_webhook: None,
             checkpoint_min_standbys: 0,
             checkpoint_replication_wait_ms: 10_000,
+            cors_origins: Vec::new(),
             auth: partida_auth::AuthConfig::default(),
             log_json: false,
         }

@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use axum::Router;
+use axum::http::Method;
 use partida_eventstore::{Writer, WriterConfig, WriterTask};
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
@@ -77,6 +78,8 @@ impl Application {
             }
             None => None,
         };
+        let cors = partida_service::cors::layer(&config.cors_origins, &[Method::GET, Method::POST])
+            .map_err(anyhow::Error::msg)?;
         let (writer, task) = Writer::spawn(writer_config);
         let state = AppState {
             writer,
@@ -88,7 +91,7 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen))?;
         Ok(Self {
             listener,
-            router: routes::router(state, &auth),
+            router: routes::router(state, &auth, cors),
             writer: task,
             signing,
         })

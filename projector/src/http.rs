@@ -14,7 +14,7 @@ pub(crate) fn router(status: Arc<Status>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(partida_service::metrics::render))
         .with_state(status);
-    partida_service::standard_layers(routes)
+    partida_service::standard_layers(routes, None)
 }
 
 /// Ready as leader or as standby; reports which, and the lag.

@@ -20,9 +20,16 @@ pub struct Config {
     pub database_url: Option<String>,
     #[arg(long, env = "PARTIDA_QUERY_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered 503 `unavailable`.
+    #[arg(long, env = "PARTIDA_QUERY_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
+    pub acquire_timeout_ms: u64,
     /// How long a read carrying `min_position` waits for the projection before 503 `not_caught_up`.
     #[arg(long, env = "PARTIDA_MIN_POSITION_WAIT_MS", default_value_t = 5_000)]
     pub min_position_wait_ms: u64,
+    /// Browser origins that may call this API from their pages (CORS), comma-separated, each
+    /// `scheme://host[:port]`, e.g. `https://console.example.com`. None by default.
+    #[arg(long, env = "PARTIDA_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub auth: partida_auth::AuthConfig,
     #[arg(long, env = "LOG_JSON")]
@@ -36,7 +43,9 @@ impl Config {
             read_database_url: Some(database_url.into()),
             database_url: None,
             max_connections: 4,
+            acquire_timeout_ms: 3_000,
             min_position_wait_ms: 5_000,
+            cors_origins: Vec::new(),
             auth: partida_auth::AuthConfig::default(),
             log_json: false,
         }

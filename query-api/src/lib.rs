@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use axum::http::Method;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 
@@ -39,10 +40,11 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(3))
+            .acquire_timeout(std::time::Duration::from_millis(config.acquire_timeout_ms))
             .connect_lazy(config.read_url())
             .context("parsing the read database URL")?;
         let auth = partida_auth::Authenticator::new(&config.auth, pool.clone())?;
+        let cors = partida_service::cors::layer(&config.cors_origins, &[Method::GET]).map_err(anyhow::Error::msg)?;
         let model = Arc::new(read_model::ReadModel::default());
         let listener = TcpListener::bind(config.listen)
             .await
@@ -56,7 +58,7 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: routes::router(state, &auth),
+            router: routes::router(state, &auth, cors),
             model,
             pool,
             stopping,

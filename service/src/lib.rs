@@ -1,9 +1,11 @@
 //! What every Partida service shares: the one JSON error shape and the extractors that map bad
-//! input into it, the shared parts of the OpenAPI documents, telemetry, Prometheus metrics, and serving with graceful shutdown.
+//! input into it, the shared parts of the OpenAPI documents, telemetry, Prometheus metrics, CORS, and serving with graceful shutdown.
 
+pub mod cors;
 mod error;
 mod extract;
 pub mod health;
+pub mod metadata;
 pub mod metrics;
 pub mod openapi;
 mod serve;

@@ -131,9 +131,12 @@ impl PartialSchema for Metadata {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::Object)
-            .description(Some(
-                "Free-form client data: a JSON object, returned with its keys sorted. No string in it may contain U+0000.",
-            ))
+            .description(Some(format!(
+                "Free-form client data: a JSON object, returned with its keys sorted. At most {} bytes as \
+                 compact JSON and {} levels deep (the object itself is level 1); no string in it may contain U+0000.",
+                crate::metadata::MAX_BYTES,
+                crate::metadata::MAX_DEPTH,
+            )))
             .examples([json!({"order": "1042"})])
             .into()
     }

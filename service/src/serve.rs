@@ -13,16 +13,22 @@ use axum::http::Request;
 use tokio::net::TcpListener;
 
 use crate::ApiError;
+use tower_http::cors::CorsLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 /// How long a request may take to produce its response (a stream's body may last longer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Wraps an app's router with what every service wants in front of it.
-pub fn standard_layers(router: Router) -> Router {
+/// Wraps an app's router with what every service wants in front of it, and the CORS layer
+/// when the service allows other origins (it answers preflights before authentication).
+pub fn standard_layers(router: Router, cors: Option<CorsLayer>) -> Router {
     // Install the recorder now: anything recorded before it exists is lost.
     let _ = crate::metrics::handle();
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
     router
         .layer(axum::middleware::from_fn(time_limit))
         .layer(axum::middleware::from_fn(crate::metrics::track))

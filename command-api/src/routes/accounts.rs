@@ -32,7 +32,7 @@ pub(super) struct OpenAccountBody {
     #[serde(default)]
     #[schema(value_type = Option<FlagsDoc>)]
     flags: AccountFlags,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "partida_service::metadata::bounded")]
     #[schema(value_type = Option<openapi::Metadata>)]
     metadata: Metadata,
 }

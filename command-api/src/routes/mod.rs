@@ -11,6 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::get;
 use partida_auth::{Authenticator, Permission, guarded};
+use partida_service::cors::CorsLayer;
 use partida_service::{ApiError, openapi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,7 +25,7 @@ const DESCRIPTION: &str = "Partida's write side. Every write is decided by the l
 appended to one hash-chained log; the answer is the write's position in it. Writes are idempotent: \
 by their id (transfers, accounts, assets) or by `Idempotency-Key`. Errors share one shape.";
 
-pub(crate) fn router(state: AppState, auth: &Authenticator) -> Router {
+pub(crate) fn router(state: AppState, auth: &Authenticator, cors: Option<CorsLayer>) -> Router {
     let (api, document) = api(state.limits.batch_body_bytes(), auth).split_for_parts();
     let document = openapi::finish(document, "Partida command-api", DESCRIPTION);
     let api = api
@@ -34,7 +35,7 @@ pub(crate) fn router(state: AppState, auth: &Authenticator) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
-    partida_service::standard_layers(api)
+    partida_service::standard_layers(api, cors)
 }
 
 /// The documented routes, each group behind the permission it needs.

@@ -21,7 +21,7 @@ pub(super) struct TransferBody {
     /// 1 to 64 legs, applied atomically.
     #[schema(value_type = Vec<openapi::Posting>, min_items = 1, max_items = 64)]
     postings: Vec<Posting>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "partida_service::metadata::bounded")]
     #[schema(value_type = Option<openapi::Metadata>)]
     metadata: Metadata,
     /// The transfer this one reverses: its postings with debit and credit swapped.

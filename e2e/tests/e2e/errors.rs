@@ -67,6 +67,14 @@ async fn malformed_oversized_and_wrong_typed_bodies_get_their_4xx() {
             "metadata",
         ),
         (
+            json!({"id": "t", "postings": legs(&[("bank", "alice", 1)]), "metadata": {"k": "x".repeat(9_000)}}),
+            "metadata",
+        ),
+        (
+            json!({"id": "t", "postings": legs(&[("bank", "alice", 1)]), "metadata": {"k": [[[[[[[[1]]]]]]]]}}),
+            "metadata",
+        ),
+        (
             json!({"id": "t", "postings": vec![json!({"debit": "bank", "credit": "alice", "amount": 1}); 65]}),
             "postings",
         ),
@@ -87,6 +95,7 @@ async fn malformed_oversized_and_wrong_typed_bodies_get_their_4xx() {
         json!({"id": "x", "asset": "EUR", "name": "  "}),
         json!({"id": "x", "asset": "eur", "name": "X"}),
         json!({"id": "x", "asset": "EUR", "name": "X", "normal_side": "left"}),
+        json!({"id": "x", "asset": "EUR", "name": "X", "metadata": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}}),
     ] {
         assert_error(&stack.post("/v1/accounts", body).await, 400, "validation_failed");
     }

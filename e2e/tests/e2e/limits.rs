@@ -1,8 +1,10 @@
 //! Limits that protect the service: per-credential rates; reads cut off by the database's
-//! `statement_timeout` and writes held past the request timeout, answered as retryable 503s with
-//! nothing half-written.
+//! `statement_timeout`, reads finding every connection busy, and writes held past the request
+//! timeout, answered as retryable 503s with nothing half-written.
 
-use partida_e2e::{Http, Role, Stack, assert_error, decode, open_books};
+use std::time::Duration;
+
+use partida_e2e::{Http, Role, Stack, assert_error, decode, eventually, open_books};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -95,4 +97,42 @@ async fn a_write_held_past_the_request_timeout_is_503_and_written_once() {
     let position = body["position"].as_i64().expect("position");
     let (_, alice) = stack.get_at("/v1/accounts/alice", position).await;
     assert_eq!(alice["credits"], 7, "written once: {alice}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_finding_every_connection_busy_is_503_not_a_hang() {
+    let stack = Stack::without_projector().await;
+    let mut config = query_api::Config::for_database(stack.db.url());
+    config.max_connections = 1;
+    config.acquire_timeout_ms = 300;
+    config.auth.auth_cache_secs = 60;
+    let query = partida_e2e::start_query_api_with(config).await;
+    // A table only this endpoint reads (query-api's own poller reads the projections).
+    let url = format!("{}/v1/audit/checkpoints", query.url);
+    let auditor = Http::with_token(&stack.token(Role::Auditor).await);
+    assert_eq!(auditor.get(&url).await.0, StatusCode::OK);
+    let mut blocker = stack.db.pool().begin().await.expect("begin");
+    sqlx::query("LOCK TABLE checkpoints IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    // A read takes the pool's only connection and waits on the lock with it.
+    let held = tokio::spawn(auditor.client().get(&url).send());
+    eventually("a read waiting on the lock", Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')",
+        )
+        .fetch_one(stack.db.pool())
+        .await
+        .expect("pg_stat_activity")
+    })
+    .await;
+    let response = auditor.client().get(&url).send().await.expect("GET");
+    assert!(response.headers().contains_key("retry-after"));
+    assert_error(&decode(response).await, 503, "unavailable");
+    blocker.rollback().await.expect("rollback");
+    // The waiting read then gets its answer, and the pool serves again.
+    let held = held.await.expect("joined").expect("GET");
+    assert_eq!(held.status(), StatusCode::OK);
+    assert_eq!(auditor.get(&url).await.0, StatusCode::OK);
 }

@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use partida_auth::{Authenticator, Permission, guarded};
+use partida_service::cors::CorsLayer;
 use partida_service::health::Health;
 use partida_service::{ApiError, openapi};
 use utoipa_axum::router::OpenApiRouter;
@@ -26,7 +27,7 @@ const DESCRIPTION: &str = "Partida's read side: the books as the projection has 
 the log itself. Reads may lag the writes; `min_position` (or `X-Min-Position`) waits for a write's \
 position (read-your-writes). Lists are keyset-paged: pass `next` back as `after`. Errors share one shape.";
 
-pub(crate) fn router(state: AppState, auth: &Authenticator) -> Router {
+pub(crate) fn router(state: AppState, auth: &Authenticator, cors: Option<CorsLayer>) -> Router {
     let (api, document) = api(auth).split_for_parts();
     let document = openapi::finish(document, "Partida query-api", DESCRIPTION);
     let api = api
@@ -41,7 +42,7 @@ pub(crate) fn router(state: AppState, auth: &Authenticator) -> Router {
             )
         })
         .with_state(state);
-    partida_service::standard_layers(api)
+    partida_service::standard_layers(api, cors)
 }
 
 /// The documented routes, each group behind the permission it needs.

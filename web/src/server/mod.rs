@@ -138,5 +138,5 @@ pub fn router(config: &Config, stopping: watch::Receiver<bool>) -> anyhow::Resul
         .layer(axum::middleware::from_fn(session::require_session))
         .layer(axum::middleware::from_fn(session::same_origin))
         .layer(axum::middleware::from_fn(headers::security_headers));
-    Ok(partida_service::standard_layers(pages))
+    Ok(partida_service::standard_layers(pages, None))
 }
