@@ -63,6 +63,13 @@ pub struct Config {
     /// How long a signing round waits for those standbys before it answers `not_replicated`.
     #[arg(long, env = "PARTIDA_CHECKPOINT_REPLICATION_WAIT_MS", default_value_t = 10_000)]
     pub checkpoint_replication_wait_ms: u64,
+    /// Milliseconds a statement may run before PostgreSQL cancels it (503 `unavailable`); 0: no
+    /// bound. Not the writer's: its wait for the head lock is unbounded by design.
+    #[arg(long, env = "PARTIDA_DB_STATEMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub statement_timeout_ms: u64,
+    /// Milliseconds a session may sit idle inside a transaction before PostgreSQL ends it.
+    #[arg(long, env = "PARTIDA_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", default_value_t = 30_000)]
+    pub idle_in_transaction_timeout_ms: u64,
     /// Browser origins that may call this API from their pages (CORS), comma-separated, each
     /// `scheme://host[:port]`, e.g. `https://console.example.com`. None by default.
     #[arg(long, env = "PARTIDA_CORS_ORIGINS", value_delimiter = ',')]
@@ -91,6 +98,8 @@ impl Config {
             checkpoint_webhook: None,
             checkpoint_min_standbys: 0,
             checkpoint_replication_wait_ms: 10_000,
+            statement_timeout_ms: 10_000,
+            idle_in_transaction_timeout_ms: 30_000,
             cors_origins: Vec::new(),
             auth: partida_auth::AuthConfig::default(),
             log_json: false,

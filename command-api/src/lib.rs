@@ -60,7 +60,11 @@ impl Application {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(3))
-            .connect_lazy_with(options.clone());
+            .connect_lazy_with(partida_eventstore::with_session_timeouts(
+                options.clone(),
+                config.statement_timeout_ms,
+                config.idle_in_transaction_timeout_ms,
+            ));
         let auth = partida_auth::Authenticator::new(&config.auth, pool.clone())?;
         let signing = match &config.signing_key_file {
             Some(path) => {

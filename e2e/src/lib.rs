@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 pub use partida_auth::Role;
-use partida_testkit::TestDb;
+use partida_testkit::{ServiceRole, TestDb};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -60,8 +60,18 @@ impl Drop for Service {
     }
 }
 
+/// command-api's defaults over `db`, logged in as the writer's least-privilege role.
+pub fn command_config(db: &TestDb) -> command_api::Config {
+    command_api::Config::for_database(db.url_as(ServiceRole::Writer))
+}
+
+/// query-api's defaults over `db`, logged in as the reader's select-only role.
+pub fn query_config(db: &TestDb) -> query_api::Config {
+    query_api::Config::for_database(db.url_as(ServiceRole::Reader))
+}
+
 pub async fn start_command_api(db: &TestDb) -> Service {
-    start_command_api_with(command_api::Config::for_database(db.url())).await
+    start_command_api_with(command_config(db)).await
 }
 
 pub async fn start_command_api_with(config: command_api::Config) -> Service {
@@ -76,7 +86,7 @@ pub async fn start_command_api_with(config: command_api::Config) -> Service {
 }
 
 pub async fn start_query_api(db: &TestDb) -> Service {
-    start_query_api_with(query_api::Config::for_database(db.url())).await
+    start_query_api_with(query_config(db)).await
 }
 
 pub async fn start_query_api_with(config: query_api::Config) -> Service {

@@ -23,3 +23,21 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// The channel the writer notifies after every commit; the payload is the new head position.
 pub const EVENTS_CHANNEL: &str = "partida_events";
+
+/// Bounds every session made with `options`: PostgreSQL cancels a statement running longer than
+/// `statement_ms` and ends a session idle in a transaction longer than `idle_in_transaction_ms`
+/// (0: no bound). Set by each service on its own connections, so they hold whatever the roles'
+/// defaults are.
+pub fn with_session_timeouts(
+    options: sqlx::postgres::PgConnectOptions,
+    statement_ms: u64,
+    idle_in_transaction_ms: u64,
+) -> sqlx::postgres::PgConnectOptions {
+    options.options([
+        ("statement_timeout", statement_ms.to_string()),
+        (
+            "idle_in_transaction_session_timeout",
+            idle_in_transaction_ms.to_string(),
+        ),
+    ])
+}

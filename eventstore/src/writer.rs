@@ -31,10 +31,14 @@ pub struct WriterConfig {
 impl WriterConfig {
     pub fn new(connect_options: PgConnectOptions) -> Self {
         // Role or database defaults must not cut the writer's wait for the head lock short: that
-        // wait is how writers queue.
-        let connect_options = connect_options
-            .application_name("partida-writer")
-            .options([("lock_timeout", "0"), ("statement_timeout", "0")]);
+        // wait is how writers queue. Its transactions never wait on the application between
+        // statements, so one idle in a transaction is a stuck writer: PostgreSQL ends it and
+        // frees the head for the other instances (its commands are answered as failed).
+        let connect_options = connect_options.application_name("partida-writer").options([
+            ("lock_timeout", "0"),
+            ("statement_timeout", "0"),
+            ("idle_in_transaction_session_timeout", "30s"),
+        ]);
         Self {
             connect_options,
             queue_capacity: 4_096,

@@ -218,6 +218,15 @@ async fn create_generation(pool: &PgPool, live: i32, next: i32) -> anyhow::Resul
                 .await?;
         }
     }
+    // query-api's role reads every generation; grants are not copied by LIKE.
+    sqlx::query(&format!("GRANT USAGE ON SCHEMA {next} TO partida_reader"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!(
+        "GRANT SELECT ON ALL TABLES IN SCHEMA {next} TO partida_reader"
+    ))
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -26,6 +26,13 @@ pub struct Config {
     /// How long a read carrying `min_position` waits for the projection before 503 `not_caught_up`.
     #[arg(long, env = "PARTIDA_MIN_POSITION_WAIT_MS", default_value_t = 5_000)]
     pub min_position_wait_ms: u64,
+    /// Milliseconds a statement may run before PostgreSQL cancels it (503 `unavailable`); 0: no
+    /// bound. Below the 30 s request timeout, so a runaway read stops with its request.
+    #[arg(long, env = "PARTIDA_DB_STATEMENT_TIMEOUT_MS", default_value_t = 20_000)]
+    pub statement_timeout_ms: u64,
+    /// Milliseconds a session may sit idle inside a transaction before PostgreSQL ends it.
+    #[arg(long, env = "PARTIDA_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", default_value_t = 30_000)]
+    pub idle_in_transaction_timeout_ms: u64,
     /// Browser origins that may call this API from their pages (CORS), comma-separated, each
     /// `scheme://host[:port]`, e.g. `https://console.example.com`. None by default.
     #[arg(long, env = "PARTIDA_CORS_ORIGINS", value_delimiter = ',')]
@@ -45,6 +52,8 @@ impl Config {
             max_connections: 4,
             acquire_timeout_ms: 3_000,
             min_position_wait_ms: 5_000,
+            statement_timeout_ms: 20_000,
+            idle_in_transaction_timeout_ms: 30_000,
             cors_origins: Vec::new(),
             auth: partida_auth::AuthConfig::default(),
             log_json: false,

@@ -9,12 +9,13 @@ mod routes;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
 use axum::http::Method;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 
 pub use config::{Cli, Config};
@@ -38,11 +39,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(config.read_url()).context("parsing the read database URL")?;
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(std::time::Duration::from_millis(config.acquire_timeout_ms))
-            .connect_lazy(config.read_url())
-            .context("parsing the read database URL")?;
+            .connect_lazy_with(partida_eventstore::with_session_timeouts(
+                options,
+                config.statement_timeout_ms,
+                config.idle_in_transaction_timeout_ms,
+            ));
         let auth = partida_auth::Authenticator::new(&config.auth, pool.clone())?;
         let cors = partida_service::cors::layer(&config.cors_origins, &[Method::GET]).map_err(anyhow::Error::msg)?;
         let model = Arc::new(read_model::ReadModel::default());

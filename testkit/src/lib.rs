@@ -30,6 +30,33 @@ const POOL_SIZE: u32 = 5;
 /// and only has to be the same in every process: "partida" in ASCII.
 const TEMPLATE_LOCK_KEY: i64 = 0x0070_6172_7469_6461;
 
+/// The least-privilege roles of the services (migration 0010), as tests log in with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceRole {
+    /// command-api's: a member of `partida_writer`.
+    Writer,
+    /// query-api's: a member of `partida_reader`.
+    Reader,
+}
+
+impl ServiceRole {
+    /// The login role, created once per cluster (no password: the test cluster trusts local
+    /// connections).
+    pub fn login(self) -> &'static str {
+        match self {
+            Self::Writer => "partida_test_writer",
+            Self::Reader => "partida_test_reader",
+        }
+    }
+
+    fn group(self) -> &'static str {
+        match self {
+            Self::Writer => "partida_writer",
+            Self::Reader => "partida_reader",
+        }
+    }
+}
+
 /// The template of this process's migrations, once known to exist. Holds only the name: a
 /// connection or pool must not outlive the Tokio runtime (one per `#[tokio::test]`) it was
 /// made on.
@@ -100,6 +127,16 @@ impl TestDb {
         &self.url
     }
 
+    /// A connection URL for this database logging in as `role` instead of the admin.
+    pub fn url_as(&self, role: ServiceRole) -> String {
+        self.url_for_user(role.login())
+    }
+
+    /// A connection URL for this database logging in as `user`, without a password.
+    pub fn url_for_user(&self, user: &str) -> String {
+        url_with_user(&self.url, user)
+    }
+
     /// A pool of at most five connections to this database.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -142,7 +179,10 @@ async fn ensure_template(admin_url: &str) -> Result<String, String> {
         .execute(&mut admin)
         .await
         .map_err(|err| format!("taking the template lock: {err}"))?;
-    let result = build_template_if_missing(&mut admin, admin_url, &name).await;
+    let mut result = build_template_if_missing(&mut admin, admin_url, &name).await;
+    if result.is_ok() {
+        result = create_service_logins(&mut admin).await;
+    }
     // Closing the session releases the lock even if the unlock fails.
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(TEMPLATE_LOCK_KEY)
@@ -193,6 +233,25 @@ async fn build_template_if_missing(admin: &mut PgConnection, admin_url: &str, na
     Ok(())
 }
 
+/// Under the template lock, after the migrations have created the group roles.
+async fn create_service_logins(admin: &mut PgConnection) -> Result<(), String> {
+    for role in [ServiceRole::Writer, ServiceRole::Reader] {
+        let (login, group) = (role.login(), role.group());
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)")
+            .bind(login)
+            .fetch_one(&mut *admin)
+            .await
+            .map_err(|err| format!("looking for role {login}: {err}"))?;
+        if !exists {
+            admin
+                .execute(format!("CREATE ROLE {login} LOGIN IN ROLE {group}").as_str())
+                .await
+                .map_err(|err| format!("creating role {login}: {err}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// `partida_tpl_` and 12 hex digits of a hash over every migration's version and checksum:
 /// a changed or added migration gets a new template, never a stale one.
 fn template_name() -> String {
@@ -211,33 +270,83 @@ async fn connect(url: &str) -> Result<PgConnection, String> {
         .map_err(|err| format!("connecting to {url}: {err}"))
 }
 
+/// A URL's parts: everything before the path (scheme and authority), the path, the query.
+struct UrlParts<'a> {
+    scheme_and_authority: &'a str,
+    authority_start: usize,
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+impl<'a> UrlParts<'a> {
+    fn of(url: &'a str) -> Self {
+        let (base, query) = match url.split_once('?') {
+            Some((base, query)) => (base, Some(query)),
+            None => (url, None),
+        };
+        let authority_start = base.find("://").map_or(0, |index| index + 3);
+        let path_start = base[authority_start..]
+            .find('/')
+            .map_or(base.len(), |index| authority_start + index);
+        Self {
+            scheme_and_authority: &base[..path_start],
+            authority_start,
+            path: &base[path_start..],
+            query,
+        }
+    }
+
+    /// `base` followed by the query without the parameters named in `dropped`.
+    fn with_query(&self, mut base: String, dropped: &[&str]) -> String {
+        let params: Vec<&str> = self
+            .query
+            .into_iter()
+            .flat_map(|query| query.split('&'))
+            .filter(|param| {
+                let name = param.split('=').next().unwrap_or_default();
+                !param.is_empty() && !dropped.contains(&name)
+            })
+            .collect();
+        if !params.is_empty() {
+            base.push('?');
+            base.push_str(&params.join("&"));
+        }
+        base
+    }
+}
+
 /// The same URL naming another database: the path is replaced and a `dbname` query parameter
 /// (which would override the path) is removed; host, port, user and options are kept.
 fn url_with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |index| index + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |index| authority_start + index);
-    let mut result = format!("{}/{database}", &base[..path_start]);
-    let params: Vec<&str> = query
-        .into_iter()
-        .flat_map(|query| query.split('&'))
-        .filter(|param| !param.is_empty() && !param.starts_with("dbname="))
-        .collect();
-    if !params.is_empty() {
-        result.push('?');
-        result.push_str(&params.join("&"));
-    }
-    result
+    let parts = UrlParts::of(url);
+    parts.with_query(format!("{}/{database}", parts.scheme_and_authority), &["dbname"])
+}
+
+/// The same URL logging in as `user`, without a password: the user info is replaced and the
+/// `user` and `password` query parameters removed.
+fn url_with_user(url: &str, user: &str) -> String {
+    let parts = UrlParts::of(url);
+    let (scheme, authority) = parts.scheme_and_authority.split_at(parts.authority_start);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    parts.with_query(format!("{scheme}{user}@{host}{}", parts.path), &["user", "password"])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replaces_the_user_of_a_url() {
+        assert_eq!(
+            url_with_user("postgres://postgres@127.0.0.1:5432/t1", "w"),
+            "postgres://w@127.0.0.1:5432/t1"
+        );
+        assert_eq!(url_with_user("postgres://u:p@db/t1", "w"), "postgres://w@db/t1");
+        assert_eq!(
+            url_with_user("postgres://db:5432/t1?user=u&sslmode=disable", "w"),
+            "postgres://w@db:5432/t1?sslmode=disable"
+        );
+    }
 
     #[test]
     fn replaces_the_database_of_a_url() {

@@ -186,7 +186,7 @@ async fn events_name_the_subject_and_credential_that_wrote_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_is_refused_once_the_cache_forgets_it() {
     let db = partida_testkit::TestDb::new().await;
-    let mut config = command_api::Config::for_database(db.url());
+    let mut config = partida_e2e::command_config(&db);
     config.auth.auth_cache_secs = 1;
     let command = partida_e2e::start_command_api_with(config).await;
     let query = partida_e2e::start_query_api(&db).await;
@@ -229,9 +229,9 @@ async fn jwt_stack(dir: &std::path::Path) -> Stack {
         ..partida_auth::AuthConfig::default()
     };
     let db = partida_testkit::TestDb::new().await;
-    let mut command = command_api::Config::for_database(db.url());
+    let mut command = partida_e2e::command_config(&db);
     command.auth = auth.clone();
-    let mut query = query_api::Config::for_database(db.url());
+    let mut query = partida_e2e::query_config(&db);
     query.auth = auth;
     let command = partida_e2e::start_command_api_with(command).await;
     let query = partida_e2e::start_query_api_with(query).await;

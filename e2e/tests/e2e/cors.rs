@@ -12,7 +12,7 @@ fn header<'r>(response: &'r Response, name: &str) -> Option<&'r str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_configured_origins_get_cross_origin_access() {
     let db = partida_testkit::TestDb::new().await;
-    let mut config = command_api::Config::for_database(db.url());
+    let mut config = partida_e2e::command_config(&db);
     config.cors_origins = vec![format!("{CONSOLE}/")];
     let command = start_command_api_with(config).await;
     let query = start_query_api(&db).await;

@@ -251,7 +251,7 @@ async fn an_unreachable_database_is_503_unavailable_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_writer_queue_answers_503_overloaded() {
     let db = partida_testkit::TestDb::new().await;
-    let mut config = command_api::Config::for_database(db.url());
+    let mut config = partida_e2e::command_config(&db);
     config.queue_capacity = 1;
     let api = start_command_api_with(config).await;
     // Hold the head row so the writer blocks inside its first batch.
@@ -304,7 +304,7 @@ async fn a_full_writer_queue_answers_503_overloaded() {
 async fn reads_that_cannot_catch_up_in_time_are_503_not_caught_up() {
     let stack = Stack::start().await;
     open_books(&stack).await;
-    let mut config = query_api::Config::for_database(stack.db.url());
+    let mut config = partida_e2e::query_config(&stack.db);
     config.min_position_wait_ms = 100;
     let query = start_query_api_with(config).await;
     let (status, body) = stack

@@ -11,7 +11,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_over_its_rate_gets_429_with_retry_after_and_others_do_not() {
     let db = partida_testkit::TestDb::new().await;
-    let mut config = command_api::Config::for_database(db.url());
+    let mut config = partida_e2e::command_config(&db);
     config.auth.rate_limit_per_sec = 1;
     config.auth.rate_limit_burst = 3;
     let command = partida_e2e::start_command_api_with(config).await;
@@ -44,7 +44,8 @@ fn with_statement_timeout(url: &str, millis: u32) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_cut_off_by_statement_timeout_is_503_unavailable() {
     let stack = Stack::without_projector().await;
-    let mut config = query_api::Config::for_database(with_statement_timeout(stack.db.url(), 200));
+    let mut config = partida_e2e::query_config(&stack.db);
+    config.statement_timeout_ms = 200;
     config.auth.auth_cache_secs = 60;
     let query = partida_e2e::start_query_api_with(config).await;
     let url = format!("{}/v1/projections", query.url);
@@ -102,7 +103,7 @@ async fn a_write_held_past_the_request_timeout_is_503_and_written_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_finding_every_connection_busy_is_503_not_a_hang() {
     let stack = Stack::without_projector().await;
-    let mut config = query_api::Config::for_database(stack.db.url());
+    let mut config = partida_e2e::query_config(&stack.db);
     config.max_connections = 1;
     config.acquire_timeout_ms = 300;
     config.auth.auth_cache_secs = 60;

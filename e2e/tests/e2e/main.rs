@@ -12,4 +12,5 @@ mod limits;
 mod live;
 mod openapi;
 mod projector;
+mod roles;
 mod writers;
