@@ -29,11 +29,15 @@ BEGIN
 END
 $$;
 
+-- No role creates objects in the schema the owner's code resolves names in (PostgreSQL 15 has
+-- this default; older clusters and upgraded ones may not).
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO partida_writer, partida_reader;
 
 GRANT SELECT, INSERT ON events TO partida_writer;
 GRANT SELECT, UPDATE ON event_head TO partida_writer;
-GRANT SELECT, INSERT, UPDATE ON write_assets, write_accounts, idempotency_keys TO partida_writer;
+GRANT SELECT, INSERT, UPDATE ON write_assets, write_accounts TO partida_writer;
+GRANT SELECT, INSERT ON idempotency_keys TO partida_writer;
 GRANT SELECT, INSERT ON signing_keys, checkpoints, merkle_nodes TO partida_writer;
 GRANT SELECT ON api_tokens TO partida_writer;
 

@@ -12,6 +12,7 @@ use partida_audit::source::Source;
 use partida_audit::{Compare, verify};
 use partida_e2e::{Stack, assert_error, open_books, transfer};
 use partida_eventstore::StoredEvent;
+use partida_testkit::ServiceRole;
 use serde_json::Value;
 
 /// A small but complete history: assets, accounts, transfers, a freeze, a reversal.
@@ -444,7 +445,7 @@ async fn webhook() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
 /// and to `webhook`.
 async fn signing_stack_with(dir: &Path, webhook: Option<String>) -> Stack {
     let db = partida_testkit::TestDb::new().await;
-    let mut config = signing_config(db.url(), dir, 42);
+    let mut config = signing_config(&db.url_as(ServiceRole::Writer), dir, 42);
     config.checkpoint_dir = Some(dir.join("published"));
     config.checkpoint_webhook = webhook;
     let command = partida_e2e::start_command_api_with(config).await;
@@ -757,7 +758,8 @@ async fn a_rotated_key_keeps_earlier_checkpoints_verifiable() {
     history(&stack).await;
     let (_, first) = sign(&stack).await;
     // A second command-api with a new key: the rotation.
-    let rotated = partida_e2e::start_command_api_with(signing_config(stack.db.url(), &dir, 43)).await;
+    let rotated =
+        partida_e2e::start_command_api_with(signing_config(&stack.db.url_as(ServiceRole::Writer), &dir, 43)).await;
     transfer(&stack, "after-rotation", &[("bank", "bob", 5)]).await;
     let (status, second) = stack
         .http
@@ -777,7 +779,7 @@ async fn a_rotated_key_keeps_earlier_checkpoints_verifiable() {
 async fn nothing_is_signed_before_the_configured_standbys_replayed_it() {
     let dir = temp_dir("standbys");
     let db = partida_testkit::TestDb::new().await;
-    let mut config = signing_config(db.url(), &dir, 44);
+    let mut config = signing_config(&db.url_as(ServiceRole::Writer), &dir, 44);
     // No standby replicates from this test cluster.
     config.checkpoint_min_standbys = 1;
     config.checkpoint_replication_wait_ms = 200;

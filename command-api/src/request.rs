@@ -44,19 +44,38 @@ pub(crate) struct WriteMeta {
     idempotency_key: Option<String>,
 }
 
-fn header(parts: &Parts, name: &str) -> Option<String> {
-    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+/// The most characters a tracing header may bring into an event's metadata.
+const MAX_TRACING_HEADER: usize = 200;
+
+/// A tracing header recorded in every event of the request: 1 to [`MAX_TRACING_HEADER`]
+/// visible ASCII characters, or the request is refused, so headers cannot grow the log past the
+/// metadata bound.
+fn header(parts: &Parts, name: &str) -> Result<Option<String>, ApiError> {
+    let Some(value) = parts.headers.get(name) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|v| (1..=MAX_TRACING_HEADER).contains(&v.len()) && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(|v| Some(v.to_owned()))
+        .ok_or_else(|| {
+            ApiError::validation(
+                format!("{name} must be 1 to {MAX_TRACING_HEADER} visible ASCII characters"),
+                name,
+            )
+        })
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for WriteMeta {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let request_id = header(parts, "x-request-id");
+        let request_id = header(parts, "x-request-id")?;
         let principal = parts.extensions.get::<Principal>();
         let context = CommandContext {
-            correlation_id: header(parts, "x-correlation-id").or_else(|| request_id.clone()),
-            causation_id: header(parts, "x-causation-id"),
+            correlation_id: header(parts, "x-correlation-id")?.or_else(|| request_id.clone()),
+            causation_id: header(parts, "x-causation-id")?,
             actor: principal.map(|p| p.subject.clone()),
             credential: principal.map(|p| p.credential.clone()),
             request_id,

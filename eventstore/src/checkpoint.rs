@@ -184,6 +184,9 @@ impl Signer {
     /// One round: the new checkpoint, or `None` when nothing was written since the last one.
     pub async fn sign_round(&self, pool: &PgPool) -> Result<Option<StoredCheckpoint>, SignError> {
         let mut tx = pool.begin().await?;
+        // Rounds of several instances queue on the lock, one possibly waiting out another's
+        // replication wait: the pool's statement timeout must not cancel the queueing.
+        sqlx::query("SET LOCAL statement_timeout = 0").execute(&mut *tx).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(ROUND_LOCK)
             .execute(&mut *tx)

@@ -64,10 +64,15 @@ pub fn layer(origins: &[String], methods: &[Method]) -> Result<Option<CorsLayer>
 fn origin(text: &str) -> Result<HeaderValue, String> {
     let invalid = |why: &str| format!("CORS origin `{text}` is not valid: {why}");
     let trimmed = text.strip_suffix('/').unwrap_or(text);
-    let uri: Uri = trimmed.parse().map_err(|_| invalid("expected scheme://host[:port]"))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(invalid("the scheme must be http or https"));
+    if trimmed.contains('#') {
+        return Err(invalid("an origin has no fragment"));
     }
+    let uri: Uri = trimmed.parse().map_err(|_| invalid("expected scheme://host[:port]"))?;
+    let (scheme, default_port) = match uri.scheme_str() {
+        Some("http") => ("http", 80),
+        Some("https") => ("https", 443),
+        _ => return Err(invalid("the scheme must be http or https")),
+    };
     let Some(authority) = uri.authority() else {
         return Err(invalid("it has no host"));
     };
@@ -80,7 +85,13 @@ fn origin(text: &str) -> Result<HeaderValue, String> {
     {
         return Err(invalid("an origin has no path or query"));
     }
-    HeaderValue::from_str(&trimmed.to_ascii_lowercase()).map_err(|_| invalid("expected scheme://host[:port]"))
+    // Browsers leave the scheme's default port out of the Origin they send.
+    let host = authority.host();
+    let origin = match authority.port_u16() {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    };
+    HeaderValue::from_str(&origin.to_ascii_lowercase()).map_err(|_| invalid("expected scheme://host[:port]"))
 }
 
 #[cfg(test)]
@@ -95,11 +106,16 @@ mod tests {
             Ok("https://console.example.com")
         );
         assert_eq!(origin("http://LOCALHOST:3000/").as_deref(), Ok("http://localhost:3000"));
+        assert_eq!(origin("https://x.example:443").as_deref(), Ok("https://x.example"));
+        assert_eq!(origin("http://x.example:80").as_deref(), Ok("http://x.example"));
+        assert_eq!(origin("http://x.example:443").as_deref(), Ok("http://x.example:443"));
         for bad in [
             "console.example.com",
             "ftp://x.example",
             "https://x.example/app",
             "https://x.example?a=1",
+            "https://x.example#top",
+            "https://user@x.example",
             "*",
         ] {
             assert!(origin(bad).is_err(), "{bad} should be refused");

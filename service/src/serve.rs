@@ -25,12 +25,13 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn standard_layers(router: Router, cors: Option<CorsLayer>) -> Router {
     // Install the recorder now: anything recorded before it exists is lost.
     let _ = crate::metrics::handle();
+    let router = router.layer(axum::middleware::from_fn(time_limit));
+    // Outside the time limit, so a browser may read its 503 too.
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
     };
     router
-        .layer(axum::middleware::from_fn(time_limit))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -244,10 +244,15 @@ async fn create_service_logins(admin: &mut PgConnection) -> Result<(), String> {
             .map_err(|err| format!("looking for role {login}: {err}"))?;
         if !exists {
             admin
-                .execute(format!("CREATE ROLE {login} LOGIN IN ROLE {group}").as_str())
+                .execute(format!("CREATE ROLE {login} LOGIN").as_str())
                 .await
                 .map_err(|err| format!("creating role {login}: {err}"))?;
         }
+        // Again when it existed: a no-op, unless something left the login outside its group.
+        admin
+            .execute(format!("GRANT {group} TO {login}").as_str())
+            .await
+            .map_err(|err| format!("granting {group} to {login}: {err}"))?;
     }
     Ok(())
 }
@@ -328,6 +333,12 @@ fn url_with_user(url: &str, user: &str) -> String {
     let parts = UrlParts::of(url);
     let (scheme, authority) = parts.scheme_and_authority.split_at(parts.authority_start);
     let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    if host.is_empty() {
+        // A Unix-socket URL (`postgres:///db?host=/run/postgresql`) names its user in the query.
+        let base = parts.with_query(format!("{scheme}{}", parts.path), &["user", "password"]);
+        let separator = if base.contains('?') { '&' } else { '?' };
+        return format!("{base}{separator}user={user}");
+    }
     parts.with_query(format!("{scheme}{user}@{host}{}", parts.path), &["user", "password"])
 }
 
@@ -342,6 +353,10 @@ mod tests {
             "postgres://w@127.0.0.1:5432/t1"
         );
         assert_eq!(url_with_user("postgres://u:p@db/t1", "w"), "postgres://w@db/t1");
+        assert_eq!(
+            url_with_user("postgresql:///t1?host=/run/pg&user=u", "w"),
+            "postgresql:///t1?host=/run/pg&user=w"
+        );
         assert_eq!(
             url_with_user("postgres://db:5432/t1?user=u&sslmode=disable", "w"),
             "postgres://w@db:5432/t1?sslmode=disable"

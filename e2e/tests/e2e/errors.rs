@@ -95,10 +95,23 @@ async fn malformed_oversized_and_wrong_typed_bodies_get_their_4xx() {
         json!({"id": "x", "asset": "EUR", "name": "  "}),
         json!({"id": "x", "asset": "eur", "name": "X"}),
         json!({"id": "x", "asset": "EUR", "name": "X", "normal_side": "left"}),
-        json!({"id": "x", "asset": "EUR", "name": "X", "metadata": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}}),
     ] {
         assert_error(&stack.post("/v1/accounts", body).await, 400, "validation_failed");
     }
+    let deep = json!({"id": "x", "asset": "EUR", "name": "X", "metadata": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}});
+    let details = assert_error(&stack.post("/v1/accounts", deep).await, 400, "validation_failed");
+    assert_eq!(details["field"], "metadata");
+    // Tracing headers go into every event's metadata: bounded too.
+    let long_header = client
+        .post(format!("{}/v1/accounts", stack.command.url))
+        .header("x-correlation-id", "c".repeat(201))
+        .json(&json!({"id": "x", "asset": "EUR", "name": "X"}));
+    let details = assert_error(
+        &decode(long_header.send().await.expect("POST")).await,
+        400,
+        "validation_failed",
+    );
+    assert_eq!(details["field"], "x-correlation-id");
     assert_error(
         &stack.post("/v1/assets", json!({"code": "EUR", "scale": 19})).await,
         400,

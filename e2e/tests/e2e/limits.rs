@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use partida_e2e::{Http, Role, Stack, assert_error, decode, eventually, open_books};
+use partida_testkit::ServiceRole;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -70,7 +71,7 @@ async fn a_write_held_past_the_request_timeout_is_503_and_written_once() {
     let stack = Stack::start().await;
     open_books(&stack).await;
     let command = partida_e2e::start_command_api_with(command_api::Config::for_database(with_statement_timeout(
-        stack.db.url(),
+        &stack.db.url_as(ServiceRole::Writer),
         200,
     )))
     .await;
