@@ -29,6 +29,9 @@ pub const COMMAND_APIS: usize = 2;
 pub const PROJECTORS: usize = 2;
 pub const QUERY_APIS: usize = 3;
 const DATABASE: &str = "partida";
+/// The logins command-api and query-api use (the names compose and k8s give them).
+const COMMAND_LOGIN: &str = "partida_command";
+const QUERY_LOGIN: &str = "partida_query";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Args)]
@@ -114,6 +117,15 @@ impl Topology {
         let db = pg::Replicated::start_fresh(&target, "cluster-pg", DATABASE)?;
         let primary = db.primary_url(DATABASE);
         up::migrate(&bin_dir, &primary)?;
+        // command-api and query-api log in as compose and k8s run them: least-privilege members
+        // of migration 0010's groups (the writer's signing rounds read pg_stat_replication).
+        db.primary_sql(
+            DATABASE,
+            &format!(
+                "CREATE ROLE {COMMAND_LOGIN} LOGIN IN ROLE partida_writer, pg_read_all_stats; \
+                 CREATE ROLE {QUERY_LOGIN} LOGIN IN ROLE partida_reader"
+            ),
+        )?;
         let token = up::issue_token(&bin_dir, &primary, "cluster-admin", "admin")?;
 
         let free = |count: usize| (0..count).map(|_| bench::free_addr()).collect::<Result<Vec<_>>>();
@@ -142,7 +154,7 @@ impl Topology {
                 *addr,
                 vec![
                     ("COMMAND_API_ADDR", addr.to_string()),
-                    ("DATABASE_URL", primary.clone()),
+                    ("DATABASE_URL", topology.db.primary_url_as(DATABASE, COMMAND_LOGIN)),
                     ("PARTIDA_SIGNING_KEY_FILE", signing_key.display().to_string()),
                     ("PARTIDA_CHECKPOINT_DIR", topology.published.display().to_string()),
                     ("PARTIDA_CHECKPOINT_INTERVAL_SECS", "30".into()),
@@ -171,7 +183,7 @@ impl Topology {
                 *addr,
                 vec![
                     ("QUERY_API_ADDR", addr.to_string()),
-                    ("READ_DATABASE_URL", topology.db.standby_url(DATABASE)),
+                    ("READ_DATABASE_URL", topology.db.standby_url_as(DATABASE, QUERY_LOGIN)),
                     quiet.clone(),
                 ],
             ));

@@ -84,6 +84,16 @@ impl Replicated {
         database_url(self.standby.port, database)
     }
 
+    /// The primary's URL logging in as `user` (trusted, like the superuser).
+    pub fn primary_url_as(&self, database: &str, user: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{database}", self.primary.port)
+    }
+
+    /// The standby's URL logging in as `user`.
+    pub fn standby_url_as(&self, database: &str, user: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{database}", self.standby.port)
+    }
+
     /// One SQL command on the primary; its unaligned output.
     pub fn primary_sql(&self, database: &str, sql: &str) -> Result<String> {
         self.primary.psql(database, sql)
