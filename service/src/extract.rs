@@ -5,7 +5,12 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
-use serde::de::DeserializeOwned;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::ApiError;
@@ -66,7 +71,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         reject_nul(&value, "")?;
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let parsed: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+    let Object(parsed) = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         if matches!(e.inner().classify(), serde_json::error::Category::Data) {
             field_error(e, "")
         } else {
@@ -109,7 +114,43 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -
 
 /// Deserializes a JSON value into `T`; errors name the field, under `prefix` (e.g. `transfers[3]`).
 pub fn from_value<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| field_error(e, prefix))
+    serde_path_to_error::deserialize(value)
+        .map(|Object(parsed)| parsed)
+        .map_err(|e| field_error(e, prefix))
+}
+
+/// `T` from a JSON object only. serde's derived structs also accept an array of their fields
+/// in order (`[1, 2]` for `{"a": 1, "b": 2}`), which no client means and the documents forbid.
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor(PhantomData)).map(Object)
+    }
+}
+
+/// For `#[serde(deserialize_with = ...)]`: a struct field that must be a JSON object.
+pub fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    Object::deserialize(deserializer).map(|Object(value)| value)
+}
+
+/// For `#[serde(deserialize_with = ...)]`: a list whose items must be JSON objects.
+pub fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Vec<T>, D::Error> {
+    Vec::<Object<T>>::deserialize(deserializer).map(|items| items.into_iter().map(|Object(item)| item).collect())
 }
 
 /// Refuses U+0000 anywhere in strings or keys: PostgreSQL's text and jsonb cannot hold it.

@@ -29,7 +29,7 @@ pub(super) struct OpenAccountBody {
     #[serde(default)]
     #[schema(value_type = Option<NormalSideDoc>)]
     normal_side: Option<NormalSide>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "partida_service::object")]
     #[schema(value_type = Option<FlagsDoc>)]
     flags: AccountFlags,
     #[serde(default, deserialize_with = "partida_service::metadata::bounded")]

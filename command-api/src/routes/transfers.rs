@@ -19,6 +19,7 @@ pub(super) struct TransferBody {
     #[schema(value_type = openapi::TransferId)]
     id: TransferId,
     /// 1 to 64 legs, applied atomically.
+    #[serde(deserialize_with = "partida_service::objects")]
     #[schema(value_type = Vec<openapi::Posting>, min_items = 1, max_items = 64)]
     postings: Vec<Posting>,
     #[serde(default, deserialize_with = "partida_service::metadata::bounded")]

@@ -79,6 +79,9 @@ async fn malformed_oversized_and_wrong_typed_bodies_get_their_4xx() {
             "postings",
         ),
         (json!({"postings": legs(&[("bank", "alice", 1)])}), ""),
+        // Objects only: serde would take a struct's fields as an array, in order.
+        (json!({"id": "t", "postings": [["bank", "alice", 1]]}), "postings[0]"),
+        (json!(["t", legs(&[("bank", "alice", 1)])]), ""),
     ];
     for (body, field) in cases {
         let details = assert_error(
@@ -98,6 +101,18 @@ async fn malformed_oversized_and_wrong_typed_bodies_get_their_4xx() {
     ] {
         assert_error(&stack.post("/v1/accounts", body).await, 400, "validation_failed");
     }
+    // Found by schemathesis: flags given as an array were taken for the defaults.
+    let details = assert_error(
+        &stack
+            .post(
+                "/v1/accounts",
+                json!({"id": "x", "asset": "EUR", "name": "X", "flags": []}),
+            )
+            .await,
+        400,
+        "validation_failed",
+    );
+    assert_eq!(details["field"], "flags");
     let deep = json!({"id": "x", "asset": "EUR", "name": "X", "metadata": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}});
     let details = assert_error(&stack.post("/v1/accounts", deep).await, 400, "validation_failed");
     assert_eq!(details["field"], "metadata");
