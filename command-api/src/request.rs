@@ -44,57 +44,40 @@ pub(crate) struct WriteMeta {
     idempotency_key: Option<String>,
 }
 
-/// The most characters a tracing header may bring into an event's metadata.
+/// The most characters a tracing header may bring into an event's metadata: every event of the
+/// request records it, so it must not grow the log past the metadata bound.
 const MAX_TRACING_HEADER: usize = 200;
 
-/// A tracing header recorded in every event of the request: 1 to [`MAX_TRACING_HEADER`]
-/// visible ASCII characters, or the request is refused, so headers cannot grow the log past the
-/// metadata bound.
-fn header(parts: &Parts, name: &str) -> Result<Option<String>, ApiError> {
+/// The most characters of an `Idempotency-Key`.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// Header `name` when present: 1 to `max` visible ASCII characters, or the request is refused.
+fn header(parts: &Parts, name: &str, max: usize) -> Result<Option<String>, ApiError> {
     let Some(value) = parts.headers.get(name) else {
         return Ok(None);
     };
     value
         .to_str()
         .ok()
-        .filter(|v| (1..=MAX_TRACING_HEADER).contains(&v.len()) && v.chars().all(|c| c.is_ascii_graphic()))
+        .filter(|v| (1..=max).contains(&v.len()) && v.chars().all(|c| c.is_ascii_graphic()))
         .map(|v| Some(v.to_owned()))
-        .ok_or_else(|| {
-            ApiError::validation(
-                format!("{name} must be 1 to {MAX_TRACING_HEADER} visible ASCII characters"),
-                name,
-            )
-        })
+        .ok_or_else(|| ApiError::validation(format!("{name} must be 1 to {max} visible ASCII characters"), name))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for WriteMeta {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let request_id = header(parts, "x-request-id")?;
+        let request_id = header(parts, "x-request-id", MAX_TRACING_HEADER)?;
         let principal = parts.extensions.get::<Principal>();
         let context = CommandContext {
-            correlation_id: header(parts, "x-correlation-id")?.or_else(|| request_id.clone()),
-            causation_id: header(parts, "x-causation-id")?,
+            correlation_id: header(parts, "x-correlation-id", MAX_TRACING_HEADER)?.or_else(|| request_id.clone()),
+            causation_id: header(parts, "x-causation-id", MAX_TRACING_HEADER)?,
             actor: principal.map(|p| p.subject.clone()),
             credential: principal.map(|p| p.credential.clone()),
             request_id,
         };
-        let idempotency_key = match parts.headers.get("idempotency-key") {
-            None => None,
-            Some(value) => {
-                let valid = value
-                    .to_str()
-                    .ok()
-                    .filter(|key| (1..=255).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic()));
-                Some(valid.map(str::to_owned).ok_or_else(|| {
-                    ApiError::validation(
-                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                        "Idempotency-Key",
-                    )
-                })?)
-            }
-        };
+        let idempotency_key = header(parts, "Idempotency-Key", MAX_IDEMPOTENCY_KEY)?;
         Ok(Self {
             context,
             idempotency_key,

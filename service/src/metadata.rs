@@ -18,7 +18,8 @@ pub fn check(metadata: &Map<String, Value>) -> Result<(), String> {
     if depth > MAX_DEPTH {
         return Err(format!("nests {depth} levels deep; at most {MAX_DEPTH}"));
     }
-    let bytes = serde_json::to_vec(metadata).map_or(usize::MAX, |encoded| encoded.len());
+    let mut bytes = ByteCount(0);
+    let bytes = serde_json::to_writer(&mut bytes, metadata).map_or(usize::MAX, |()| bytes.0);
     if bytes > MAX_BYTES {
         return Err(format!("is {bytes} bytes as JSON; at most {MAX_BYTES}"));
     }
@@ -31,6 +32,20 @@ pub fn bounded<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Map<String,
     let metadata = Map::deserialize(deserializer)?;
     check(&metadata).map_err(D::Error::custom)?;
     Ok(metadata)
+}
+
+/// Counts what is written to it, so the encoding is measured without being kept.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// How deep `value` nests: a scalar is 0, an empty array or object 1.

@@ -186,7 +186,12 @@ fn dev_port() -> Result<u16> {
 }
 
 fn database_url(port: u16, database: &str) -> String {
-    format!("postgres://{SUPERUSER}@127.0.0.1:{port}/{database}")
+    database_url_as(port, database, SUPERUSER)
+}
+
+/// Local connections are trusted: a user name is all a URL needs.
+fn database_url_as(port: u16, database: &str, user: &str) -> String {
+    format!("postgres://{user}@127.0.0.1:{port}/{database}")
 }
 
 /// A port nobody listens on right now: the kernel picks one for a throw-away listener.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::cluster::Cluster;
-use super::{database_url, free_port};
+use super::{database_url, database_url_as, free_port};
 
 /// How long to wait for replication, archiving or recovery to get somewhere.
 const WAIT: Duration = Duration::from_secs(60);
@@ -86,12 +86,12 @@ impl Replicated {
 
     /// The primary's URL logging in as `user` (trusted, like the superuser).
     pub fn primary_url_as(&self, database: &str, user: &str) -> String {
-        format!("postgres://{user}@127.0.0.1:{}/{database}", self.primary.port)
+        database_url_as(self.primary.port, database, user)
     }
 
     /// The standby's URL logging in as `user`.
     pub fn standby_url_as(&self, database: &str, user: &str) -> String {
-        format!("postgres://{user}@127.0.0.1:{}/{database}", self.standby.port)
+        database_url_as(self.standby.port, database, user)
     }
 
     /// One SQL command on the primary; its unaligned output.
