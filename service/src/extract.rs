@@ -177,13 +177,16 @@ pub fn reject_nul(value: &Value, path: &str) -> Result<(), ApiError> {
     }
 }
 
-/// A query string, with rejections in the one error shape.
+/// A query string, with rejections in the one error shape; no parameter may contain U+0000.
 pub struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(name) = parts.uri.query().and_then(parameter_with_nul) {
+            return Err(ApiError::validation("query parameters must not contain U+0000", name));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Query(value))
@@ -191,9 +194,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// The name of the first query parameter whose name or value decodes to text holding U+0000.
+fn parameter_with_nul(query: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        .map(|(name, _)| name.replace('\0', "\\u0000"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_anywhere_in_the_query_names_its_parameter() {
+        assert_eq!(parameter_with_nul("a=1&type=x%00y"), Some("type".to_owned()));
+        assert_eq!(parameter_with_nul("b%00=1").as_deref(), Some("b\\u0000"));
+        assert_eq!(parameter_with_nul("a=%2500&b=%5C0"), None);
+    }
 
     #[test]
     fn only_real_nul_escapes_are_found() {

@@ -16,7 +16,43 @@ const PYTHON_PACKAGES: [&str; 1] = ["schemathesis==4.32.5"];
 /// Examples per operation and phase: enough to find a crash on odd input, bounded for CI.
 const MAX_EXAMPLES: &str = "50";
 
-pub fn run(admin_url: &str) -> Result<()> {
+/// The seed `cargo xtask test` fuzzes with unless told otherwise.
+pub const PINNED_SEED: &str = "20261123";
+
+/// Which input schemathesis generates.
+#[derive(Clone, Debug)]
+pub enum Seed {
+    /// The same input on every run (a decimal seed).
+    Pinned(String),
+    /// New input on every run.
+    Random,
+}
+
+#[derive(clap::Args)]
+pub struct FuzzArgs {
+    /// A decimal seed, or `random` for new input on every run.
+    #[arg(long, default_value = PINNED_SEED, value_parser = parse_seed)]
+    seed: Seed,
+}
+
+/// `cargo xtask fuzz`: the `api-fuzz` step alone.
+pub fn standalone(args: &FuzzArgs) -> Result<()> {
+    let (admin_url, _stop) = crate::test::test_database()?;
+    run(&admin_url, &args.seed)
+}
+
+/// Parses `--fuzz-seed`: a decimal integer, or `random`.
+pub fn parse_seed(text: &str) -> Result<Seed, String> {
+    if text == "random" {
+        Ok(Seed::Random)
+    } else if !text.is_empty() && text.len() <= 40 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(Seed::Pinned(text.to_owned()))
+    } else {
+        Err(format!("`{text}` is neither a decimal seed nor `random`"))
+    }
+}
+
+pub fn run(admin_url: &str, seed: &Seed) -> Result<()> {
     let target = workspace::target_dir()?;
     let bin = crate::venv::ensure(&target, "fuzz-venv", &PYTHON_PACKAGES)?;
     let bin_dir = up::build(false, &up::STACK)?;
@@ -61,14 +97,14 @@ pub fn run(admin_url: &str) -> Result<()> {
     }
 
     let schemathesis = bin.join("schemathesis");
-    let outcome = fuzz(&schemathesis, "command-api", command, &token)
-        .and_then(|()| fuzz(&schemathesis, "query-api", query, &token));
+    let outcome = fuzz(&schemathesis, "command-api", command, &token, seed)
+        .and_then(|()| fuzz(&schemathesis, "query-api", query, &token, seed));
     supervisor.stop_all();
     outcome
 }
 
 /// Runs schemathesis against the API at `addr`.
-fn fuzz(schemathesis: &std::path::Path, name: &str, addr: SocketAddr, token: &str) -> Result<()> {
+fn fuzz(schemathesis: &std::path::Path, name: &str, addr: SocketAddr, token: &str, seed: &Seed) -> Result<()> {
     note!("schemathesis against {name}");
     let config = workspace::root().join("e2e/fuzz/schemathesis.toml");
     let mut run = Command::new(schemathesis);
@@ -79,6 +115,10 @@ fn fuzz(schemathesis: &std::path::Path, name: &str, addr: SocketAddr, token: &st
         .arg("run")
         .arg(format!("http://{addr}/openapi.json"))
         .args(["--max-examples", MAX_EXAMPLES, "--phases", "examples,coverage,fuzzing"])
+        .args(match seed {
+            Seed::Pinned(seed) => vec!["--seed", seed.as_str()],
+            Seed::Random => vec![],
+        })
         .env("PARTIDA_TOKEN", token)
         .env("NO_COLOR", "1");
     let status = shutdown::run_to_completion(&mut run).context("running schemathesis")?;

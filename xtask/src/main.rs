@@ -85,6 +85,10 @@ enum Command {
     /// no request fails, memory stays flat and the projection keeps up; writes
     /// target/soak/report.md.
     Soak(cluster::soak::SoakArgs),
+    /// Fuzz both APIs with schemathesis from their OpenAPI documents (the `api-fuzz` step of
+    /// `cargo xtask test`), against DATABASE_URL or a fresh private cluster. `--seed random`
+    /// explores new input; a finding prints its seed and a curl to replay it.
+    Fuzz(fuzz::FuzzArgs),
     /// Validate compose.yaml, the Dockerfile, deploy/ and every k8s/ overlay offline (the
     /// `deploy` step of `cargo xtask test`). Needs kubectl for rendering.
     CheckDeploy,
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Cluster(args) => cluster::run(&args),
+        Command::Fuzz(args) => fuzz::standalone(&args),
         Command::CheckDeploy => deploy::run(),
         Command::Soak(args) => cluster::soak::run(&args),
         Command::Pg => pg_start(),

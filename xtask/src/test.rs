@@ -25,6 +25,10 @@ pub struct TestArgs {
     /// Skip the API fuzz step (schemathesis against both APIs from their OpenAPI documents).
     #[arg(long)]
     no_fuzz: bool,
+    /// The API fuzz step's seed: pinned, so a run is repeatable and a commit passes or fails for
+    /// what it changed; `random` explores new input (and prints the seed to replay a finding).
+    #[arg(long, default_value = crate::fuzz::PINNED_SEED, value_parser = crate::fuzz::parse_seed)]
+    fuzz_seed: crate::fuzz::Seed,
     /// Skip the multi-instance topology's fault drills (`cargo xtask cluster --drills`).
     #[arg(long)]
     no_cluster: bool,
@@ -166,7 +170,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
         } else if step.name == FUZZ {
             let started = Instant::now();
             eprintln!("==> {FUZZ}: schemathesis against both APIs, from their OpenAPI documents");
-            let outcome = crate::fuzz::run(admin_url);
+            let outcome = crate::fuzz::run(admin_url, &args.fuzz_seed);
             (outcome, started.elapsed())
         } else if step.name == CLUSTER {
             let started = Instant::now();
@@ -226,7 +230,7 @@ fn run_step(step: &Step, cargo: &mut Command) -> (Result<()>, Duration) {
 }
 
 /// The admin URL the tests get, and the guard of the cluster started for them (if any).
-fn test_database() -> Result<(String, Option<pg::StopOnDrop>)> {
+pub fn test_database() -> Result<(String, Option<pg::StopOnDrop>)> {
     match env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
             note!("tests use DATABASE_URL from the environment as their admin URL");
@@ -322,12 +326,28 @@ mod tests {
         text.split_whitespace().map(str::to_owned).collect()
     }
 
+    #[test]
+    fn the_fuzz_seed_is_a_number_or_random() {
+        assert!(matches!(
+            crate::fuzz::parse_seed("random"),
+            Ok(crate::fuzz::Seed::Random)
+        ));
+        assert!(matches!(
+            crate::fuzz::parse_seed(crate::fuzz::PINNED_SEED),
+            Ok(crate::fuzz::Seed::Pinned(_))
+        ));
+        for bad in ["", "-1", "0x10", "twelve"] {
+            assert!(crate::fuzz::parse_seed(bad).is_err(), "{bad}");
+        }
+    }
+
     fn commands(no_lint: bool, extra: &str) -> Vec<String> {
         plan(&TestArgs {
             no_lint,
             no_browser: false,
             no_cluster: false,
             no_fuzz: false,
+            fuzz_seed: crate::fuzz::Seed::Random,
             no_deploy: false,
             cargo_test_args: args(extra),
         })

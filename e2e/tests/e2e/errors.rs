@@ -165,6 +165,17 @@ async fn malformed_oversized_and_wrong_typed_bodies_get_their_4xx() {
     // Nothing above was written.
     let (_, log) = stack.get("/v1/events?limit=1000").await;
     assert_eq!(log["events"].as_array().map(Vec::len), Some(6));
+
+    // Found by schemathesis: a U+0000 in a query parameter reached PostgreSQL, which cannot hold
+    // it in text, and came back a 500.
+    for (path, field) in [
+        ("/v1/events?type=a%00b", "type"),
+        ("/v1/accounts?asset=EUR&status=%00", "status"),
+        ("/v1/accounts?prefix%00=x", "prefix\\u0000"),
+    ] {
+        let details = assert_error(&stack.get(path).await, 400, "validation_failed");
+        assert_eq!(details["field"], field, "{path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
