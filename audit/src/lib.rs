@@ -75,31 +75,36 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
     let mut last_time = None;
     let (mut batches, reader) = prepare::spawn(source);
     'records: while let Some(batch) = batches.recv().await {
-        for Prepared { record, hashed, event } in batch? {
-            if let Err(error) = chain.check_hashed(&hashed, &record.hash) {
-                report.fail(Failure::new("chain", Some(record.position), error.to_string()));
+        for Prepared {
+            placed,
+            hashed,
+            hash,
+            recorded_at,
+            event,
+        } in batch?
+        {
+            let position = placed.position;
+            if let Err(error) = chain.check_hashed(&hashed, &hash) {
+                report.fail(Failure::new("chain", Some(position), error.to_string()));
                 break 'records;
             }
-            tree.push(leaf_hash(&record.hash));
+            tree.push(leaf_hash(&hash));
             // The root costs log(n) hashes: only where a checkpoint was signed.
-            if let Some(checkpoints) = checkpoints
-                .as_ref()
-                .filter(|c| c.by_position.contains_key(&record.position))
-            {
-                match checkpoints.check(record.position, &record.hash, &tree.root()) {
+            if let Some(checkpoints) = checkpoints.as_ref().filter(|c| c.by_position.contains_key(&position)) {
+                match checkpoints.check(position, &hash, &tree.root()) {
                     Ok(checked) => report.checkpoints_verified += usize::from(checked),
                     Err(message) => {
-                        report.fail(Failure::new("checkpoint", Some(record.position), message));
+                        report.fail(Failure::new("checkpoint", Some(position), message));
                         break 'records;
                     }
                 }
             }
-            if let Err(message) = replay.apply_decoded(&record, event) {
-                report.fail(Failure::new("replay", Some(record.position), message));
+            if let Err(message) = replay.apply_decoded(placed, event) {
+                report.fail(Failure::new("replay", Some(position), message));
                 break 'records;
             }
-            progress.advance(record.position);
-            last_time = Some(record.recorded_at);
+            progress.advance(position);
+            last_time = Some(recorded_at);
         }
     }
     // Stops the reader if the loop stopped early, and gives the source back.

@@ -2,13 +2,15 @@
 //! decode its event. What is left for the verifying loop is sequential by nature (links,
 //! the Merkle frontier, the replay), so on two cores the two halves run side by side.
 
-use ledger::Event;
-use ledger::log::Hashed;
-use partida_eventstore::StoredEvent;
+use ledger::log::{Hash, Hashed, JsonField, RecordFields};
+use ledger::{Event, canonical};
+use partida_eventstore::{RecordLine, StoredEvent};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::replay;
+use crate::replay::{self, Decoded, Placed};
 use crate::source::{Source, SourceError};
 
 /// Records per batch: large enough that handing a batch over costs nothing per record, small
@@ -17,19 +19,71 @@ const BATCH: usize = 512;
 /// Batches the reader may be ahead by.
 const AHEAD: usize = 8;
 
-/// A record with its hash recomputed from its fields and its event decoded.
+/// A record with its hash recomputed from its fields and its event decoded: all the verifying
+/// loop needs, and nothing it would have to free (no JSON tree crosses the threads).
 pub struct Prepared {
-    pub record: StoredEvent,
+    pub placed: Placed,
     pub hashed: Hashed,
-    pub event: Result<Event, String>,
+    /// The hash the record claims.
+    pub hash: Hash,
+    pub recorded_at: String,
+    /// The event, checked to belong to the record's stream, with its command.
+    pub event: Result<Decoded, String>,
 }
 
 impl Prepared {
-    fn new(record: StoredEvent) -> Self {
-        let hashed = Hashed::from(&record.fields());
-        let event = replay::decode(&record);
-        Self { record, hashed, event }
+    fn from_row(record: StoredEvent) -> Self {
+        let event = Event::decode(&record.event_type, record.schema_version, &record.data);
+        Self {
+            placed: Placed::of(&record),
+            hashed: Hashed::from(&record.fields()),
+            hash: record.hash,
+            event: replay::in_stream(record.position, &record.stream_id, event),
+            recorded_at: record.recorded_at,
+        }
     }
+
+    /// Reads an export line. `data` and `metadata` are hashed as they are written when that is
+    /// already their canonical form (an export is written so), and parsed only when not.
+    fn from_line(line: &str) -> Result<Self, String> {
+        let record = RecordLine::parse(line)?;
+        let (mut data_value, mut metadata_value) = (None, None);
+        let fields = RecordFields {
+            position: record.position,
+            event_id: *record.event_id.as_bytes(),
+            stream_id: &record.stream_id,
+            stream_version: record.stream_version,
+            event_type: &record.event_type,
+            schema_version: record.schema_version,
+            data: json_field(record.data, &mut data_value)?,
+            metadata: json_field(record.metadata, &mut metadata_value)?,
+            recorded_at: record.recorded_at_micros,
+            prev_hash: &record.prev_hash,
+        };
+        let hashed = Hashed::from(&fields);
+        let event = Event::decode_text(&record.event_type, record.schema_version, record.data.get());
+        Ok(Self {
+            placed: Placed {
+                position: record.position,
+                stream_version: record.stream_version,
+                recorded_at_micros: record.recorded_at_micros,
+            },
+            hashed,
+            hash: record.hash,
+            event: replay::in_stream(record.position, &record.stream_id, event),
+            recorded_at: record.recorded_at.into_owned(),
+        })
+    }
+}
+
+/// `raw` as it is hashed: its own text when canonical, else its value, parsed into `slot`.
+fn json_field<'a>(raw: &'a RawValue, slot: &'a mut Option<Value>) -> Result<JsonField<'a>, String> {
+    let text = raw.get();
+    if canonical::is_canonical(text.as_bytes()) {
+        return Ok(JsonField::Canonical(text.as_bytes()));
+    }
+    let value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    Ok(JsonField::Value(slot.insert(value)))
 }
 
 /// Starts reading `source`; the batches come in order on the receiver, an unreadable input as
@@ -41,8 +95,8 @@ pub fn spawn(mut source: Source) -> (mpsc::Receiver<Result<Vec<Prepared>, Source
             let mut batch = Vec::with_capacity(BATCH);
             let mut ended = false;
             while batch.len() < BATCH {
-                match source.next().await {
-                    Ok(Some(record)) => batch.push(Prepared::new(record)),
+                match source.next_as(Prepared::from_line, Prepared::from_row).await {
+                    Ok(Some(prepared)) => batch.push(prepared),
                     Ok(None) => {
                         ended = true;
                         break;

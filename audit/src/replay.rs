@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use ledger::{AccountLifecycle, AccountStatus, Command, Event, PostTransfer, RegisterAsset, State, Timestamp, decide};
+use ledger::{
+    AccountLifecycle, AccountStatus, Command, DecodeError, Event, PostTransfer, RegisterAsset, State, Timestamp, decide,
+};
 use partida_eventstore::StoredEvent;
 
 #[derive(Default)]
@@ -31,50 +33,43 @@ impl Replay {
 
     /// Re-decides `record`'s event and applies it.
     pub fn apply(&mut self, record: &StoredEvent) -> Result<(), String> {
-        self.apply_decoded(record, decode(record))
+        let event = Event::decode(&record.event_type, record.schema_version, &record.data);
+        self.apply_decoded(Placed::of(record), in_stream(record.position, &record.stream_id, event))
     }
 
-    /// [`apply`](Self::apply) with the event already decoded by [`decode`] (on another thread).
-    pub fn apply_decoded(&mut self, record: &StoredEvent, event: Result<Event, String>) -> Result<(), String> {
-        let position = record.position;
-        let event = event?;
+    /// [`apply`](Self::apply) with the event already decoded and placed in its stream by
+    /// [`in_stream`] (on another thread).
+    pub fn apply_decoded(&mut self, at: Placed, decoded: Result<Decoded, String>) -> Result<(), String> {
+        let position = at.position;
+        let Decoded { event, command } = decoded?;
+        let event_type = event.event_type();
         let stream = event.stream_id();
-        if stream.to_string() != record.stream_id {
-            return Err(format!(
-                "position {position}: stored in stream {} but the event belongs to {stream}",
-                record.stream_id
-            ));
-        }
         let version = self.state.stream_version(&stream) + 1;
-        if record.stream_version != version {
+        if at.stream_version != version {
             return Err(format!(
                 "position {position}: stream {stream} version {} where the replay expects {version}",
-                record.stream_version
+                at.stream_version
             ));
         }
-        let command = command_for(&event).map_err(|e| format!("position {position}: {e}"))?;
-        match decide(&self.state, &command, Timestamp(record.recorded_at_micros)) {
+        match decide(&self.state, &command, Timestamp(at.recorded_at_micros)) {
             Ok(decided) if decided.len() == 1 && decided[0] == event => {}
             Ok(decided) if decided.is_empty() => {
                 return Err(format!(
-                    "position {position}: {} repeats an earlier command; the domain writes nothing for it",
-                    record.event_type
+                    "position {position}: {event_type} repeats an earlier command; the domain writes nothing for it"
                 ));
             }
             Ok(_) => {
                 return Err(format!(
-                    "position {position}: the domain decides other events for this {}",
-                    record.event_type
+                    "position {position}: the domain decides other events for this {event_type}"
                 ));
             }
             Err(rejection) => {
                 return Err(format!(
-                    "position {position}: the domain refuses this {}: {rejection}",
-                    record.event_type
+                    "position {position}: the domain refuses this {event_type}: {rejection}"
                 ));
             }
         }
-        self.state.apply(&event);
+        self.state.apply_owned(event);
         Ok(())
     }
 
@@ -126,10 +121,43 @@ impl Replay {
     }
 }
 
-/// The domain event a record stores, or why it cannot be read.
-pub fn decode(record: &StoredEvent) -> Result<Event, String> {
-    Event::decode(&record.event_type, record.schema_version, &record.data)
-        .map_err(|e| format!("position {}: the event cannot be read: {e}", record.position))
+/// Where a record sits: what the replay checks besides its event.
+#[derive(Debug, Clone, Copy)]
+pub struct Placed {
+    pub position: i64,
+    pub stream_version: i64,
+    pub recorded_at_micros: i64,
+}
+
+impl Placed {
+    pub fn of(record: &StoredEvent) -> Self {
+        Self {
+            position: record.position,
+            stream_version: record.stream_version,
+            recorded_at_micros: record.recorded_at_micros,
+        }
+    }
+}
+
+/// A record's event, and the command that, decided from the state before it, should yield
+/// exactly that event.
+pub struct Decoded {
+    pub event: Event,
+    pub command: Command,
+}
+
+/// The event a record at `position` stores in stream `stream_id`, once it is read, with its
+/// command; or why it cannot be read, belongs to another stream, or is malformed.
+pub fn in_stream(position: i64, stream_id: &str, event: Result<Event, DecodeError>) -> Result<Decoded, String> {
+    let event = event.map_err(|e| format!("position {position}: the event cannot be read: {e}"))?;
+    if !event.stream_id().is(stream_id) {
+        return Err(format!(
+            "position {position}: stored in stream {stream_id} but the event belongs to {}",
+            event.stream_id()
+        ));
+    }
+    let command = command_for(&event).map_err(|e| format!("position {position}: {e}"))?;
+    Ok(Decoded { event, command })
 }
 
 /// The command that, decided from the state before it, should yield exactly `event`.

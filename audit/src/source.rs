@@ -108,6 +108,20 @@ impl Source {
 
     /// The next record, `None` at the end.
     pub async fn next(&mut self) -> Result<Option<StoredEvent>, SourceError> {
+        self.next_as(
+            |line| serde_json::from_str(line).map_err(|e| e.to_string()),
+            |record| record,
+        )
+        .await
+    }
+
+    /// The next record as `T`: read from its line by `from_line` (whose error says what is
+    /// wrong with the line), or made from a database row by `from_row`.
+    pub async fn next_as<T>(
+        &mut self,
+        from_line: impl FnOnce(&str) -> Result<T, String>,
+        from_row: impl FnOnce(StoredEvent) -> T,
+    ) -> Result<Option<T>, SourceError> {
         match self {
             Self::Lines { what, lines, line } => loop {
                 let Some(text) = lines.next_line().await.map_err(|message| SourceError::BadLine {
@@ -122,7 +136,7 @@ impl Source {
                 if text.trim().is_empty() {
                     continue;
                 }
-                return serde_json::from_str(&text).map(Some).map_err(|e| SourceError::BadLine {
+                return from_line(&text).map(Some).map_err(|e| SourceError::BadLine {
                     what: what.clone(),
                     line: *line,
                     message: format!("not a log record: {e}"),
@@ -144,7 +158,7 @@ impl Source {
                     }
                     buffered.extend(page);
                 }
-                Ok(buffered.pop_front())
+                Ok(buffered.pop_front().map(from_row))
             }
         }
     }

@@ -115,8 +115,8 @@ impl Pending {
             stream_version,
             event_type: event.event_type(),
             schema_version: ledger::SCHEMA_VERSION,
-            data: &data,
-            metadata: &metadata,
+            data: (&data).into(),
+            metadata: (&metadata).into(),
             recorded_at: self.recorded_at,
             prev_hash: &self.head_hash,
         }

@@ -92,6 +92,117 @@ pub fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// Whether `json`, which must be valid JSON text, is already its own canonical encoding, so that
+/// it can be hashed as it is, without being parsed and written again. Conservative: anything
+/// unusual (whitespace, an escape, a fraction, an integer of 19 digits or more, unsorted or
+/// repeated keys) answers `false`, and the caller takes the exact path.
+pub fn is_canonical(json: &[u8]) -> bool {
+    let mut scanner = Scanner { bytes: json, at: 0 };
+    scanner.value() && scanner.at == json.len()
+}
+
+/// Walks valid JSON text, checking that each token is written canonically.
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn value(&mut self) -> bool {
+        match self.bytes.get(self.at) {
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => self.string().is_some(),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.integer(),
+            _ => false,
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        let found = self.bytes.get(self.at) == Some(&byte);
+        self.at += usize::from(found);
+        found
+    }
+
+    fn literal(&mut self, word: &[u8]) -> bool {
+        let found = self.bytes[self.at..].starts_with(word);
+        self.at += if found { word.len() } else { 0 };
+        found
+    }
+
+    /// A string without escapes (valid JSON has no raw control characters in strings, so it is
+    /// written as is); its contents.
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let start = self.at + 1;
+        let end = start + self.bytes.get(start..)?.iter().position(|&b| b == b'"' || b == b'\\')?;
+        if self.bytes[end] == b'\\' {
+            return None;
+        }
+        self.at = end + 1;
+        Some(&self.bytes[start..end])
+    }
+
+    /// `-?(0|[1-9][0-9]*)` of at most 18 digits, which always fits an i64 and is written so.
+    fn integer(&mut self) -> bool {
+        let negative = self.eat(b'-');
+        let start = self.at;
+        let digits = self.bytes[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+        self.at += digits;
+        let zero_led = digits > 1 && self.bytes[start] == b'0';
+        let negative_zero = negative && digits == 1 && self.bytes[start] == b'0';
+        let fraction_or_exponent = matches!(self.bytes.get(self.at), Some(b'.' | b'e' | b'E'));
+        (1..=18).contains(&digits) && !zero_led && !negative_zero && !fraction_or_exponent
+    }
+
+    fn array(&mut self) -> bool {
+        self.at += 1;
+        if self.eat(b']') {
+            return true;
+        }
+        loop {
+            if !self.value() {
+                return false;
+            }
+            if self.eat(b']') {
+                return true;
+            }
+            if !self.eat(b',') {
+                return false;
+            }
+        }
+    }
+
+    /// Keys strictly ascending by bytes, which for UTF-8 is the code point order of the keys.
+    fn object(&mut self) -> bool {
+        self.at += 1;
+        if self.eat(b'}') {
+            return true;
+        }
+        let mut previous: Option<&[u8]> = None;
+        loop {
+            if self.bytes.get(self.at) != Some(&b'"') {
+                return false;
+            }
+            let Some(key) = self.string() else {
+                return false;
+            };
+            if previous.is_some_and(|p| p >= key) || !self.eat(b':') || !self.value() {
+                return false;
+            }
+            previous = Some(key);
+            if self.eat(b'}') {
+                return true;
+            }
+            if !self.eat(b',') {
+                return false;
+            }
+        }
+    }
+}
+
 /// Formats straight into `out`, without an intermediate `String`.
 pub(crate) fn write_display(value: impl std::fmt::Display, out: &mut Vec<u8>) {
     use std::io::Write as _;
@@ -238,6 +349,91 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(format_double(value), expected, "{value:e}");
         }
+    }
+
+    #[test]
+    fn canonical_text_is_recognized_and_anything_else_is_not() {
+        let canonical = [
+            r#"{"a":[true,null,"x"],"b":1,"ä":{}}"#,
+            r#"{"amount":123456789012345678,"n":-5,"z":0}"#,
+            r#"[]"#,
+            r#"{}"#,
+            r#""é""#,
+            r#"[{"a":{"b":[1,2,{}]}}]"#,
+        ];
+        for text in canonical {
+            let value: Value = serde_json::from_str(text).unwrap_or_default();
+            assert_eq!(
+                String::from_utf8(to_vec(&value)).unwrap_or_default(),
+                text,
+                "the case itself"
+            );
+            assert!(is_canonical(text.as_bytes()), "{text}");
+        }
+        let other = [
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{ "a":1}"#,
+            r#"[1, 2]"#,
+            r#"1.5"#,
+            r#"1e2"#,
+            r#"-0"#,
+            r#"1234567890123456789"#,
+            r#""a\nb""#,
+            r#""\u00e9""#,
+            r#"{"a\u0062":1}"#,
+            " 1",
+        ];
+        for text in other {
+            assert!(!is_canonical(text.as_bytes()), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path is only ever taken for text the exact path would write identically.
+        #[test]
+        fn what_passes_as_canonical_is_its_own_encoding(text in json_text()) {
+            if let Ok(value) = serde_json::from_str::<Value>(&text)
+                && is_canonical(text.as_bytes())
+            {
+                proptest::prop_assert_eq!(to_vec(&value), text.as_bytes());
+            }
+        }
+    }
+
+    /// Small JSON texts, canonical or not: few keys and short strings, so that repeats, order
+    /// and escapes all come up.
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            prop_oneof![Just("-0"), Just("1.0"), Just("1e3"), Just("0.5"), Just("01")].prop_map(str::to_owned),
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("a"),
+                    Just("b"),
+                    Just("é"),
+                    Just("\\n"),
+                    Just("\\\""),
+                    Just("\\u0062")
+                ],
+                0..3
+            )
+            .prop_map(|parts| format!("\"{}\"", parts.concat())),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            let key = prop_oneof![Just("a"), Just("b"), Just("ä"), Just("a\\n")];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(|items| format!("[{}]", items.join(","))),
+                proptest::collection::vec((key, inner), 0..4).prop_map(|entries| {
+                    let body: Vec<String> = entries.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", body.join(","))
+                }),
+                Just(" 1 ".to_owned()),
+            ]
+        })
     }
 
     #[test]

@@ -98,6 +98,24 @@ impl Event {
 
     /// Reads an event back from its stored type, schema version and data.
     pub fn decode(event_type: &str, schema_version: i32, data: &Value) -> Result<Self, DecodeError> {
+        Self::decode_from(event_type, schema_version, data)
+    }
+
+    /// [`decode`](Self::decode) from the data's JSON text, without building a `Value` first.
+    pub fn decode_text(event_type: &str, schema_version: i32, data: &str) -> Result<Self, DecodeError> {
+        let mut text = serde_json::Deserializer::from_str(data);
+        let event = Self::decode_from(event_type, schema_version, &mut text)?;
+        text.end().map_err(|source| DecodeError::Malformed {
+            event_type: event_type.to_owned(),
+            source,
+        })?;
+        Ok(event)
+    }
+
+    fn decode_from<'de, D>(event_type: &str, schema_version: i32, data: D) -> Result<Self, DecodeError>
+    where
+        D: serde::Deserializer<'de, Error = serde_json::Error>,
+    {
         if schema_version != SCHEMA_VERSION {
             return Err(DecodeError::UnsupportedSchema(schema_version));
         }
@@ -138,6 +156,19 @@ impl StreamId {
     }
 }
 
+impl StreamId {
+    /// Whether `text` is this id as stored (what [`Display`](fmt::Display) writes), compared
+    /// without writing it.
+    pub fn is(&self, text: &str) -> bool {
+        let (prefix, id) = match self {
+            Self::Asset(code) => ("asset:", code.as_str()),
+            Self::Account(id) => ("account:", id.as_str()),
+            Self::Transfer(id) => ("transfer:", id.as_str()),
+        };
+        text.strip_prefix(prefix) == Some(id)
+    }
+}
+
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -169,6 +200,10 @@ mod tests {
         assert_eq!(back, event);
         assert_eq!(event.stream_id().to_string(), "transfer:t-1");
         assert_eq!(StreamId::parse("transfer:t-1")?, event.stream_id());
+        assert!(event.stream_id().is("transfer:t-1"));
+        assert!(!event.stream_id().is("transfer:t-12") && !event.stream_id().is("account:t-1"));
+        let text = serde_json::to_string(&event.data())?;
+        assert_eq!(Event::decode_text(event.event_type(), SCHEMA_VERSION, &text)?, event);
         Ok(())
     }
 

@@ -18,6 +18,21 @@ pub const GENESIS_HASH: Hash = [0u8; 32];
 /// Distinguishes this encoding from any other use of SHA-256 (and from future versions).
 const DOMAIN_TAG: &[u8] = b"partida.event.v1\0";
 
+/// A JSON field of a record, as it is hashed: its canonical encoding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum JsonField<'a> {
+    /// A value, encoded canonically when hashed.
+    Value(&'a Value),
+    /// Text already in canonical form ([`canonical::is_canonical`]), hashed as it is.
+    Canonical(&'a [u8]),
+}
+
+impl<'a> From<&'a Value> for JsonField<'a> {
+    fn from(value: &'a Value) -> Self {
+        Self::Value(value)
+    }
+}
+
 /// Every hashed field of one log record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordFields<'a> {
@@ -27,8 +42,8 @@ pub struct RecordFields<'a> {
     pub stream_version: i64,
     pub event_type: &'a str,
     pub schema_version: i32,
-    pub data: &'a Value,
-    pub metadata: &'a Value,
+    pub data: JsonField<'a>,
+    pub metadata: JsonField<'a>,
     /// Microseconds since the Unix epoch.
     pub recorded_at: i64,
     pub prev_hash: &'a Hash,
@@ -173,12 +188,17 @@ impl ChainCheck {
 }
 
 /// [`put_bytes`] of the canonical encoding of `value`, written in place.
-fn put_canonical(out: &mut Vec<u8>, value: &Value) {
-    let at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    canonical::write(value, out);
-    let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
-    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+fn put_canonical(out: &mut Vec<u8>, field: JsonField<'_>) {
+    match field {
+        JsonField::Canonical(text) => put_bytes(out, text),
+        JsonField::Value(value) => {
+            let at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            canonical::write(value, out);
+            let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
+            out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+    }
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -205,8 +225,8 @@ mod tests {
             stream_version: 1,
             event_type: "AssetRegistered",
             schema_version: 1,
-            data: &data,
-            metadata: &metadata,
+            data: (&data).into(),
+            metadata: (&metadata).into(),
             recorded_at: 1_700_000_000_000_000,
             prev_hash: &GENESIS_HASH,
         };
@@ -238,11 +258,11 @@ mod tests {
                 ..base.clone()
             },
             RecordFields {
-                data: &other_data,
+                data: (&other_data).into(),
                 ..base.clone()
             },
             RecordFields {
-                metadata: &data,
+                metadata: (&data).into(),
                 ..base.clone()
             },
             RecordFields {
@@ -258,6 +278,13 @@ mod tests {
             assert_ne!(v.hash(), h, "{v:?}");
         }
         assert_eq!(base.hash(), h);
+        let text = canonical::to_vec(&data);
+        assert!(canonical::is_canonical(&text));
+        let raw = RecordFields {
+            data: JsonField::Canonical(&text),
+            ..base.clone()
+        };
+        assert_eq!(raw.hash(), h, "canonical text hashes as its value does");
     }
 
     /// Three linked records from genesis: (fields, stored hash) as owned parts.
@@ -283,8 +310,8 @@ mod tests {
             stream_version: position,
             event_type: "T",
             schema_version: 1,
-            data,
-            metadata,
+            data: data.into(),
+            metadata: metadata.into(),
             recorded_at: at,
             prev_hash: prev,
         }

@@ -81,6 +81,10 @@ proptest! {
         }
         let replayed = log.iter().fold(State::default(), evolve);
         prop_assert_eq!(&replayed, &state);
+        // Applying the events by value (as a replay does) folds to the same state.
+        let mut owned = State::default();
+        log.into_iter().for_each(|event| owned.apply_owned(event));
+        prop_assert_eq!(&owned, &state);
         // Replaying any accepted command again decides nothing new.
         for command in &commands {
             if let Command::PostTransfer(t) = command

@@ -21,11 +21,16 @@ pub(crate) fn fingerprint(value: &Value) -> Fingerprint {
     Sha256::digest(canonical::to_vec(value)).into()
 }
 
+/// The state's maps. foldhash rather than SipHash: a replay looks up every posting's accounts
+/// and every transfer id, and foldhash is several times faster on short keys while still seeded
+/// per map, so chosen ids cannot be aimed at collisions.
+pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
-    pub assets: HashMap<AssetCode, Asset>,
-    pub accounts: HashMap<AccountId, Account>,
-    pub transfers: HashMap<TransferId, Transfer>,
+    pub assets: Map<AssetCode, Asset>,
+    pub accounts: Map<AccountId, Account>,
+    pub transfers: Map<TransferId, Transfer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,7 +203,36 @@ impl State {
         }
     }
 
+    /// [`apply`](Self::apply), taking the event: a transfer's postings move into the state
+    /// rather than being copied (a replay applies every event it has decided).
+    pub fn apply_owned(&mut self, event: Event) {
+        match event {
+            Event::TransferPosted(transfer) => {
+                let fingerprint = transfer.fingerprint();
+                self.post(&transfer);
+                let record = Transfer {
+                    fingerprint,
+                    postings: transfer.postings,
+                    reversed_by: None,
+                };
+                self.transfers.insert(transfer.id, record);
+            }
+            other => self.apply(&other),
+        }
+    }
+
     fn apply_transfer(&mut self, transfer: &TransferPosted) {
+        self.post(transfer);
+        let record = Transfer {
+            fingerprint: transfer.fingerprint(),
+            postings: transfer.postings.clone(),
+            reversed_by: None,
+        };
+        self.transfers.insert(transfer.id.clone(), record);
+    }
+
+    /// A transfer's effect on the accounts, the assets' totals and the transfer it reverses.
+    fn post(&mut self, transfer: &TransferPosted) {
         for posting in &transfer.postings {
             let amount = posting.amount.get();
             if let Some(debit) = self.accounts.get_mut(&posting.debit) {
@@ -214,12 +248,6 @@ impl State {
         if let Some(original) = transfer.reverses.as_ref().and_then(|id| self.transfers.get_mut(id)) {
             original.reversed_by = Some(transfer.id.clone());
         }
-        let record = Transfer {
-            fingerprint: transfer.fingerprint(),
-            postings: transfer.postings.clone(),
-            reversed_by: None,
-        };
-        self.transfers.insert(transfer.id.clone(), record);
     }
 }
 
