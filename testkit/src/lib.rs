@@ -40,8 +40,7 @@ pub enum ServiceRole {
 }
 
 impl ServiceRole {
-    /// The login role, created once per cluster (no password: the test cluster trusts local
-    /// connections).
+    /// The login role, created once per cluster.
     pub fn login(self) -> &'static str {
         match self {
             Self::Writer => "partida_test_writer",
@@ -56,6 +55,11 @@ impl ServiceRole {
         }
     }
 }
+
+/// The password of every login the tests create (the service roles', a test's own): a test
+/// cluster's, but set, so that the tests also run against a `DATABASE_URL` whose cluster asks
+/// for passwords.
+pub const LOGIN_PASSWORD: &str = "partida-test";
 
 /// The template of this process's migrations, once known to exist. Holds only the name: a
 /// connection or pool must not outlive the Tokio runtime (one per `#[tokio::test]`) it was
@@ -132,9 +136,9 @@ impl TestDb {
         self.url_for_user(role.login())
     }
 
-    /// A connection URL for this database logging in as `user`, without a password.
+    /// A connection URL for this database logging in as `user` with [`LOGIN_PASSWORD`].
     pub fn url_for_user(&self, user: &str) -> String {
-        url_with_user(&self.url, user)
+        url_with_user(&self.url, user, Some(LOGIN_PASSWORD))
     }
 
     /// A pool of at most five connections to this database.
@@ -242,12 +246,11 @@ async fn create_service_logins(admin: &mut PgConnection) -> Result<(), String> {
             .fetch_one(&mut *admin)
             .await
             .map_err(|err| format!("looking for role {login}: {err}"))?;
-        if !exists {
-            admin
-                .execute(format!("CREATE ROLE {login} LOGIN").as_str())
-                .await
-                .map_err(|err| format!("creating role {login}: {err}"))?;
-        }
+        let verb = if exists { "ALTER" } else { "CREATE" };
+        admin
+            .execute(format!("{verb} ROLE {login} LOGIN PASSWORD '{}'", LOGIN_PASSWORD).as_str())
+            .await
+            .map_err(|err| format!("{verb} ROLE {login}: {err}"))?;
         // Again when it existed: a no-op, unless something left the login outside its group.
         admin
             .execute(format!("GRANT {group} TO {login}").as_str())
@@ -327,9 +330,9 @@ fn url_with_database(url: &str, database: &str) -> String {
     parts.with_query(format!("{}/{database}", parts.scheme_and_authority), &["dbname"])
 }
 
-/// The same URL logging in as `user`, without a password: the user info is replaced and the
-/// `user` and `password` query parameters removed.
-fn url_with_user(url: &str, user: &str) -> String {
+/// The same URL logging in as `user` with `password` (URL-safe text): the user info is replaced
+/// and the `user` and `password` query parameters removed.
+fn url_with_user(url: &str, user: &str, password: Option<&str>) -> String {
     let parts = UrlParts::of(url);
     let (scheme, authority) = parts.scheme_and_authority.split_at(parts.authority_start);
     let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
@@ -337,9 +340,14 @@ fn url_with_user(url: &str, user: &str) -> String {
         // A Unix-socket URL (`postgres:///db?host=/run/postgresql`) names its user in the query.
         let base = parts.with_query(format!("{scheme}{}", parts.path), &["user", "password"]);
         let separator = if base.contains('?') { '&' } else { '?' };
-        return format!("{base}{separator}user={user}");
+        let password = password.map(|p| format!("&password={p}")).unwrap_or_default();
+        return format!("{base}{separator}user={user}{password}");
     }
-    parts.with_query(format!("{scheme}{user}@{host}{}", parts.path), &["user", "password"])
+    let credentials = password.map_or_else(|| user.to_owned(), |p| format!("{user}:{p}"));
+    parts.with_query(
+        format!("{scheme}{credentials}@{host}{}", parts.path),
+        &["user", "password"],
+    )
 }
 
 #[cfg(test)]
@@ -349,17 +357,25 @@ mod tests {
     #[test]
     fn replaces_the_user_of_a_url() {
         assert_eq!(
-            url_with_user("postgres://postgres@127.0.0.1:5432/t1", "w"),
+            url_with_user("postgres://postgres@127.0.0.1:5432/t1", "w", None),
             "postgres://w@127.0.0.1:5432/t1"
         );
-        assert_eq!(url_with_user("postgres://u:p@db/t1", "w"), "postgres://w@db/t1");
+        assert_eq!(url_with_user("postgres://u:p@db/t1", "w", None), "postgres://w@db/t1");
         assert_eq!(
-            url_with_user("postgresql:///t1?host=/run/pg&user=u", "w"),
+            url_with_user("postgresql:///t1?host=/run/pg&user=u", "w", None),
             "postgresql:///t1?host=/run/pg&user=w"
         );
         assert_eq!(
-            url_with_user("postgres://db:5432/t1?user=u&sslmode=disable", "w"),
+            url_with_user("postgres://db:5432/t1?user=u&sslmode=disable", "w", None),
             "postgres://w@db:5432/t1?sslmode=disable"
+        );
+        assert_eq!(
+            url_with_user("postgres://u:p@db/t1", "w", Some("pw")),
+            "postgres://w:pw@db/t1"
+        );
+        assert_eq!(
+            url_with_user("postgresql:///t1?host=/run/pg&user=u&password=p", "w", Some("pw")),
+            "postgresql:///t1?host=/run/pg&user=w&password=pw"
         );
     }
 

@@ -142,13 +142,17 @@ async fn a_batch_answers_each_transfer_in_order() {
                 {"id": "b-2", "postings": [{"debit": "alice", "credit": "bob", "amount": 11}]},
                 {"id": "b-3", "postings": [{"debit": "alice", "credit": "bob", "amount": 0}]},
                 {"id": "b-4", "postings": [{"debit": "alice", "credit": "bob", "amount": 10}]},
-                {"id": "b-1", "postings": [{"debit": "bank", "credit": "alice", "amount": 10}]}
+                {"id": "b-1", "postings": [{"debit": "bank", "credit": "alice", "amount": 10}]},
+                ["b-5", [{"debit": "bank", "credit": "alice", "amount": 1}]]
             ]}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     let results = reply["results"].as_array().cloned().unwrap_or_default();
-    assert_eq!(results.len(), 5);
+    assert_eq!(results.len(), 6);
+    // An item must be an object: serde alone would read a struct's fields from an array in order.
+    assert_eq!(results[5]["error"]["code"], "validation_failed", "{reply}");
+    assert_eq!(results[5]["error"]["details"]["field"], "transfers[5]");
     assert!(results[0]["position"].is_i64());
     assert_eq!(results[1]["error"]["code"], "limit_exceeded");
     assert_eq!(results[2]["error"]["code"], "validation_failed");

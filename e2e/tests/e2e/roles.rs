@@ -3,7 +3,7 @@
 //! also show the roles are enough to do the job.)
 
 use partida_e2e::{Stack, open_books, transfer};
-use partida_testkit::{ServiceRole, TestDb};
+use partida_testkit::{LOGIN_PASSWORD, ServiceRole, TestDb};
 use sqlx::{Connection, PgConnection};
 
 async fn connect(url: &str) -> PgConnection {
@@ -83,7 +83,7 @@ async fn the_log_refuses_its_owner_too() {
     let owner = format!("{}_owner", db.name());
     let mut admin = connect(db.url()).await;
     for statement in [
-        format!("CREATE ROLE \"{owner}\" LOGIN"),
+        format!("CREATE ROLE \"{owner}\" LOGIN PASSWORD '{LOGIN_PASSWORD}'"),
         format!("GRANT USAGE ON SCHEMA public TO \"{owner}\""),
         format!("ALTER TABLE events OWNER TO \"{owner}\""),
         format!("ALTER TABLE event_head OWNER TO \"{owner}\""),

@@ -9,7 +9,7 @@ use partida_e2e::{
     Stack, assert_error, assert_read_model_matches_log, eventually, open_books, start_command_api,
     start_command_api_with, transfer,
 };
-use partida_testkit::ServiceRole;
+use partida_testkit::{LOGIN_PASSWORD, ServiceRole};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -143,7 +143,7 @@ async fn a_commit_with_an_unknown_outcome_is_503_and_the_retry_writes_once() {
     let upstream = format!("{}:{}", options.get_host(), options.get_port());
     let proxy = commit_cutting_proxy(upstream, mode.clone()).await;
     let url = format!(
-        "postgres://{}@{proxy}/{}?sslmode=disable",
+        "postgres://{}:{LOGIN_PASSWORD}@{proxy}/{}?sslmode=disable",
         ServiceRole::Writer.login(),
         options.get_database().unwrap_or_default()
     );
