@@ -72,14 +72,12 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
     let mut chain = ChainCheck::from_genesis();
     let mut tree = Frontier::default();
     let mut replay = Replay::default();
-    let mut last_time = None;
     let (mut batches, reader) = prepare::spawn(source);
     'records: while let Some(batch) = batches.recv().await {
         for Prepared {
             placed,
             hashed,
             hash,
-            recorded_at,
             event,
         } in batch?
         {
@@ -104,7 +102,6 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
                 break 'records;
             }
             progress.advance(position);
-            last_time = Some(recorded_at);
         }
     }
     // Stops the reader if the loop stopped early, and gives the source back.
@@ -116,7 +113,9 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
     report.events = chain.position();
     report.head_hash = hex::encode(chain.head_hash());
     report.merkle_root = hex::encode(tree.root());
-    report.last_recorded_at = last_time;
+    // The time of the last record the chain accepted (each record's time is checked there).
+    report.last_recorded_at = (chain.position() > 0)
+        .then(|| partida_eventstore::format_timestamp(partida_eventstore::micros_to_datetime(chain.head_time())));
     if let Some(checkpoints) = &checkpoints {
         report.keys_from = Some(checkpoints.keys_from.clone());
         if report.ok() {

@@ -26,20 +26,17 @@ pub struct Prepared {
     pub hashed: Hashed,
     /// The hash the record claims.
     pub hash: Hash,
-    pub recorded_at: String,
     /// The event, checked to belong to the record's stream, with its command.
     pub event: Result<Decoded, String>,
 }
 
 impl Prepared {
     fn from_row(record: StoredEvent) -> Self {
-        let event = Event::decode(&record.event_type, record.schema_version, &record.data);
         Self {
             placed: Placed::of(&record),
             hashed: Hashed::from(&record.fields()),
             hash: record.hash,
-            event: replay::in_stream(record.position, &record.stream_id, event),
-            recorded_at: record.recorded_at,
+            event: replay::decode_row(&record),
         }
     }
 
@@ -71,7 +68,6 @@ impl Prepared {
             hashed,
             hash: record.hash,
             event: replay::in_stream(record.position, &record.stream_id, event),
-            recorded_at: record.recorded_at.into_owned(),
         })
     }
 }

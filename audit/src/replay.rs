@@ -33,8 +33,7 @@ impl Replay {
 
     /// Re-decides `record`'s event and applies it.
     pub fn apply(&mut self, record: &StoredEvent) -> Result<(), String> {
-        let event = Event::decode(&record.event_type, record.schema_version, &record.data);
-        self.apply_decoded(Placed::of(record), in_stream(record.position, &record.stream_id, event))
+        self.apply_decoded(Placed::of(record), decode_row(record))
     }
 
     /// [`apply`](Self::apply) with the event already decoded and placed in its stream by
@@ -144,6 +143,12 @@ impl Placed {
 pub struct Decoded {
     pub event: Event,
     pub command: Command,
+}
+
+/// [`in_stream`] for a record read from the database or deserialized whole.
+pub fn decode_row(record: &StoredEvent) -> Result<Decoded, String> {
+    let event = Event::decode(&record.event_type, record.schema_version, &record.data);
+    in_stream(record.position, &record.stream_id, event)
 }
 
 /// The event a record at `position` stores in stream `stream_id`, once it is read, with its

@@ -185,6 +185,11 @@ impl ChainCheck {
     pub fn head_hash(&self) -> &Hash {
         &self.prev_hash
     }
+
+    /// When the last record checked was recorded, in microseconds since the epoch.
+    pub fn head_time(&self) -> i64 {
+        self.prev_time
+    }
 }
 
 /// [`put_bytes`] of the canonical encoding of `value`, written in place.
@@ -358,5 +363,6 @@ mod tests {
             Ok(())
         );
         assert_eq!(check.head_hash(), &hash);
+        assert_eq!((check.position(), check.head_time()), (3, at));
     }
 }
