@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use ledger::{
-    AccountLifecycle, AccountStatus, Command, DecodeError, Event, PostTransfer, RegisterAsset, State, Timestamp, decide,
+    AccountLifecycle, AccountStatus, Command, DecodeError, Event, HoldAction, PostTransfer, RegisterAsset, ResolveHold,
+    State, Timestamp, decide,
 };
 use partida_eventstore::StoredEvent;
 
@@ -24,6 +25,10 @@ pub struct AssetTotals {
     pub posted: i64,
     pub debits: i128,
     pub credits: i128,
+    /// What open holds reserve at the end of the log.
+    pub held: i64,
+    pub pending_debits: i128,
+    pub pending_credits: i128,
 }
 
 impl Replay {
@@ -86,6 +91,9 @@ impl Replay {
                     posted: asset.posted,
                     debits: 0,
                     credits: 0,
+                    held: asset.held,
+                    pending_debits: 0,
+                    pending_credits: 0,
                 },
             );
         }
@@ -101,10 +109,14 @@ impl Replay {
             total.accounts += 1;
             total.debits += i128::from(account.debits);
             total.credits += i128::from(account.credits);
-            if account.flags.debits_must_not_exceed_credits && account.debits > account.credits {
+            total.pending_debits += i128::from(account.pending_debits);
+            total.pending_credits += i128::from(account.pending_credits);
+            let (debits, credits) = (i128::from(account.debits), i128::from(account.credits));
+            let pending = (i128::from(account.pending_debits), i128::from(account.pending_credits));
+            if account.flags.debits_must_not_exceed_credits && debits + pending.0 > credits {
                 problems.push(format!("account {id} ends overdrawn"));
             }
-            if account.flags.credits_must_not_exceed_debits && account.credits > account.debits {
+            if account.flags.credits_must_not_exceed_debits && credits + pending.1 > debits {
                 problems.push(format!("account {id} ends over-credited"));
             }
         }
@@ -113,6 +125,12 @@ impl Replay {
                 problems.push(format!(
                     "asset {}: debits {} and credits {} of its accounts do not both equal the {} posted",
                     total.asset, total.debits, total.credits, total.posted
+                ));
+            }
+            if total.pending_debits != total.pending_credits || total.pending_debits != i128::from(total.held) {
+                problems.push(format!(
+                    "asset {}: pending debits {} and credits {} of its accounts do not both equal the {} held",
+                    total.asset, total.pending_debits, total.pending_credits, total.held
                 ));
             }
         }
@@ -180,7 +198,26 @@ fn command_for(event: &Event) -> Result<Command, String> {
             PostTransfer::new(e.id.clone(), e.postings.clone(), e.metadata.clone(), e.reverses.clone())
                 .map_err(|error| format!("transfer {} is malformed: {error}", e.id))?,
         ),
+        // Decided at the event's recorded time, the hold must expire exactly when it says.
+        Event::TransferPending(e) => Command::PostTransfer(
+            PostTransfer::new(e.id.clone(), e.postings.clone(), e.metadata.clone(), None)
+                .and_then(|t| t.pending(e.timeout_secs))
+                .map_err(|error| format!("hold {} is malformed: {error}", e.id))?,
+        ),
+        // Posting the amounts it records must post exactly them.
+        Event::PendingPosted(e) => resolution(
+            &e.id,
+            HoldAction::post(Some(e.postings.clone()))
+                .map_err(|error| format!("post of {} is malformed: {error}", e.id))?,
+        ),
+        Event::PendingVoided(e) => resolution(&e.id, HoldAction::Void),
+        // Decided at the event's recorded time: refused if the hold had not expired by then.
+        Event::PendingExpired(e) => resolution(&e.id, HoldAction::Expire),
     })
+}
+
+fn resolution(id: &ledger::TransferId, action: HoldAction) -> Command {
+    Command::ResolveHold(ResolveHold { id: id.clone(), action })
 }
 
 fn lifecycle(event: &ledger::AccountLifecycleEvent, change: AccountLifecycle) -> Command {

@@ -15,7 +15,8 @@ use partida_eventstore::StoredEvent;
 use partida_testkit::ServiceRole;
 use serde_json::Value;
 
-/// A small but complete history: assets, accounts, transfers, a freeze, a reversal.
+/// A small but complete history: assets, accounts, transfers, a freeze, a reversal, holds posted
+/// in part, voided and left open.
 async fn history(stack: &Stack) -> i64 {
     open_books(stack).await;
     transfer(stack, "fund", &[("bank", "alice", 10_000)]).await;
@@ -29,7 +30,26 @@ async fn history(stack: &Stack) -> i64 {
         {"debit": "bank", "credit": "alice", "amount": 100}]});
     let (status, body) = stack.post("/v1/transfers", reversal).await;
     assert!(status.is_success(), "{body}");
-    body["position"].as_i64().expect("position")
+    let hold = |id: &str, amount: i64| {
+        serde_json::json!({"id": id, "pending": true, "timeout_secs": 3_600,
+            "postings": [{"debit": "alice", "credit": "bob", "amount": amount}]})
+    };
+    let mut last = 0;
+    for (path, body) in [
+        ("/v1/transfers", hold("hold-part", 1_000)),
+        (
+            "/v1/transfers/hold-part/post",
+            serde_json::json!({"postings": [{"debit": "alice", "credit": "bob", "amount": 400}]}),
+        ),
+        ("/v1/transfers", hold("hold-void", 300)),
+        ("/v1/transfers/hold-void/void", serde_json::json!({})),
+        ("/v1/transfers", hold("hold-open", 200)),
+    ] {
+        let (status, body) = stack.post(path, body).await;
+        assert!(status.is_success(), "{path}: {body}");
+        last = body["position"].as_i64().expect("position");
+    }
+    last
 }
 
 async fn export(stack: &Stack) -> Vec<String> {
@@ -63,6 +83,12 @@ async fn verify_file(path: &Path, stack: Option<&Stack>) -> Report {
     verify(source, &compare, &mut Progress::new(false, None))
         .await
         .expect("usable input")
+}
+
+/// The time of an export's last record: what an appended forgery must not precede.
+fn last_recorded(lines: &[String]) -> (i64, String) {
+    let last: StoredEvent = serde_json::from_str(lines.last().expect("a record")).expect("record");
+    (last.recorded_at_micros, last.recorded_at)
 }
 
 fn first_failure(report: &Report) -> String {
@@ -103,7 +129,8 @@ async fn an_honest_export_verifies_and_matches_the_read_tables() {
     assert!(report.ok, "{}", report.human());
     assert_eq!(report.events, last);
     let eur = report.assets.iter().find(|a| a.asset == "EUR").expect("EUR");
-    assert_eq!((eur.posted, eur.accounts), (10_000 + 2_600 + 2_600, 3));
+    assert_eq!((eur.posted, eur.accounts), (10_000 + 2_600 + 2_600 + 400, 3));
+    assert_eq!((eur.held, eur.pending_debits, eur.pending_credits), (200, 200, 200));
     assert_eq!(report.compared[0].accounts, 4);
     assert!(report.compared[0].differences.is_empty());
 
@@ -170,9 +197,14 @@ async fn tampered_exports_fail_naming_the_position() {
 
     // A reversal replayed twice, re-hashed: caught as a second reversal.
     let mut doubled: Vec<String> = lines.clone();
-    let undo = doubled.last().expect("undo").clone();
+    let undo = doubled
+        .iter()
+        .find(|line| line.contains("\"stream_id\":\"transfer:undo\""))
+        .expect("undo")
+        .clone();
     let mut again: StoredEvent = serde_json::from_str(&undo).expect("record");
-    again.position += 1;
+    again.position = lines.len() as i64 + 1;
+    (again.recorded_at_micros, again.recorded_at) = last_recorded(&lines);
     again.stream_id = "transfer:undo2".into();
     again.data["id"] = Value::from("undo2");
     doubled.push(serde_json::to_string(&again).expect("json"));
@@ -182,6 +214,28 @@ async fn tampered_exports_fail_naming_the_position() {
         first_failure(&report).contains("was already reversed") || first_failure(&report).contains("reversed"),
         "{}",
         report.human()
+    );
+
+    // A hold resolved a second time (posted by one writer, voided by another), re-hashed.
+    let mut twice: Vec<String> = lines.clone();
+    let posted = twice
+        .iter()
+        .find(|line| line.contains("\"event_type\":\"PendingPosted\""))
+        .expect("a post")
+        .clone();
+    let mut voided: StoredEvent = serde_json::from_str(&posted).expect("record");
+    voided.position = lines.len() as i64 + 1;
+    (voided.recorded_at_micros, voided.recorded_at) = last_recorded(&lines);
+    voided.event_type = "PendingVoided".into();
+    voided.data = serde_json::json!({"id": "hold-part"});
+    twice.push(serde_json::to_string(&voided).expect("json"));
+    let report = verify_file(&write(&dir, "twice.ndjson", &forge(&twice, |_| {})), None).await;
+    assert_eq!(
+        first_failure(&report),
+        format!(
+            "position {}: stream transfer:hold-part version 2 where the replay expects 3",
+            lines.len() + 1
+        )
     );
 }
 

@@ -77,6 +77,11 @@ pub struct Config {
     #[command(flatten)]
     pub auth: partida_auth::AuthConfig,
     /// Log as JSON lines.
+    /// How often the expiry sweeper looks for holds past their timeout, in milliseconds. One
+    /// command-api instance sweeps at a time (the others stand by).
+    #[arg(long, env = "PARTIDA_EXPIRY_INTERVAL_MS", default_value_t = 1_000)]
+    pub expiry_interval_ms: u64,
+
     #[arg(long, env = "LOG_JSON")]
     pub log_json: bool,
 }
@@ -102,6 +107,7 @@ impl Config {
             idle_in_transaction_timeout_ms: 30_000,
             cors_origins: Vec::new(),
             auth: partida_auth::AuthConfig::default(),
+            expiry_interval_ms: 1_000,
             log_json: false,
         }
     }

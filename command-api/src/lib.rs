@@ -3,6 +3,7 @@
 
 mod config;
 mod error;
+mod expiry;
 mod request;
 mod routes;
 mod signing;
@@ -47,6 +48,7 @@ pub struct Application {
     router: Router,
     writer: WriterTask,
     signing: Option<std::sync::Arc<signing::Signing>>,
+    sweeper: expiry::Sweeper,
 }
 
 impl Application {
@@ -85,6 +87,11 @@ impl Application {
         let cors = partida_service::cors::layer(&config.cors_origins, &[Method::GET, Method::POST])
             .map_err(anyhow::Error::msg)?;
         let (writer, task) = Writer::spawn(writer_config);
+        let sweeper = expiry::Sweeper {
+            writer: writer.clone(),
+            options,
+            interval: std::time::Duration::from_millis(config.expiry_interval_ms.max(10)),
+        };
         let state = AppState {
             writer,
             limits: config.limits(),
@@ -98,6 +105,7 @@ impl Application {
             router: routes::router(state, &auth, cors),
             writer: task,
             signing,
+            sweeper,
         })
     }
 
@@ -111,10 +119,15 @@ impl Application {
     /// accepted command is answered before the process exits.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let rounds = self.signing.map(|signing| tokio::spawn(signing.run()));
+        let sweeper = tokio::spawn(self.sweeper.run());
         partida_service::serve(self.listener, self.router, shutdown).await?;
         if let Some(rounds) = rounds {
             rounds.abort();
         }
+        // Its session ends with the task, releasing the lock for another instance; its handle on
+        // the writer goes with it, so the writer can drain.
+        sweeper.abort();
+        let _ = sweeper.await;
         self.writer.drained().await;
         Ok(())
     }

@@ -317,23 +317,32 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
     let mut legs = 0;
     for stored in &events {
         let event = Event::decode(&stored.event_type, stored.schema_version, &stored.data).expect("decodes");
-        if let Event::TransferPosted(t) = &event {
-            legs += t.postings.len() as i64;
+        match &event {
+            Event::TransferPosted(t) => legs += t.postings.len() as i64,
+            Event::PendingPosted(t) => legs += t.postings.len() as i64,
+            _ => {}
         }
         state.apply(&event);
     }
-    let rows: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(&format!(
-        "SELECT id, debits, credits, balance, status FROM {schema}.accounts ORDER BY id"
+    type AccountTotals = (String, i64, i64, i64, String, i64, i64);
+    let rows: Vec<AccountTotals> = sqlx::query_as(&format!(
+        "SELECT id, debits, credits, balance, status, pending_debits, pending_credits FROM {schema}.accounts ORDER BY id"
     ))
     .fetch_all(pool)
     .await
     .expect("accounts");
     assert_eq!(rows.len(), state.accounts.len(), "one row per account");
-    for (id, debits, credits, balance, status) in rows {
+    for (id, debits, credits, balance, status, pending_debits, pending_credits) in rows {
         let account = &state.accounts[&ledger::AccountId::parse(id.as_str()).expect("id")];
         assert_eq!(
-            (debits, credits, balance),
-            (account.debits, account.credits, account.balance()),
+            (debits, credits, balance, pending_debits, pending_credits),
+            (
+                account.debits,
+                account.credits,
+                account.balance(),
+                account.pending_debits,
+                account.pending_credits
+            ),
             "account {id}"
         );
         assert_eq!(status, account.status.as_str(), "account {id}");
@@ -351,18 +360,21 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
         .await
         .expect("count");
     assert_eq!(entries, legs * 2, "one entry per leg per side");
-    let transfers: Vec<(String, Option<String>)> =
-        sqlx::query_as(&format!("SELECT id, reversed_by FROM {schema}.transfers"))
+    let transfers: Vec<(String, Option<String>, String)> =
+        sqlx::query_as(&format!("SELECT id, reversed_by, status FROM {schema}.transfers"))
             .fetch_all(pool)
             .await
             .expect("transfers");
     assert_eq!(transfers.len(), state.transfers.len());
-    for (id, reversed_by) in transfers {
-        let expected = state.transfers[&ledger::TransferId::parse(id.as_str()).expect("id")]
-            .reversed_by
-            .as_ref()
-            .map(ToString::to_string);
+    for (id, reversed_by, status) in transfers {
+        let transfer = &state.transfers[&ledger::TransferId::parse(id.as_str()).expect("id")];
+        let expected = transfer.reversed_by.as_ref().map(ToString::to_string);
         assert_eq!(reversed_by, expected, "reversal link of {id}");
+        let expected_status = match &transfer.hold {
+            None => "posted",
+            Some(hold) => hold.resolution.as_ref().map_or("pending", ledger::Resolution::as_str),
+        };
+        assert_eq!(status, expected_status, "status of {id}");
     }
     let totals: Vec<(String, i64)> = sqlx::query_as(&format!("SELECT asset, posted FROM {schema}.totals"))
         .fetch_all(pool)

@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use ledger::log::{Hash, RecordFields};
-use ledger::{AccountId, AssetCode, Command, Event, Rejection, StreamId, Timestamp};
+use ledger::{
+    AccountId, AssetCode, Command, Event, PendingPosted, PendingReleased, Rejection, StreamId, Timestamp, TransferId,
+};
 use serde_json::Value;
 use sqlx::{Executor, PgConnection, Row};
 use uuid::Uuid;
@@ -89,6 +91,10 @@ pub(crate) struct Pending {
     pub dirty_accounts: BTreeSet<AccountId>,
     pub dirty_assets: BTreeSet<AssetCode>,
     pub new_keys: Vec<(String, KeyRecord)>,
+    /// Holds with a timeout opened in this batch, for `write_pending`: (id, expires at).
+    pub new_holds: Vec<(TransferId, i64)>,
+    /// Holds resolved in this batch, to leave `write_pending`.
+    pub resolved_holds: Vec<TransferId>,
 }
 
 pub(crate) struct NewRow {
@@ -171,6 +177,8 @@ async fn decide_and_stage(
         dirty_accounts: BTreeSet::new(),
         dirty_assets: BTreeSet::new(),
         new_keys: Vec::new(),
+        new_holds: Vec::new(),
+        resolved_holds: Vec::new(),
     };
     let mut loaded = load::load(conn, units).await?;
     let mut replies = Vec::with_capacity(units.len());
@@ -251,18 +259,25 @@ fn decide_one(loaded: &mut Loaded, pending: &mut Pending, submission: &Submissio
     };
     let origin = origin_stream(&submission.command);
     if events.is_empty() {
-        let position = origin
-            .and_then(|stream| loaded.origins.get(&stream).copied())
-            .unwrap_or(0);
-        return Reply::Replayed { position };
+        let position = match &submission.command {
+            Command::ResolveHold(c) => loaded.resolutions.get(&c.id).copied(),
+            _ => origin.and_then(|stream| loaded.origins.get(&stream).copied()),
+        };
+        return Reply::Replayed {
+            position: position.unwrap_or(0),
+        };
     }
     let first = pending.next_position;
     let metadata = submission.context.metadata(key.map(|k| k.key.as_str()));
     for event in &events {
+        // Before the event is applied: a resolution dirties the accounts its hold reserved on.
+        mark_dirty(loaded, pending, event);
         loaded.state.apply(event);
         let version = loaded.state.stream_version(&event.stream_id());
         pending.push(event, version, metadata.clone());
-        mark_dirty(loaded, pending, event);
+    }
+    if let Command::ResolveHold(c) = &submission.command {
+        loaded.resolutions.insert(c.id.clone(), first);
     }
     if let Some(stream) = origin {
         loaded.origins.entry(stream).or_insert(first);
@@ -285,11 +300,21 @@ fn origin_stream(command: &Command) -> Option<StreamId> {
         Command::RegisterAsset(c) => Some(StreamId::Asset(c.code.clone())),
         Command::OpenAccount(c) => Some(StreamId::Account(c.id.clone())),
         Command::PostTransfer(c) => Some(StreamId::Transfer(c.id.clone())),
-        Command::ChangeAccount { .. } => None,
+        Command::ChangeAccount { .. } | Command::ResolveHold(_) => None,
     }
 }
 
+/// Records what `event` changes in the write-side state; called before it is applied.
 fn mark_dirty(loaded: &Loaded, pending: &mut Pending, event: &Event) {
+    let mut legs = |postings: &[ledger::Posting]| {
+        for posting in postings {
+            pending.dirty_accounts.insert(posting.debit.clone());
+            pending.dirty_accounts.insert(posting.credit.clone());
+            if let Some(account) = loaded.state.accounts.get(&posting.debit) {
+                pending.dirty_assets.insert(account.asset.clone());
+            }
+        }
+    };
     match event {
         Event::AssetRegistered(e) => {
             pending.dirty_assets.insert(e.code.clone());
@@ -300,13 +325,27 @@ fn mark_dirty(loaded: &Loaded, pending: &mut Pending, event: &Event) {
         Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
             pending.dirty_accounts.insert(e.id.clone());
         }
-        Event::TransferPosted(e) => {
-            for posting in &e.postings {
-                pending.dirty_accounts.insert(posting.debit.clone());
-                pending.dirty_accounts.insert(posting.credit.clone());
-                if let Some(account) = loaded.state.accounts.get(&posting.debit) {
-                    pending.dirty_assets.insert(account.asset.clone());
+        Event::TransferPosted(e) => legs(&e.postings),
+        Event::TransferPending(e) => {
+            legs(&e.postings);
+            if let Some(expires_at) = e.expires_at_micros {
+                pending.new_holds.push((e.id.clone(), expires_at));
+            }
+        }
+        Event::PendingPosted(PendingPosted { id, .. })
+        | Event::PendingVoided(PendingReleased { id })
+        | Event::PendingExpired(PendingReleased { id }) => {
+            // The posted legs are a subset of the held ones.
+            if let Some(hold) = loaded.state.transfers.get(id) {
+                legs(&hold.postings);
+            }
+            // Sibling CTEs cannot see each other's rows: a hold opened in this batch never
+            // reaches the table.
+            match pending.new_holds.iter().position(|(hold, _)| hold == id) {
+                Some(index) => {
+                    pending.new_holds.swap_remove(index);
                 }
+                None => pending.resolved_holds.push(id.clone()),
             }
         }
     }

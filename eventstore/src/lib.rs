@@ -15,7 +15,7 @@ mod writer;
 
 pub use log::{LogPage, RecordLine, StoredEvent, events_after, events_page, head, stream, verify_chain};
 pub use rebuild::{RebuildError, WriteSideRebuild, rebuild_write_side};
-pub use time::{datetime_to_micros, format_timestamp, micros_to_datetime, parse_timestamp};
+pub use time::{datetime_to_micros, format_timestamp, micros_to_datetime, now_micros, parse_timestamp};
 pub use writer::{AppendError, CommandContext, IdempotencyKey, Reply, Submission, Writer, WriterConfig, WriterTask};
 
 /// Every migration of the product, embedded at build time.

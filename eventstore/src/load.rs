@@ -4,8 +4,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use ledger::{
-    Account, AccountFlags, AccountId, AccountStatus, Asset, AssetCode, Command, Event, NormalSide, Scale, State,
-    StreamId, Transfer, TransferId,
+    Account, AccountFlags, AccountId, AccountStatus, Asset, AssetCode, Command, Event, NormalSide, Resolution, Scale,
+    State, StreamId, Transfer, TransferId,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -16,6 +16,8 @@ pub(crate) struct Loaded {
     pub state: State,
     /// The position of each loaded stream's first event: what an identical replay answers.
     pub origins: HashMap<StreamId, i64>,
+    /// The position of each loaded hold's resolution: what an identical repeat of it answers.
+    pub resolutions: HashMap<TransferId, i64>,
     pub keys: HashMap<String, KeyRecord>,
 }
 
@@ -58,6 +60,16 @@ impl Wanted {
                 Command::ChangeAccount { account, .. } => {
                     wanted.accounts.insert(account.to_string());
                 }
+                Command::ResolveHold(c) => {
+                    // The hold names its accounts; they come with it (see `accounts_of_holds`).
+                    wanted.transfers.insert(StreamId::Transfer(c.id.clone()).to_string());
+                    if let ledger::HoldAction::Post { postings: Some(legs) } = &c.action {
+                        for posting in legs {
+                            wanted.accounts.insert(posting.debit.to_string());
+                            wanted.accounts.insert(posting.credit.to_string());
+                        }
+                    }
+                }
                 Command::PostTransfer(c) => {
                     wanted.transfers.insert(StreamId::Transfer(c.id.clone()).to_string());
                     if let Some(original) = &c.reverses {
@@ -80,29 +92,45 @@ fn corrupt(what: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("write-side state holds an invalid {what}").into())
 }
 
-/// Everything a batch touches, in one round trip: the accounts, the assets named or held by those
-/// accounts, the transfers (from the log) with their reversals, and the idempotency keys.
+/// Everything a batch touches, in one round trip: the accounts (named, or held by the holds it
+/// names), the assets named or held by those accounts, the transfers (from the log: the first
+/// event of each stream, its resolution and its reversal), and the idempotency keys.
 const LOAD_STATE: &str = "
+WITH transfers AS (
+    SELECT e.stream_id, e.position, e.event_type, e.data, r.data ->> 'id' AS reversed_by,
+           s.event_type AS resolution_type, s.data AS resolution, s.position AS resolution_position
+      FROM events e
+      LEFT JOIN events r ON r.event_type = 'TransferPosted' AND r.data ? 'reverses'
+                        AND r.data ->> 'reverses' = e.data ->> 'id'
+      LEFT JOIN events s ON s.stream_id = e.stream_id AND s.stream_version = 2
+     WHERE e.stream_id = ANY($3) AND e.stream_version = 1
+), accounts AS (
+    -- One array, so the primary key is probed for each id (an OR with a subquery scans).
+    SELECT * FROM write_accounts
+     WHERE id = ANY($1::text[] || ARRAY(
+               SELECT p ->> leg FROM transfers t, jsonb_array_elements(t.data -> 'postings') p,
+                                     (VALUES ('debit'), ('credit')) AS l(leg)
+                WHERE t.event_type = 'TransferPending'))
+)
 SELECT 'account' AS kind, id AS key, asset, normal_side,
        debits_must_not_exceed_credits AS no_overdraft, credits_must_not_exceed_debits AS no_credit,
-       status, debits, credits, version, fingerprint, position,
-       NULL::int2 AS scale, NULL::jsonb AS data, NULL::text AS reversed_by,
+       status, debits, credits, pending_debits, pending_credits, version, fingerprint, position,
+       NULL::int2 AS scale, NULL::text AS event_type, NULL::jsonb AS data, NULL::text AS reversed_by,
+       NULL::text AS resolution_type, NULL::jsonb AS resolution, NULL::int8 AS resolution_position,
        NULL::bytea AS request_hash, NULL::jsonb AS response
-  FROM write_accounts WHERE id = ANY($1)
+  FROM accounts
 UNION ALL
-SELECT 'asset', code, NULL, NULL, NULL, NULL, NULL, posted, NULL, NULL, NULL, position, scale, NULL, NULL, NULL, NULL
+SELECT 'asset', code, NULL, NULL, NULL, NULL, NULL, posted, held, NULL, NULL, NULL, NULL, position, scale,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
   FROM write_assets
- WHERE code = ANY($2) OR code IN (SELECT asset FROM write_accounts WHERE id = ANY($1))
+ WHERE code = ANY($2) OR code IN (SELECT asset FROM accounts)
 UNION ALL
-SELECT 'transfer', e.stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, e.position, NULL,
-       e.data, r.data ->> 'id', NULL, NULL
-  FROM events e
-  LEFT JOIN events r ON r.event_type = 'TransferPosted' AND r.data ? 'reverses'
-                    AND r.data ->> 'reverses' = e.data ->> 'id'
- WHERE e.stream_id = ANY($3) AND e.stream_version = 1
+SELECT 'transfer', stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL,
+       event_type, data, reversed_by, resolution_type, resolution, resolution_position, NULL, NULL
+  FROM transfers
 UNION ALL
-SELECT 'key', key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL, NULL, NULL,
-       request_hash, response
+SELECT 'key', key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, request_hash, response
   FROM idempotency_keys WHERE key = ANY($4)";
 
 pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<Loaded, sqlx::Error> {
@@ -120,6 +148,7 @@ pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<
     let mut loaded = Loaded {
         state: State::default(),
         origins: HashMap::new(),
+        resolutions: HashMap::new(),
         keys: HashMap::new(),
     };
     for row in rows {
@@ -156,6 +185,8 @@ fn add_account(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
         status: status.ok_or_else(|| corrupt("account status"))?,
         debits: row.try_get::<Option<i64>, _>("debits")?.unwrap_or(0),
         credits: row.try_get::<Option<i64>, _>("credits")?.unwrap_or(0),
+        pending_debits: row.try_get::<Option<i64>, _>("pending_debits")?.unwrap_or(0),
+        pending_credits: row.try_get::<Option<i64>, _>("pending_credits")?.unwrap_or(0),
         version: row.try_get::<Option<i64>, _>("version")?.unwrap_or(0),
         fingerprint: fingerprint.try_into().map_err(|_| corrupt("fingerprint"))?,
     };
@@ -174,8 +205,9 @@ fn add_asset(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
         .and_then(|s| Scale::new(s).ok());
     let asset = Asset {
         scale: scale.ok_or_else(|| corrupt("scale"))?,
-        // The posted total travels in the `debits` column of this union.
+        // The posted and held totals travel in the `debits` and `credits` columns of this union.
         posted: row.try_get::<Option<i64>, _>("debits")?.unwrap_or(0),
+        held: row.try_get::<Option<i64>, _>("credits")?.unwrap_or(0),
     };
     loaded
         .origins
@@ -184,27 +216,47 @@ fn add_asset(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Transfers are read from the log itself; their reversals through the `events_reversals` index.
+/// Transfers are read from the log itself: the first event of the stream, its resolution (the
+/// second) and its reversal (through the `events_reversals` index).
 fn add_transfer(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
-    let data: serde_json::Value = row.try_get::<Option<serde_json::Value>, _>("data")?.unwrap_or_default();
-    let Ok(Event::TransferPosted(posted)) = Event::decode("TransferPosted", ledger::SCHEMA_VERSION, &data) else {
-        return Err(corrupt("transfer event"));
-    };
-    let reversed_by = row
+    let event = stored_event(row, "event_type", "data")?.ok_or_else(|| corrupt("transfer event"))?;
+    let mut transfer = Transfer::opened_by(&event).ok_or_else(|| corrupt("transfer event"))?;
+    transfer.reversed_by = row
         .try_get::<Option<String>, _>("reversed_by")?
         .map(TransferId::parse)
         .transpose()
         .map_err(|_| corrupt("transfer id"))?;
-    let transfer = Transfer {
-        fingerprint: posted.fingerprint(),
-        postings: posted.postings.clone(),
-        reversed_by,
+    let id = match event {
+        Event::TransferPosted(e) => e.id,
+        Event::TransferPending(e) => e.id,
+        _ => return Err(corrupt("transfer event")),
     };
+    if let Some(resolution) = stored_event(row, "resolution_type", "resolution")? {
+        let hold = transfer.hold.as_mut().ok_or_else(|| corrupt("hold resolution"))?;
+        hold.resolution = Some(Resolution::of(&resolution).ok_or_else(|| corrupt("hold resolution"))?);
+        loaded.resolutions.insert(
+            id.clone(),
+            row.try_get::<Option<i64>, _>("resolution_position")?.unwrap_or(0),
+        );
+    }
     loaded
         .origins
-        .insert(StreamId::Transfer(posted.id.clone()), row.try_get("position")?);
-    loaded.state.transfers.insert(posted.id, transfer);
+        .insert(StreamId::Transfer(id.clone()), row.try_get("position")?);
+    loaded.state.transfers.insert(id, transfer);
     Ok(())
+}
+
+/// The event in columns `type_column` and `data_column`, when the row has one.
+fn stored_event(row: &PgRow, type_column: &str, data_column: &str) -> Result<Option<Event>, sqlx::Error> {
+    let Some(event_type) = row.try_get::<Option<&str>, _>(type_column)? else {
+        return Ok(None);
+    };
+    let data: serde_json::Value = row
+        .try_get::<Option<serde_json::Value>, _>(data_column)?
+        .unwrap_or_default();
+    Event::decode(event_type, ledger::SCHEMA_VERSION, &data)
+        .map(Some)
+        .map_err(|_| corrupt("transfer event"))
 }
 
 fn add_key(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {

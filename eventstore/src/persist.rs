@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use ledger::{AccountId, AssetCode, State, StreamId};
+use ledger::{AccountId, AssetCode, State, StreamId, TransferId};
 use sqlx::PgConnection;
 
 use crate::EVENTS_CHANNEL;
@@ -21,17 +21,25 @@ WITH new_events AS (
       FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::int8[], $5::text[],
                   $8::text[], $9::text[], $10::bytea[], $11::bytea[]) AS u(p, i, s, v, t, d, m, ph, h)
 ), assets AS (
-    INSERT INTO write_assets (code, scale, posted, position)
-    SELECT * FROM UNNEST($12::text[], $13::int2[], $14::int8[], $15::int8[])
-    ON CONFLICT (code) DO UPDATE SET posted = EXCLUDED.posted
+    INSERT INTO write_assets (code, scale, posted, position, held)
+    SELECT * FROM UNNEST($12::text[], $13::int2[], $14::int8[], $15::int8[], $36::int8[])
+    ON CONFLICT (code) DO UPDATE SET posted = EXCLUDED.posted, held = EXCLUDED.held
 ), accounts AS (
     INSERT INTO write_accounts (id, asset, normal_side, debits_must_not_exceed_credits,
                                 credits_must_not_exceed_debits, status, debits, credits, version,
-                                fingerprint, position)
+                                fingerprint, position, pending_debits, pending_credits)
     SELECT * FROM UNNEST($16::text[], $17::text[], $18::text[], $19::bool[], $20::bool[], $21::text[],
-                         $22::int8[], $23::int8[], $24::int8[], $25::bytea[], $26::int8[])
+                         $22::int8[], $23::int8[], $24::int8[], $25::bytea[], $26::int8[], $34::int8[],
+                         $35::int8[])
     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, debits = EXCLUDED.debits,
-                                   credits = EXCLUDED.credits, version = EXCLUDED.version
+                                   credits = EXCLUDED.credits, version = EXCLUDED.version,
+                                   pending_debits = EXCLUDED.pending_debits,
+                                   pending_credits = EXCLUDED.pending_credits
+), holds AS (
+    INSERT INTO write_pending (id, expires_at)
+    SELECT * FROM UNNEST($37::text[], $38::timestamptz[])
+), resolved AS (
+    DELETE FROM write_pending WHERE id = ANY($39::text[])
 ), keys AS (
     INSERT INTO idempotency_keys (key, request_hash, position, response, created_at)
     SELECT k, h, p, r::jsonb, $7 FROM UNNEST($27::text[], $28::bytea[], $29::int8[], $30::text[]) AS u(k, h, p, r)
@@ -88,6 +96,25 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
         .bind(pending.head_position())
         .bind(&pending.head_hash[..])
         .bind(EVENTS_CHANNEL)
+        // added with holds: pending amounts, held totals, the holds that can expire
+        .bind(accounts.pending_debits)
+        .bind(accounts.pending_credits)
+        .bind(assets.held)
+        .bind(pending.new_holds.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
+        .bind(
+            pending
+                .new_holds
+                .iter()
+                .map(|(_, at)| micros_to_datetime(*at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            pending
+                .resolved_holds
+                .iter()
+                .map(TransferId::as_str)
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -100,6 +127,7 @@ pub(crate) struct Assets<'a> {
     pub scales: Vec<i16>,
     pub posted: Vec<i64>,
     pub positions: Vec<i64>,
+    pub held: Vec<i64>,
 }
 
 impl<'a> Assets<'a> {
@@ -117,6 +145,7 @@ impl<'a> Assets<'a> {
             columns.codes.push(code.as_str());
             columns.scales.push(i16::from(asset.scale.get()));
             columns.posted.push(asset.posted);
+            columns.held.push(asset.held);
             columns
                 .positions
                 .push(origins.get(&StreamId::Asset(code.clone())).copied().unwrap_or(0));
@@ -136,6 +165,8 @@ pub(crate) struct Accounts<'a> {
     pub statuses: Vec<&'static str>,
     pub debits: Vec<i64>,
     pub credits: Vec<i64>,
+    pub pending_debits: Vec<i64>,
+    pub pending_credits: Vec<i64>,
     pub versions: Vec<i64>,
     pub fingerprints: Vec<&'a [u8]>,
     pub positions: Vec<i64>,
@@ -161,6 +192,8 @@ impl<'a> Accounts<'a> {
             columns.statuses.push(account.status.as_str());
             columns.debits.push(account.debits);
             columns.credits.push(account.credits);
+            columns.pending_debits.push(account.pending_debits);
+            columns.pending_credits.push(account.pending_credits);
             columns.versions.push(account.version);
             columns.fingerprints.push(&account.fingerprint[..]);
             columns

@@ -1,4 +1,4 @@
-//! Rebuilding the write-side state (`write_accounts`, `write_assets`) from the log: the state
+//! Rebuilding the write-side state (`write_accounts`, `write_assets`, `write_pending`) from the log: the state
 //! that decides overdrafts is derived data, so when it is found to differ from a replay
 //! (`partida-audit verify --database-url`), the log wins.
 //!
@@ -59,21 +59,24 @@ pub async fn rebuild_write_side(pool: &PgPool) -> Result<WriteSideRebuild, Rebui
     sqlx::query("DELETE FROM write_assets").execute(&mut *tx).await?;
     let assets = Assets::of(&state, &origins, state.assets.keys());
     sqlx::query(
-        "INSERT INTO write_assets (code, scale, posted, position) \
-         SELECT * FROM unnest($1::text[], $2::int2[], $3::int8[], $4::int8[])",
+        "INSERT INTO write_assets (code, scale, posted, position, held) \
+         SELECT * FROM unnest($1::text[], $2::int2[], $3::int8[], $4::int8[], $5::int8[])",
     )
     .bind(&assets.codes)
     .bind(&assets.scales)
     .bind(&assets.posted)
     .bind(&assets.positions)
+    .bind(&assets.held)
     .execute(&mut *tx)
     .await?;
     let accounts = Accounts::of(&state, &origins, state.accounts.keys());
     sqlx::query(
         "INSERT INTO write_accounts (id, asset, normal_side, debits_must_not_exceed_credits, \
-             credits_must_not_exceed_debits, status, debits, credits, version, fingerprint, position) \
+             credits_must_not_exceed_debits, status, debits, credits, version, fingerprint, position, \
+             pending_debits, pending_credits) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[], $6::text[], \
-                              $7::int8[], $8::int8[], $9::int8[], $10::bytea[], $11::int8[])",
+                              $7::int8[], $8::int8[], $9::int8[], $10::bytea[], $11::int8[], $12::int8[], \
+                              $13::int8[])",
     )
     .bind(&accounts.ids)
     .bind(&accounts.assets)
@@ -86,8 +89,25 @@ pub async fn rebuild_write_side(pool: &PgPool) -> Result<WriteSideRebuild, Rebui
     .bind(&accounts.versions)
     .bind(&accounts.fingerprints)
     .bind(&accounts.positions)
+    .bind(&accounts.pending_debits)
+    .bind(&accounts.pending_credits)
     .execute(&mut *tx)
     .await?;
+    // The holds that can still expire.
+    let (ids, expiries): (Vec<&str>, Vec<_>) = state
+        .transfers
+        .iter()
+        .filter_map(|(id, t)| {
+            let hold = t.hold.as_ref().filter(|h| h.resolution.is_none())?;
+            Some((id.as_str(), crate::time::micros_to_datetime(hold.expires_at_micros?)))
+        })
+        .unzip();
+    sqlx::query("DELETE FROM write_pending").execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO write_pending (id, expires_at) SELECT * FROM unnest($1::text[], $2::timestamptz[])")
+        .bind(ids)
+        .bind(expiries)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(WriteSideRebuild {
         events: head,

@@ -328,7 +328,7 @@ impl Task {
 
     async fn attempt(&mut self, units: &[Unit<'_>]) -> Result<Vec<Reply>, Failure> {
         let connection = self.connection().await.ok_or(Failure::NoConnection)?;
-        let result = batch::run(connection, units, now_micros()).await;
+        let result = batch::run(connection, units, crate::time::now_micros()).await;
         if matches!(result, Err(Failure::Disconnected(_) | Failure::CommitUnknown(_))) {
             self.connection = None;
             self.connected.store(false, Ordering::Relaxed);
@@ -378,11 +378,4 @@ impl<'a> Unit<'a> {
 
 fn commands(units: &[Unit<'_>]) -> usize {
     units.iter().map(|u| u.submissions.len()).sum()
-}
-
-fn now_micros() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
 }

@@ -44,6 +44,8 @@ pub enum Command {
         change: AccountLifecycle,
     },
     PostTransfer(PostTransfer),
+    /// Posts, voids or expires a pending transfer (a hold).
+    ResolveHold(ResolveHold),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +115,10 @@ pub enum PostingsError {
     Count { max: usize },
     #[error("debit and credit are the same account")]
     SameAccount { index: usize },
+    #[error("a reversal cannot be pending")]
+    PendingReversal,
+    #[error("a hold's timeout is 1 to {max} seconds")]
+    Timeout { max: u32 },
 }
 
 /// Posts a balanced transfer atomically. Construct it with [`PostTransfer::new`].
@@ -122,6 +128,15 @@ pub struct PostTransfer {
     postings: Vec<Posting>,
     pub metadata: Metadata,
     pub reverses: Option<TransferId>,
+    /// Present for a pending transfer: it reserves its amounts until posted, voided or expired.
+    pub hold: Option<Hold>,
+}
+
+/// The terms of a pending transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    /// Seconds after the hold's recorded time at which it expires; never, when absent.
+    pub timeout_secs: Option<u32>,
 }
 
 impl PostTransfer {
@@ -134,26 +149,86 @@ impl PostTransfer {
         metadata: Metadata,
         reverses: Option<TransferId>,
     ) -> Result<Self, PostingsError> {
-        if postings.is_empty() || postings.len() > Self::MAX_POSTINGS {
-            return Err(PostingsError::Count {
-                max: Self::MAX_POSTINGS,
-            });
-        }
-        if let Some(index) = postings.iter().position(|p| p.debit == p.credit) {
-            return Err(PostingsError::SameAccount { index });
-        }
+        check_legs(&postings)?;
         Ok(Self {
             id,
             postings,
             metadata: normalized(metadata),
             reverses,
+            hold: None,
         })
+    }
+
+    /// The longest a hold may wait for its resolution: a year.
+    pub const MAX_TIMEOUT_SECS: u32 = 366 * 24 * 60 * 60;
+
+    /// This transfer as a hold: it reserves its amounts instead of moving them.
+    pub fn pending(mut self, timeout_secs: Option<u32>) -> Result<Self, PostingsError> {
+        if self.reverses.is_some() {
+            return Err(PostingsError::PendingReversal);
+        }
+        if timeout_secs.is_some_and(|t| t == 0 || t > Self::MAX_TIMEOUT_SECS) {
+            return Err(PostingsError::Timeout {
+                max: Self::MAX_TIMEOUT_SECS,
+            });
+        }
+        self.hold = Some(Hold { timeout_secs });
+        Ok(self)
     }
 
     /// The legs in the client's order; never empty, never more than [`Self::MAX_POSTINGS`].
     pub fn postings(&self) -> &[Posting] {
         &self.postings
     }
+}
+
+/// What to do with a hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldAction {
+    /// Post it: in full when `postings` is absent, otherwise the given amounts, each leg at most
+    /// what a held leg with the same accounts reserved.
+    Post { postings: Option<Vec<Posting>> },
+    /// Release it without posting anything.
+    Void,
+    /// Release it because its timeout has passed (the expiry sweeper's command).
+    Expire,
+}
+
+impl HoldAction {
+    /// A post of the given amounts; the legs are checked as a transfer's are.
+    pub fn post(postings: Option<Vec<Posting>>) -> Result<Self, PostingsError> {
+        if let Some(postings) = &postings {
+            check_legs(postings)?;
+        }
+        Ok(Self::Post { postings })
+    }
+
+    /// As the API and the log spell the resolution it leads to.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Post { .. } => "posted",
+            Self::Void => "voided",
+            Self::Expire => "expired",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveHold {
+    pub id: TransferId,
+    pub action: HoldAction,
+}
+
+fn check_legs(postings: &[Posting]) -> Result<(), PostingsError> {
+    if postings.is_empty() || postings.len() > PostTransfer::MAX_POSTINGS {
+        return Err(PostingsError::Count {
+            max: PostTransfer::MAX_POSTINGS,
+        });
+    }
+    if let Some(index) = postings.iter().position(|p| p.debit == p.credit) {
+        return Err(PostingsError::SameAccount { index });
+    }
+    Ok(())
 }
 
 /// Metadata as the log will store and read it back (see [`crate::canonical::normalize`]).

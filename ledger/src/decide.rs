@@ -1,23 +1,26 @@
 //! `decide`: the ledger's rules. Given the state and a command, either the events that record it or
 //! the reason it is refused. An identical replay of an earlier command decides no events.
 
-use crate::command::{AccountLifecycle, Command, OpenAccount, PostTransfer, Posting, RegisterAsset};
-use crate::event::{AccountLifecycleEvent, AssetRegistered, Event};
-use crate::ids::{AccountId, AssetCode, Timestamp, TransferId};
+use crate::command::{
+    AccountLifecycle, Command, HoldAction, OpenAccount, PostTransfer, Posting, RegisterAsset, ResolveHold,
+};
+use crate::event::{AccountLifecycleEvent, AssetRegistered, Event, PendingPosted, PendingReleased};
+use crate::ids::{AccountId, Amount, AssetCode, Timestamp, TransferId};
 use crate::rejection::{LimitFlag, Rejection};
-use crate::state::{Account, AccountStatus, State};
+use crate::state::{Account, AccountStatus, Resolution, State, Transfer};
 
 /// Decides `command` against `state`.
 ///
 /// `Ok(vec![])` means the command is an identical replay of one already recorded: the caller answers
-/// with the original result. `now` is the batch's recorded time (no rule reads it yet; pending
-/// transfers' expiry will).
-pub fn decide(state: &State, command: &Command, _now: Timestamp) -> Result<Vec<Event>, Rejection> {
+/// with the original result. `now` is the batch's recorded time: a hold's expiry is counted from
+/// it, and a hold cannot be posted at or after its expiry.
+pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Event>, Rejection> {
     match command {
         Command::RegisterAsset(c) => register_asset(state, c),
         Command::OpenAccount(c) => open_account(state, c),
         Command::ChangeAccount { account, change } => change_account(state, account, *change),
-        Command::PostTransfer(c) => post_transfer(state, c),
+        Command::PostTransfer(c) => post_transfer(state, c, now),
+        Command::ResolveHold(c) => resolve_hold(state, c, now),
     }
 }
 
@@ -66,6 +69,11 @@ fn change_account(state: &State, id: &AccountId, change: AccountLifecycle) -> Re
             account: id.clone(),
             balance: account.balance(),
         }),
+        (AccountLifecycle::Close, _) if account.has_pending() => Err(Rejection::AccountHasPending {
+            account: id.clone(),
+            pending_debits: account.pending_debits,
+            pending_credits: account.pending_credits,
+        }),
         (AccountLifecycle::Close, _) => Ok(vec![Event::AccountClosed(event)]),
     }
 }
@@ -92,12 +100,20 @@ struct Projected<'s> {
     account: &'s Account,
     debits: i64,
     credits: i64,
+    pending_debits: i64,
+    pending_credits: i64,
 }
 
-fn post_transfer(state: &State, c: &PostTransfer) -> Result<Vec<Event>, Rejection> {
-    let event = c.to_event();
+/// Whether a transfer's legs move amounts or reserve them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Post,
+    Reserve,
+}
+
+fn post_transfer(state: &State, c: &PostTransfer, now: Timestamp) -> Result<Vec<Event>, Rejection> {
     if let Some(existing) = state.transfers.get(&c.id) {
-        return if existing.fingerprint == event.fingerprint() {
+        return if existing.fingerprint == c.fingerprint() {
             Ok(vec![])
         } else {
             Err(Rejection::IdempotencyConflict {
@@ -106,7 +122,26 @@ fn post_transfer(state: &State, c: &PostTransfer) -> Result<Vec<Event>, Rejectio
             })
         };
     }
-    for posting in c.postings() {
+    check_postable(state, c.postings())?;
+    if let Some(original_id) = &c.reverses {
+        check_reversal(state, original_id, c.postings())?;
+    }
+    check_asset_totals(state, c.postings())?;
+    let effect = if c.hold.is_some() {
+        Effect::Reserve
+    } else {
+        Effect::Post
+    };
+    let projected = project_accounts(state, &[], (effect, c.postings()))?;
+    for p in &projected {
+        check_limits(p)?;
+    }
+    Ok(vec![c.to_event(now.0)])
+}
+
+/// Every leg's accounts exist, are open and hold the same asset.
+fn check_postable(state: &State, postings: &[Posting]) -> Result<(), Rejection> {
+    for posting in postings {
         let debit = postable(state, &posting.debit)?;
         let credit = postable(state, &posting.credit)?;
         if debit.asset != credit.asset {
@@ -118,15 +153,96 @@ fn post_transfer(state: &State, c: &PostTransfer) -> Result<Vec<Event>, Rejectio
             });
         }
     }
-    if let Some(original_id) = &c.reverses {
-        check_reversal(state, original_id, c.postings())?;
+    Ok(())
+}
+
+fn resolve_hold(state: &State, c: &ResolveHold, now: Timestamp) -> Result<Vec<Event>, Rejection> {
+    let transfer = state
+        .transfers
+        .get(&c.id)
+        .ok_or_else(|| Rejection::TransferNotFound { transfer: c.id.clone() })?;
+    let Some(hold) = &transfer.hold else {
+        return Err(Rejection::TransferNotPending { transfer: c.id.clone() });
+    };
+    if let Some(done) = &hold.resolution {
+        let same = match (&c.action, done) {
+            // Nothing is left to expire, whoever resolved it: the sweeper's late retry is a no-op.
+            (HoldAction::Expire, _) | (HoldAction::Void, Resolution::Voided) => true,
+            (HoldAction::Post { postings }, Resolution::Posted(posted)) => {
+                posted_legs(c, transfer, postings.as_deref()).is_ok_and(|legs| &legs == posted)
+            }
+            _ => false,
+        };
+        return if same {
+            Ok(vec![])
+        } else {
+            Err(Rejection::PendingResolved {
+                transfer: c.id.clone(),
+                resolution: done.as_str(),
+            })
+        };
     }
-    check_asset_totals(state, c.postings())?;
-    let projected = project_accounts(state, c.postings())?;
-    for p in &projected {
-        check_limits(p)?;
+    let released = PendingReleased { id: c.id.clone() };
+    match &c.action {
+        HoldAction::Void => Ok(vec![Event::PendingVoided(released)]),
+        HoldAction::Expire if hold.expired_at(now.0) => Ok(vec![Event::PendingExpired(released)]),
+        HoldAction::Expire => Err(Rejection::PendingNotExpired { transfer: c.id.clone() }),
+        HoldAction::Post { postings } => {
+            if let (true, Some(expires_at_micros)) = (hold.expired_at(now.0), hold.expires_at_micros) {
+                return Err(Rejection::PendingExpired {
+                    transfer: c.id.clone(),
+                    expires_at_micros,
+                });
+            }
+            let legs = posted_legs(c, transfer, postings.as_deref())?;
+            check_postable(state, &legs)?;
+            // Cannot break a limit (what is posted was reserved), but the rule is checked anyway.
+            let projected = project_accounts(state, &transfer.postings, (Effect::Post, &legs))?;
+            for p in &projected {
+                check_limits(p)?;
+            }
+            Ok(vec![Event::PendingPosted(PendingPosted {
+                id: c.id.clone(),
+                postings: legs,
+            })])
+        }
     }
-    Ok(vec![Event::TransferPosted(event)])
+}
+
+/// The legs a post of `transfer`'s hold moves, in the hold's order: all of them when `given` is
+/// absent, otherwise each given leg matched to a held leg between the same accounts that
+/// reserved at least as much (the largest given first, into the largest held), the rest left out.
+fn posted_legs(c: &ResolveHold, transfer: &Transfer, given: Option<&[Posting]>) -> Result<Vec<Posting>, Rejection> {
+    let Some(given) = given else {
+        return Ok(transfer.postings.clone());
+    };
+    let held = &transfer.postings;
+    let mut amounts: Vec<Option<Amount>> = vec![None; held.len()];
+    let mut order: Vec<usize> = (0..given.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(given[i].amount));
+    for index in order {
+        let leg = &given[index];
+        let slot = (0..held.len())
+            .filter(|&h| amounts[h].is_none())
+            .filter(|&h| held[h].debit == leg.debit && held[h].credit == leg.credit && held[h].amount >= leg.amount)
+            .max_by_key(|&h| (held[h].amount, std::cmp::Reverse(h)))
+            .ok_or_else(|| Rejection::PendingAmountExceeded {
+                transfer: c.id.clone(),
+                index,
+            })?;
+        amounts[slot] = Some(leg.amount);
+    }
+    Ok(held
+        .iter()
+        .zip(amounts)
+        .filter_map(|(leg, amount)| {
+            amount.map(|amount| Posting {
+                debit: leg.debit.clone(),
+                credit: leg.credit.clone(),
+                amount,
+            })
+        })
+        .collect())
 }
 
 fn check_reversal(state: &State, original_id: &TransferId, postings: &[Posting]) -> Result<(), Rejection> {
@@ -142,8 +258,10 @@ fn check_reversal(state: &State, original_id: &TransferId, postings: &[Posting])
             reversed_by: reversed_by.clone(),
         });
     }
-    let mut expected: Vec<Posting> = original
-        .postings
+    let moved = original.moved().ok_or_else(|| Rejection::TransferNotPosted {
+        transfer: original_id.clone(),
+    })?;
+    let mut expected: Vec<Posting> = moved
         .iter()
         .map(|p| Posting {
             debit: p.credit.clone(),
@@ -162,8 +280,8 @@ fn check_reversal(state: &State, original_id: &TransferId, postings: &[Posting])
     Ok(())
 }
 
-/// Every account counter is bounded by its asset's total posted volume, so this one check keeps
-/// all of them inside i64.
+/// Every account counter is bounded by its asset's posted and held volume, so this one check
+/// keeps all of them inside i64.
 fn check_asset_totals(state: &State, postings: &[Posting]) -> Result<(), Rejection> {
     let mut totals: Vec<(&AssetCode, i64)> = Vec::new();
     for posting in postings {
@@ -176,7 +294,7 @@ fn check_asset_totals(state: &State, postings: &[Posting]) -> Result<(), Rejecti
                     .assets
                     .get(code)
                     .ok_or_else(|| Rejection::AssetNotFound { asset: code.clone() })?;
-                totals.push((code, asset.posted));
+                totals.push((code, asset.posted.saturating_add(asset.held)));
                 totals.len() - 1
             }
         };
@@ -188,8 +306,13 @@ fn check_asset_totals(state: &State, postings: &[Posting]) -> Result<(), Rejecti
     Ok(())
 }
 
-fn project_accounts<'s>(state: &'s State, postings: &'s [Posting]) -> Result<Vec<Projected<'s>>, Rejection> {
-    let mut projected: Vec<Projected<'s>> = Vec::with_capacity(postings.len() * 2);
+/// The accounts' totals after releasing `released` (a hold's reservation) and applying `legs`.
+fn project_accounts<'s>(
+    state: &'s State,
+    released: &'s [Posting],
+    (effect, legs): (Effect, &'s [Posting]),
+) -> Result<Vec<Projected<'s>>, Rejection> {
+    let mut projected: Vec<Projected<'s>> = Vec::with_capacity(legs.len() * 2);
     let mut entry = |id: &'s AccountId| -> Result<usize, Rejection> {
         if let Some(index) = projected.iter().position(|p| p.id == id) {
             return Ok(index);
@@ -200,29 +323,58 @@ fn project_accounts<'s>(state: &'s State, postings: &'s [Posting]) -> Result<Vec
             account,
             debits: account.debits,
             credits: account.credits,
+            pending_debits: account.pending_debits,
+            pending_credits: account.pending_credits,
         });
         Ok(projected.len() - 1)
     };
-    let mut moves = Vec::with_capacity(postings.len());
-    for posting in postings {
-        moves.push((entry(&posting.debit)?, entry(&posting.credit)?, posting.amount.get()));
+    let mut moves = Vec::with_capacity(released.len() + legs.len());
+    for posting in released {
+        moves.push((
+            entry(&posting.debit)?,
+            entry(&posting.credit)?,
+            -posting.amount.get(),
+            Effect::Reserve,
+        ));
     }
-    for (debit, credit, amount) in moves {
+    for posting in legs {
+        moves.push((
+            entry(&posting.debit)?,
+            entry(&posting.credit)?,
+            posting.amount.get(),
+            effect,
+        ));
+    }
+    for (debit, credit, amount, effect) in moves {
         let account: &Account = projected[debit].account;
         let overflow = || Rejection::Overflow {
             asset: account.asset.clone(),
         };
-        projected[debit].debits = projected[debit].debits.checked_add(amount).ok_or_else(overflow)?;
-        projected[credit].credits = projected[credit].credits.checked_add(amount).ok_or_else(overflow)?;
+        let side = &mut projected[debit];
+        let debits = match effect {
+            Effect::Post => &mut side.debits,
+            Effect::Reserve => &mut side.pending_debits,
+        };
+        *debits = debits.checked_add(amount).ok_or_else(overflow)?;
+        let side = &mut projected[credit];
+        let credits = match effect {
+            Effect::Post => &mut side.credits,
+            Effect::Reserve => &mut side.pending_credits,
+        };
+        *credits = credits.checked_add(amount).ok_or_else(overflow)?;
     }
     Ok(projected)
 }
 
+/// The limits count what open holds reserve as if it were posted: two holds cannot overspend.
 fn check_limits(p: &Projected<'_>) -> Result<(), Rejection> {
     let flags = p.account.flags;
-    let broken = if flags.debits_must_not_exceed_credits && p.debits > p.credits {
+    // Both sums are bounded by the asset's posted and held volume, checked to fit in i64.
+    let debits = p.debits.saturating_add(p.pending_debits);
+    let credits = p.credits.saturating_add(p.pending_credits);
+    let broken = if flags.debits_must_not_exceed_credits && debits > p.credits {
         Some(LimitFlag::DebitsMustNotExceedCredits)
-    } else if flags.credits_must_not_exceed_debits && p.credits > p.debits {
+    } else if flags.credits_must_not_exceed_debits && credits > p.debits {
         Some(LimitFlag::CreditsMustNotExceedDebits)
     } else {
         None
@@ -233,6 +385,8 @@ fn check_limits(p: &Projected<'_>) -> Result<(), Rejection> {
             flag,
             debits: p.debits,
             credits: p.credits,
+            pending_debits: p.pending_debits,
+            pending_credits: p.pending_credits,
         }),
         None => Ok(()),
     }

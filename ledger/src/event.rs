@@ -36,6 +36,35 @@ pub struct TransferPosted {
     pub reverses: Option<TransferId>,
 }
 
+/// A hold: version 1 of its transfer's stream. Its amounts are reserved (they count against the
+/// accounts' limits) until version 2 of the stream resolves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferPending {
+    pub id: TransferId,
+    pub postings: Vec<Posting>,
+    pub metadata: Metadata,
+    /// As the command gave it (so a retry is recognized as the same hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u32>,
+    /// The hold's recorded time plus its timeout, in microseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_micros: Option<i64>,
+}
+
+/// A hold posted: the amounts moved, leg by leg in the hold's order, each at most what was held;
+/// legs posted at zero are left out. The rest of the reservation is released.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingPosted {
+    pub id: TransferId,
+    pub postings: Vec<Posting>,
+}
+
+/// A hold released without posting: voided by a client, or expired at its timeout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingReleased {
+    pub id: TransferId,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     AssetRegistered(AssetRegistered),
@@ -44,6 +73,10 @@ pub enum Event {
     AccountUnfrozen(AccountLifecycleEvent),
     AccountClosed(AccountLifecycleEvent),
     TransferPosted(TransferPosted),
+    TransferPending(TransferPending),
+    PendingPosted(PendingPosted),
+    PendingVoided(PendingReleased),
+    PendingExpired(PendingReleased),
 }
 
 /// Why a stored event could not be read back.
@@ -69,6 +102,10 @@ impl Event {
             Self::AccountUnfrozen(_) => "AccountUnfrozen",
             Self::AccountClosed(_) => "AccountClosed",
             Self::TransferPosted(_) => "TransferPosted",
+            Self::TransferPending(_) => "TransferPending",
+            Self::PendingPosted(_) => "PendingPosted",
+            Self::PendingVoided(_) => "PendingVoided",
+            Self::PendingExpired(_) => "PendingExpired",
         }
     }
 
@@ -81,6 +118,9 @@ impl Event {
                 StreamId::Account(e.id.clone())
             }
             Self::TransferPosted(e) => StreamId::Transfer(e.id.clone()),
+            Self::TransferPending(e) => StreamId::Transfer(e.id.clone()),
+            Self::PendingPosted(e) => StreamId::Transfer(e.id.clone()),
+            Self::PendingVoided(e) | Self::PendingExpired(e) => StreamId::Transfer(e.id.clone()),
         }
     }
 
@@ -91,6 +131,9 @@ impl Event {
             Self::AccountOpened(e) => serde_json::to_value(e),
             Self::AccountFrozen(e) | Self::AccountUnfrozen(e) | Self::AccountClosed(e) => serde_json::to_value(e),
             Self::TransferPosted(e) => serde_json::to_value(e),
+            Self::TransferPending(e) => serde_json::to_value(e),
+            Self::PendingPosted(e) => serde_json::to_value(e),
+            Self::PendingVoided(e) | Self::PendingExpired(e) => serde_json::to_value(e),
         };
         // These types hold only strings, integers, booleans and JSON objects: they always encode.
         encoded.unwrap_or(Value::Null)
@@ -130,6 +173,10 @@ impl Event {
             "AccountUnfrozen" => Self::AccountUnfrozen(Deserialize::deserialize(data).map_err(malformed)?),
             "AccountClosed" => Self::AccountClosed(Deserialize::deserialize(data).map_err(malformed)?),
             "TransferPosted" => Self::TransferPosted(Deserialize::deserialize(data).map_err(malformed)?),
+            "TransferPending" => Self::TransferPending(Deserialize::deserialize(data).map_err(malformed)?),
+            "PendingPosted" => Self::PendingPosted(Deserialize::deserialize(data).map_err(malformed)?),
+            "PendingVoided" => Self::PendingVoided(Deserialize::deserialize(data).map_err(malformed)?),
+            "PendingExpired" => Self::PendingExpired(Deserialize::deserialize(data).map_err(malformed)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }

@@ -18,17 +18,22 @@ mod state;
 pub mod testing;
 
 pub use command::{
-    AccountFlags, AccountLifecycle, Command, Metadata, NormalSide, OpenAccount, PostTransfer, Posting, PostingsError,
-    RegisterAsset,
+    AccountFlags, AccountLifecycle, Command, Hold, HoldAction, Metadata, NormalSide, OpenAccount, PostTransfer,
+    Posting, PostingsError, RegisterAsset, ResolveHold,
 };
 pub use decide::decide;
 pub use event::{
-    AccountLifecycleEvent, AccountOpened, AssetRegistered, DecodeError, Event, SCHEMA_VERSION, StreamId, TransferPosted,
+    AccountLifecycleEvent, AccountOpened, AssetRegistered, DecodeError, Event, PendingPosted, PendingReleased,
+    SCHEMA_VERSION, StreamId, TransferPending, TransferPosted,
 };
 pub use ids::{AccountId, Amount, AssetCode, IdError, Scale, Timestamp, TransferId};
 pub use rejection::{LimitFlag, Rejection};
-pub use state::{Account, AccountStatus, Asset, Fingerprint, State, Transfer, evolve, signed_balance};
+pub use state::{
+    Account, AccountStatus, Asset, Fingerprint, HoldState, Resolution, State, Transfer, evolve, signed_balance,
+};
 
+#[cfg(test)]
+mod hold_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]

@@ -34,32 +34,82 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(id, asset, flags)| Command::OpenAccount(open_account(id, asset, flags))),
         1 => (account(), prop::sample::select(vec![AccountLifecycle::Freeze, AccountLifecycle::Unfreeze, AccountLifecycle::Close]))
             .prop_map(|(id, change)| Command::ChangeAccount { account: account_id(id), change }),
-        8 => (transfer_id(), prop::collection::vec((account(), account(), amount()), 1..4), prop::option::of(transfer_id()))
-            .prop_filter_map("distinct legs", |(id, legs, reverses)| {
+        8 => (transfer_id(), prop::collection::vec((account(), account(), amount()), 1..4), prop::option::of(transfer_id()), hold_terms())
+            .prop_filter_map("distinct legs", |(id, legs, reverses, hold)| {
                 let postings = legs.iter().map(|(d, c, a)| posting(d, c, *a)).collect();
-                PostTransfer::new(self::transfer_id(&id), postings, Metadata::new(), reverses.map(|r| self::transfer_id(&r)))
-                    .ok()
-                    .map(Command::PostTransfer)
+                let transfer = PostTransfer::new(self::transfer_id(&id), postings, Metadata::new(), reverses.map(|r| self::transfer_id(&r)))
+                    .ok()?;
+                match hold {
+                    Some(timeout) => transfer.pending(timeout).ok(),
+                    None => Some(transfer),
+                }
+                .map(Command::PostTransfer)
             }),
+        3 => (transfer_id(), hold_action())
+            .prop_map(|(id, action)| Command::ResolveHold(ResolveHold { id: self::transfer_id(&id), action })),
+    ]
+}
+
+/// Half the transfers are holds, some with a timeout of 1 to 3 seconds.
+fn hold_terms() -> impl Strategy<Value = Option<Option<u32>>> {
+    prop_oneof![Just(None), prop::option::of(1..4u32).prop_map(Some)]
+}
+
+fn hold_action() -> impl Strategy<Value = HoldAction> {
+    let account = || prop::sample::select(ACCOUNTS.to_vec());
+    prop_oneof![
+        2 => Just(HoldAction::Post { postings: None }),
+        2 => prop::collection::vec((account(), account(), 1..600i64), 1..3)
+            .prop_filter_map("distinct legs", |legs| {
+                HoldAction::post(Some(legs.iter().map(|(d, c, a)| posting(d, c, *a)).collect())).ok()
+            }),
+        1 => Just(HoldAction::Void),
+        1 => Just(HoldAction::Expire),
     ]
 }
 
 fn check_invariants(state: &State) -> Result<(), TestCaseError> {
-    let mut net: HashMap<&AssetCode, i128> = HashMap::new();
+    // Per asset: debits and credits each sum to what was posted, and the pending ones to what
+    // open holds reserve.
+    let mut sums: HashMap<&AssetCode, [i128; 4]> = HashMap::new();
     for (id, account) in &state.accounts {
-        *net.entry(&account.asset).or_default() += i128::from(account.debits) - i128::from(account.credits);
+        let sum = sums.entry(&account.asset).or_default();
+        sum[0] += i128::from(account.debits);
+        sum[1] += i128::from(account.credits);
+        sum[2] += i128::from(account.pending_debits);
+        sum[3] += i128::from(account.pending_credits);
+        prop_assert!(account.pending_debits >= 0 && account.pending_credits >= 0);
+        // The limits hold with what is reserved counted as posted.
         if account.flags.debits_must_not_exceed_credits {
-            prop_assert!(account.debits <= account.credits, "{id} overdrawn");
+            prop_assert!(
+                account.debits + account.pending_debits <= account.credits,
+                "{id} overdrawn"
+            );
         }
         if account.flags.credits_must_not_exceed_debits {
-            prop_assert!(account.credits <= account.debits, "{id} over-credited");
+            prop_assert!(
+                account.credits + account.pending_credits <= account.debits,
+                "{id} over-credited"
+            );
         }
-        let posted = state.assets.get(&account.asset).map_or(0, |a| a.posted);
-        prop_assert!(account.debits <= posted && account.credits <= posted);
     }
-    for (asset, sum) in net {
-        prop_assert_eq!(sum, 0, "asset {} does not balance", asset);
+    for (asset, sum) in sums {
+        let totals = &state.assets[asset];
+        prop_assert_eq!(sum[0], i128::from(totals.posted), "asset {} debits", asset);
+        prop_assert_eq!(sum[1], i128::from(totals.posted), "asset {} credits", asset);
+        prop_assert_eq!(sum[2], i128::from(totals.held), "asset {} pending debits", asset);
+        prop_assert_eq!(sum[3], i128::from(totals.held), "asset {} pending credits", asset);
+        prop_assert!(totals.posted.checked_add(totals.held).is_some());
     }
+    // What open holds reserve is exactly what their legs name.
+    let open: i128 = state
+        .transfers
+        .values()
+        .filter(|t| t.hold.as_ref().is_some_and(|h| h.resolution.is_none()))
+        .flat_map(|t| &t.postings)
+        .map(|p| i128::from(p.amount.get()))
+        .sum();
+    prop_assert_eq!(open, state.assets.values().map(|a| i128::from(a.held)).sum::<i128>());
     Ok(())
 }
 
@@ -70,8 +120,9 @@ proptest! {
     fn random_histories_keep_the_books_balanced(commands in prop::collection::vec(command(), 1..60)) {
         let mut state = State::default();
         let mut log = Vec::new();
-        for command in &commands {
-            if let Ok(events) = decide(&state, command, Timestamp(0)) {
+        // Each command a second later: holds with a timeout expire along the way.
+        for (now, command) in (0..).map(|s| Timestamp(s * 1_000_000)).zip(&commands) {
+            if let Ok(events) = decide(&state, command, now) {
                 for event in events {
                     state.apply(&event);
                     log.push(event);
@@ -83,16 +134,26 @@ proptest! {
         prop_assert_eq!(&replayed, &state);
         // Applying the events by value (as a replay does) folds to the same state.
         let mut owned = State::default();
-        log.into_iter().for_each(|event| owned.apply_owned(event));
+        log.iter().cloned().for_each(|event| owned.apply_owned(event));
         prop_assert_eq!(&owned, &state);
-        // Replaying any accepted command again decides nothing new.
+        // Replaying any accepted command again decides nothing new, whenever it comes.
         for command in &commands {
             if let Command::PostTransfer(t) = command
                 && state.transfers.contains_key(&t.id)
-                && let Ok(events) = decide(&state, command, Timestamp(0))
+                && let Ok(events) = decide(&state, command, Timestamp(i64::MAX / 2))
             {
                 prop_assert!(events.is_empty());
             }
+        }
+        // Every event sits at the version its stream had reached.
+        let mut versions: HashMap<StreamId, i64> = HashMap::new();
+        let mut folded = State::default();
+        for event in &log {
+            let stream = event.stream_id();
+            let version = versions.entry(stream.clone()).or_default();
+            *version += 1;
+            folded.apply(event);
+            prop_assert_eq!(folded.stream_version(&stream), *version);
         }
     }
 }

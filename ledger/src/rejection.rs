@@ -29,6 +29,8 @@ pub enum Rejection {
         flag: LimitFlag,
         debits: i64,
         credits: i64,
+        pending_debits: i64,
+        pending_credits: i64,
     },
     #[error("account {account} does not exist")]
     AccountNotFound { account: AccountId },
@@ -49,6 +51,30 @@ pub enum Rejection {
     AccountClosed { account: AccountId },
     #[error("account {account} still has a balance of {balance}")]
     AccountNotEmpty { account: AccountId, balance: i64 },
+    #[error("account {account} still has amounts reserved by open holds")]
+    AccountHasPending {
+        account: AccountId,
+        pending_debits: i64,
+        pending_credits: i64,
+    },
+    #[error("transfer {transfer} is not pending")]
+    TransferNotPending { transfer: TransferId },
+    #[error("pending transfer {transfer} was already {resolution}")]
+    PendingResolved {
+        transfer: TransferId,
+        resolution: &'static str,
+    },
+    #[error("pending transfer {transfer} has expired")]
+    PendingExpired {
+        transfer: TransferId,
+        expires_at_micros: i64,
+    },
+    #[error("pending transfer {transfer} has not expired")]
+    PendingNotExpired { transfer: TransferId },
+    #[error("leg {index} of the post of {transfer} is not within a held leg between the same accounts")]
+    PendingAmountExceeded { transfer: TransferId, index: usize },
+    #[error("transfer {transfer} moved nothing to reverse: its hold is open, voided or expired")]
+    TransferNotPosted { transfer: TransferId },
     #[error("transfer {transfer} does not exist")]
     TransferNotFound { transfer: TransferId },
     #[error("transfer {transfer} was already reversed by {reversed_by}")]
@@ -76,6 +102,13 @@ impl Rejection {
             Self::AccountNotFrozen { .. } => "account_not_frozen",
             Self::AccountClosed { .. } => "account_closed",
             Self::AccountNotEmpty { .. } => "account_not_empty",
+            Self::AccountHasPending { .. } => "account_has_pending",
+            Self::TransferNotPending { .. } => "transfer_not_pending",
+            Self::PendingResolved { .. } => "pending_resolved",
+            Self::PendingExpired { .. } => "pending_expired",
+            Self::PendingNotExpired { .. } => "pending_not_expired",
+            Self::PendingAmountExceeded { .. } => "pending_amount_exceeded",
+            Self::TransferNotPosted { .. } => "transfer_not_posted",
             Self::TransferNotFound { .. } => "transfer_not_found",
             Self::AlreadyReversed { .. } => "already_reversed",
             Self::ReversalMismatch { .. } => "reversal_mismatch",
@@ -92,9 +125,26 @@ impl Rejection {
                 flag,
                 debits,
                 credits,
-            } => {
-                json!({"account": account, "flag": flag.as_str(), "debits": debits, "credits": credits})
-            }
+                pending_debits,
+                pending_credits,
+            } => json!({
+                "account": account, "flag": flag.as_str(), "debits": debits, "credits": credits,
+                "pending_debits": pending_debits, "pending_credits": pending_credits
+            }),
+            Self::AccountHasPending {
+                account,
+                pending_debits,
+                pending_credits,
+            } => json!({"account": account, "pending_debits": pending_debits, "pending_credits": pending_credits}),
+            Self::TransferNotPending { transfer }
+            | Self::PendingNotExpired { transfer }
+            | Self::TransferNotPosted { transfer } => json!({"transfer": transfer}),
+            Self::PendingResolved { transfer, resolution } => json!({"transfer": transfer, "resolution": resolution}),
+            Self::PendingExpired {
+                transfer,
+                expires_at_micros,
+            } => json!({"transfer": transfer, "expires_at_micros": expires_at_micros}),
+            Self::PendingAmountExceeded { transfer, index } => json!({"transfer": transfer, "posting": index}),
             Self::AccountNotFound { account }
             | Self::AccountFrozen { account }
             | Self::AccountNotFrozen { account }

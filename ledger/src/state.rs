@@ -10,8 +10,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::canonical;
-use crate::command::{AccountFlags, NormalSide, OpenAccount, PostTransfer, Posting};
-use crate::event::{Event, StreamId, TransferPosted};
+use crate::command::{AccountFlags, Metadata, NormalSide, OpenAccount, PostTransfer, Posting};
+use crate::event::{Event, PendingPosted, PendingReleased, StreamId, TransferPending, TransferPosted};
 use crate::ids::{AccountId, AssetCode, Scale, TransferId};
 
 /// SHA-256 of a command's canonical body: equal fingerprints mean an identical replay.
@@ -36,9 +36,12 @@ pub struct State {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asset {
     pub scale: Scale,
-    /// Everything ever posted in this asset. Every account counter is bounded by it, so checking
-    /// it alone for overflow keeps every counter of the ledger inside i64.
+    /// Everything ever posted in this asset: the sum of its accounts' debits, and of their credits.
     pub posted: i64,
+    /// What open holds reserve in this asset: the sum of its accounts' pending debits, and of
+    /// their pending credits. Every account counter is bounded by `posted + held`, so checking
+    /// that sum alone for overflow keeps every counter of the ledger inside i64.
+    pub held: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -76,6 +79,9 @@ pub struct Account {
     pub status: AccountStatus,
     pub debits: i64,
     pub credits: i64,
+    /// Reserved by open holds: they count against the limits as if posted.
+    pub pending_debits: i64,
+    pub pending_credits: i64,
     /// Events in the account's stream so far.
     pub version: i64,
     pub fingerprint: Fingerprint,
@@ -85,6 +91,11 @@ impl Account {
     /// The balance signed by the normal side: positive when the account holds its normal balance.
     pub fn balance(&self) -> i64 {
         signed_balance(self.normal_side, self.debits, self.credits)
+    }
+
+    /// Whether open holds still reserve anything on this account.
+    pub fn has_pending(&self) -> bool {
+        self.pending_debits != 0 || self.pending_credits != 0
     }
 }
 
@@ -99,8 +110,91 @@ pub fn signed_balance(normal_side: NormalSide, debits: i64, credits: i64) -> i64
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transfer {
     pub fingerprint: Fingerprint,
+    /// The legs it moved, or for a hold the legs it reserves.
     pub postings: Vec<Posting>,
     pub reversed_by: Option<TransferId>,
+    /// Present for a pending transfer.
+    pub hold: Option<HoldState>,
+}
+
+impl Transfer {
+    /// A transfer as its first event records it; `None` for events that do not open a transfer.
+    pub fn opened_by(event: &Event) -> Option<Self> {
+        match event {
+            Event::TransferPosted(e) => Some(Self {
+                fingerprint: e.fingerprint(),
+                postings: e.postings.clone(),
+                reversed_by: None,
+                hold: None,
+            }),
+            Event::TransferPending(e) => Some(Self {
+                fingerprint: e.fingerprint(),
+                postings: e.postings.clone(),
+                reversed_by: None,
+                hold: Some(HoldState {
+                    expires_at_micros: e.expires_at_micros,
+                    resolution: None,
+                }),
+            }),
+            _ => None,
+        }
+    }
+
+    /// What the transfer moved: its postings, or what its hold posted (nothing while open,
+    /// voided or expired).
+    pub fn moved(&self) -> Option<&[Posting]> {
+        match &self.hold {
+            None => Some(&self.postings),
+            Some(HoldState {
+                resolution: Some(Resolution::Posted(postings)),
+                ..
+            }) => Some(postings),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A hold's terms and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldState {
+    pub expires_at_micros: Option<i64>,
+    pub resolution: Option<Resolution>,
+}
+
+impl HoldState {
+    /// Whether the hold's timeout has passed at `now_micros`.
+    pub fn expired_at(&self, now_micros: i64) -> bool {
+        self.expires_at_micros.is_some_and(|at| now_micros >= at)
+    }
+}
+
+/// How a hold was resolved: exactly once, by version 2 of its stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Posted(Vec<Posting>),
+    Voided,
+    Expired,
+}
+
+impl Resolution {
+    /// As the API and the read tables spell it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Posted(_) => "posted",
+            Self::Voided => "voided",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// The resolution an event records, if it records one.
+    pub fn of(event: &Event) -> Option<Self> {
+        match event {
+            Event::PendingPosted(e) => Some(Self::Posted(e.postings.clone())),
+            Event::PendingVoided(_) => Some(Self::Voided),
+            Event::PendingExpired(_) => Some(Self::Expired),
+            _ => None,
+        }
+    }
 }
 
 impl OpenAccount {
@@ -110,48 +204,97 @@ impl OpenAccount {
 }
 
 impl PostTransfer {
-    /// The event this transfer records when accepted.
-    pub fn to_event(&self) -> TransferPosted {
-        TransferPosted {
-            id: self.id.clone(),
-            postings: self.postings().to_vec(),
-            metadata: self.metadata.clone(),
-            reverses: self.reverses.clone(),
+    /// The fingerprint of the transfer's first event: equal for an identical retry, whenever
+    /// it comes.
+    pub fn fingerprint(&self) -> Fingerprint {
+        transfer_fingerprint(
+            &self.id,
+            &self.metadata,
+            self.hold.map(|h| h.timeout_secs),
+            self.postings(),
+            self.reverses.as_ref(),
+        )
+    }
+
+    /// The event this transfer records when accepted at `now_micros`: posted, or held.
+    pub fn to_event(&self, now_micros: i64) -> Event {
+        match self.hold {
+            None => Event::TransferPosted(TransferPosted {
+                id: self.id.clone(),
+                postings: self.postings().to_vec(),
+                metadata: self.metadata.clone(),
+                reverses: self.reverses.clone(),
+            }),
+            Some(hold) => Event::TransferPending(TransferPending {
+                id: self.id.clone(),
+                postings: self.postings().to_vec(),
+                metadata: self.metadata.clone(),
+                timeout_secs: hold.timeout_secs,
+                expires_at_micros: hold
+                    .timeout_secs
+                    .map(|secs| now_micros.saturating_add(i64::from(secs) * 1_000_000)),
+            }),
         }
     }
 }
 
 impl TransferPosted {
     /// `fingerprint(&to_value(self))`, with the canonical bytes written directly rather than
-    /// through a `Value` tree: a replay fingerprints every transfer it applies. Keys in code
-    /// point order: `id`, `metadata`, `postings` (`amount`, `credit`, `debit`), `reverses`.
+    /// through a `Value` tree: a replay fingerprints every transfer it applies.
     pub fn fingerprint(&self) -> Fingerprint {
-        let mut out = Vec::with_capacity(128 + 96 * self.postings.len());
-        out.extend_from_slice(b"{\"id\":");
-        canonical::write_string(self.id.as_str(), &mut out);
-        out.extend_from_slice(b",\"metadata\":");
-        canonical::write_object(&self.metadata, &mut out);
-        out.extend_from_slice(b",\"postings\":[");
-        for (i, posting) in self.postings.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"amount\":");
-            canonical::write_display(posting.amount.get(), &mut out);
-            out.extend_from_slice(b",\"credit\":");
-            canonical::write_string(posting.credit.as_str(), &mut out);
-            out.extend_from_slice(b",\"debit\":");
-            canonical::write_string(posting.debit.as_str(), &mut out);
-            out.push(b'}');
-        }
-        out.push(b']');
-        if let Some(reverses) = &self.reverses {
-            out.extend_from_slice(b",\"reverses\":");
-            canonical::write_string(reverses.as_str(), &mut out);
-        }
-        out.push(b'}');
-        Sha256::digest(&out).into()
+        transfer_fingerprint(&self.id, &self.metadata, None, &self.postings, self.reverses.as_ref())
     }
+}
+
+impl TransferPending {
+    /// The fingerprint of the command that holds: its transfer's, with `"pending": true` and
+    /// the timeout it gave (the expiry time depends on when it was recorded, so it is left out).
+    pub fn fingerprint(&self) -> Fingerprint {
+        transfer_fingerprint(&self.id, &self.metadata, Some(self.timeout_secs), &self.postings, None)
+    }
+}
+
+/// The canonical JSON of a transfer command, hashed. Keys in code point order: `id`,
+/// `metadata`, `pending`, `postings` (`amount`, `credit`, `debit`), `reverses`, `timeout_secs`.
+fn transfer_fingerprint(
+    id: &TransferId,
+    metadata: &Metadata,
+    hold: Option<Option<u32>>,
+    postings: &[Posting],
+    reverses: Option<&TransferId>,
+) -> Fingerprint {
+    let mut out = Vec::with_capacity(128 + 96 * postings.len());
+    out.extend_from_slice(b"{\"id\":");
+    canonical::write_string(id.as_str(), &mut out);
+    out.extend_from_slice(b",\"metadata\":");
+    canonical::write_object(metadata, &mut out);
+    if hold.is_some() {
+        out.extend_from_slice(b",\"pending\":true");
+    }
+    out.extend_from_slice(b",\"postings\":[");
+    for (i, posting) in postings.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"amount\":");
+        canonical::write_display(posting.amount.get(), &mut out);
+        out.extend_from_slice(b",\"credit\":");
+        canonical::write_string(posting.credit.as_str(), &mut out);
+        out.extend_from_slice(b",\"debit\":");
+        canonical::write_string(posting.debit.as_str(), &mut out);
+        out.push(b'}');
+    }
+    out.push(b']');
+    if let Some(reverses) = reverses {
+        out.extend_from_slice(b",\"reverses\":");
+        canonical::write_string(reverses.as_str(), &mut out);
+    }
+    if let Some(Some(timeout)) = hold {
+        out.extend_from_slice(b",\"timeout_secs\":");
+        canonical::write_display(timeout, &mut out);
+    }
+    out.push(b'}');
+    Sha256::digest(&out).into()
 }
 
 impl State {
@@ -160,7 +303,9 @@ impl State {
         match stream {
             StreamId::Asset(code) => i64::from(self.assets.contains_key(code)),
             StreamId::Account(id) => self.accounts.get(id).map_or(0, |a| a.version),
-            StreamId::Transfer(id) => i64::from(self.transfers.contains_key(id)),
+            StreamId::Transfer(id) => self.transfers.get(id).map_or(0, |t| {
+                1 + i64::from(t.hold.as_ref().is_some_and(|h| h.resolution.is_some()))
+            }),
         }
     }
 
@@ -173,6 +318,7 @@ impl State {
                     Asset {
                         scale: e.scale,
                         posted: 0,
+                        held: 0,
                     },
                 );
             }
@@ -184,6 +330,8 @@ impl State {
                     status: AccountStatus::Open,
                     debits: 0,
                     credits: 0,
+                    pending_debits: 0,
+                    pending_credits: 0,
                     version: 1,
                     fingerprint: e.fingerprint(),
                 };
@@ -192,7 +340,22 @@ impl State {
             Event::AccountFrozen(e) => self.set_status(&e.id, AccountStatus::Frozen),
             Event::AccountUnfrozen(e) => self.set_status(&e.id, AccountStatus::Open),
             Event::AccountClosed(e) => self.set_status(&e.id, AccountStatus::Closed),
-            Event::TransferPosted(e) => self.apply_transfer(e),
+            Event::TransferPosted(e) => {
+                self.post(&e.postings);
+                self.mark_reversed(e);
+                self.open_transfer(&e.id, event);
+            }
+            Event::TransferPending(e) => {
+                self.reserve(&e.postings, 1);
+                self.open_transfer(&e.id, event);
+            }
+            Event::PendingPosted(PendingPosted { id, .. })
+            | Event::PendingVoided(PendingReleased { id })
+            | Event::PendingExpired(PendingReleased { id }) => {
+                if let Some(resolution) = Resolution::of(event) {
+                    self.resolve(id, resolution);
+                }
+            }
         }
     }
 
@@ -209,11 +372,13 @@ impl State {
         match event {
             Event::TransferPosted(transfer) => {
                 let fingerprint = transfer.fingerprint();
-                self.post(&transfer);
+                self.post(&transfer.postings);
+                self.mark_reversed(&transfer);
                 let record = Transfer {
                     fingerprint,
                     postings: transfer.postings,
                     reversed_by: None,
+                    hold: None,
                 };
                 self.transfers.insert(transfer.id, record);
             }
@@ -221,19 +386,33 @@ impl State {
         }
     }
 
-    fn apply_transfer(&mut self, transfer: &TransferPosted) {
-        self.post(transfer);
-        let record = Transfer {
-            fingerprint: transfer.fingerprint(),
-            postings: transfer.postings.clone(),
-            reversed_by: None,
-        };
-        self.transfers.insert(transfer.id.clone(), record);
+    fn open_transfer(&mut self, id: &TransferId, event: &Event) {
+        if let Some(record) = Transfer::opened_by(event) {
+            self.transfers.insert(id.clone(), record);
+        }
     }
 
-    /// A transfer's effect on the accounts, the assets' totals and the transfer it reverses.
-    fn post(&mut self, transfer: &TransferPosted) {
-        for posting in &transfer.postings {
+    /// Releases a hold's reservation and records how it ended; a post also moves its amounts.
+    fn resolve(&mut self, id: &TransferId, resolution: Resolution) {
+        let Some(transfer) = self.transfers.get_mut(id) else {
+            return;
+        };
+        let Some(hold) = transfer.hold.as_mut() else {
+            return;
+        };
+        let posted = match &resolution {
+            Resolution::Posted(postings) => postings.clone(),
+            Resolution::Voided | Resolution::Expired => Vec::new(),
+        };
+        hold.resolution = Some(resolution);
+        let held = transfer.postings.clone();
+        self.reserve(&held, -1);
+        self.post(&posted);
+    }
+
+    /// Moves amounts: the accounts' totals and the assets' posted volume.
+    fn post(&mut self, postings: &[Posting]) {
+        for posting in postings {
             let amount = posting.amount.get();
             if let Some(debit) = self.accounts.get_mut(&posting.debit) {
                 debit.debits = debit.debits.saturating_add(amount);
@@ -245,6 +424,25 @@ impl State {
                 credit.credits = credit.credits.saturating_add(amount);
             }
         }
+    }
+
+    /// Reserves (`sign` 1) or releases (`sign` -1) a hold's amounts.
+    fn reserve(&mut self, postings: &[Posting], sign: i64) {
+        for posting in postings {
+            let amount = sign * posting.amount.get();
+            if let Some(debit) = self.accounts.get_mut(&posting.debit) {
+                debit.pending_debits = debit.pending_debits.saturating_add(amount);
+                if let Some(asset) = self.assets.get_mut(&debit.asset) {
+                    asset.held = asset.held.saturating_add(amount);
+                }
+            }
+            if let Some(credit) = self.accounts.get_mut(&posting.credit) {
+                credit.pending_credits = credit.pending_credits.saturating_add(amount);
+            }
+        }
+    }
+
+    fn mark_reversed(&mut self, transfer: &TransferPosted) {
         if let Some(original) = transfer.reverses.as_ref().and_then(|id| self.transfers.get_mut(id)) {
             original.reversed_by = Some(transfer.id.clone());
         }

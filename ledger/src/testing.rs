@@ -6,7 +6,9 @@
     reason = "test fixtures are literals; a bad one is a bug in the test"
 )]
 
-use crate::command::{AccountFlags, Command, Metadata, OpenAccount, PostTransfer, Posting, RegisterAsset};
+use crate::command::{
+    AccountFlags, Command, HoldAction, Metadata, OpenAccount, PostTransfer, Posting, RegisterAsset, ResolveHold,
+};
 use crate::decide::decide;
 use crate::event::Event;
 use crate::ids::{AccountId, Amount, AssetCode, Scale, Timestamp, TransferId};
@@ -28,7 +30,12 @@ pub fn given(events: impl IntoIterator<Item = Event>) -> Given {
 
 impl Given {
     pub fn when(self, command: Command) -> When {
-        let result = decide(&self.state, &command, Timestamp(0));
+        self.when_at(command, 0)
+    }
+
+    /// [`when`](Self::when), decided at `now_micros`.
+    pub fn when_at(self, command: Command, now_micros: i64) -> When {
+        let result = decide(&self.state, &command, Timestamp(now_micros));
         When {
             state: self.state,
             result,
@@ -52,6 +59,15 @@ impl When {
                 events.iter().fold(self.state, crate::state::evolve)
             }
             Err(rejection) => panic!("expected events {expected:?}, got rejection {rejection:?}"),
+        }
+    }
+
+    /// Asserts the command was decided (into any events) and returns them.
+    #[track_caller]
+    pub fn then_events(self) -> Vec<Event> {
+        match self.result {
+            Ok(events) => events,
+            Err(rejection) => panic!("expected events, got rejection {rejection:?}"),
         }
     }
 
@@ -130,6 +146,25 @@ pub fn reversal(id: &str, of: &str, legs: &[(&str, &str, i64)]) -> PostTransfer 
     PostTransfer::new(transfer_id(id), postings, Metadata::new(), Some(transfer_id(of))).expect("valid postings")
 }
 
+/// The event `transfer` records when decided at time 0 (what [`Given::when`] decides at).
 pub fn transfer_posted(transfer: &PostTransfer) -> Event {
-    Event::TransferPosted(transfer.to_event())
+    transfer.to_event(0)
+}
+
+/// A hold of `legs`, expiring `timeout_secs` after it is recorded (never, when `None`).
+pub fn hold(id: &str, legs: &[(&str, &str, i64)], timeout_secs: Option<u32>) -> PostTransfer {
+    post_transfer(id, legs).pending(timeout_secs).expect("valid hold")
+}
+
+pub fn resolve(id: &str, action: HoldAction) -> Command {
+    Command::ResolveHold(ResolveHold {
+        id: transfer_id(id),
+        action,
+    })
+}
+
+/// Posts a hold: in full with no legs, otherwise the given amounts.
+pub fn post_hold(id: &str, legs: &[(&str, &str, i64)]) -> Command {
+    let postings = (!legs.is_empty()).then(|| legs.iter().map(|(d, c, a)| posting(d, c, *a)).collect());
+    resolve(id, HoldAction::post(postings).expect("valid legs"))
 }

@@ -80,7 +80,10 @@ fn overdrafts_are_refused_with_the_account_and_flag() {
         .then_rejected("limit_exceeded");
     assert_eq!(
         rejection.details(),
-        serde_json::json!({"account": "alice", "flag": "debits_must_not_exceed_credits", "debits": 101, "credits": 100})
+        serde_json::json!({
+            "account": "alice", "flag": "debits_must_not_exceed_credits", "debits": 101, "credits": 100,
+            "pending_debits": 0, "pending_credits": 0
+        })
     );
     given(funded())
         .when(Command::PostTransfer(post_transfer("t2", &[("alice", "bob", 100)])))

@@ -17,7 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::PROJECTION;
-use crate::apply::{AccountCache, Changes, TABLES, apply_events, schema_name, write_changes};
+use crate::apply::{Cache, Changes, TABLES, apply_events, schema_name, write_changes};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {
@@ -133,10 +133,10 @@ async fn replay(pool: &PgPool, schema: &str, batch_size: i64) -> anyhow::Result<
         }
     });
     let computer = tokio::spawn(async move {
-        let mut accounts = AccountCache::new();
+        let mut cache = Cache::default();
         while let Some(events) = events_rx.recv().await {
             let last = events.last().map_or(0, |e| e.position);
-            let changes = Changes::compute_cached(&mut accounts, &events)?;
+            let changes = Changes::compute_cached(&mut cache, &events)?;
             if changes_tx.send((last, changes)).await.is_err() {
                 break;
             }

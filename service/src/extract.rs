@@ -153,6 +153,14 @@ pub fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) 
     Vec::<Object<T>>::deserialize(deserializer).map(|items| items.into_iter().map(|Object(item)| item).collect())
 }
 
+/// [`objects`] for an optional list: absent or `null` is `None`.
+pub fn optional_objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    Option::<Vec<Object<T>>>::deserialize(deserializer)
+        .map(|items| items.map(|items| items.into_iter().map(|Object(item)| item).collect()))
+}
+
 /// Refuses U+0000 anywhere in strings or keys: PostgreSQL's text and jsonb cannot hold it.
 pub fn reject_nul(value: &Value, path: &str) -> Result<(), ApiError> {
     let nul = |field: String| ApiError::validation("strings must not contain U+0000", field);

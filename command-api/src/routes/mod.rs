@@ -47,11 +47,11 @@ fn api(batch_body_bytes: usize, auth: &Authenticator) -> OpenApiRouter<AppState>
         .routes(routes!(accounts::unfreeze))
         .routes(routes!(accounts::close));
     let (schemas, paths, batch) = routes!(transfers::batch);
-    let transfer = OpenApiRouter::new().routes(routes!(transfers::post)).routes((
-        schemas,
-        paths,
-        batch.layer(DefaultBodyLimit::max(batch_body_bytes)),
-    ));
+    let transfer = OpenApiRouter::new()
+        .routes(routes!(transfers::post))
+        .routes(routes!(transfers::post_pending))
+        .routes(routes!(transfers::void_pending))
+        .routes((schemas, paths, batch.layer(DefaultBodyLimit::max(batch_body_bytes))));
     let audit = OpenApiRouter::new().routes(routes!(audit::sign));
     OpenApiRouter::new()
         .merge(guarded(administer, auth, Permission::Administer))

@@ -1,7 +1,8 @@
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use ledger::{Command, Metadata, PostTransfer, Posting, PostingsError, Rejection, TransferId};
+use ledger::{Command, HoldAction, Metadata, PostTransfer, Posting, PostingsError, Rejection, ResolveHold, TransferId};
 use partida_eventstore::{AppendError, Reply, Submission};
 use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Json};
@@ -25,22 +26,124 @@ pub(super) struct TransferBody {
     #[serde(default, deserialize_with = "partida_service::metadata::bounded")]
     #[schema(value_type = Option<openapi::Metadata>)]
     metadata: Metadata,
-    /// The transfer this one reverses: its postings with debit and credit swapped.
+    /// The transfer this one reverses: its postings with debit and credit swapped (for a
+    /// two-phase transfer, what its post moved).
     #[serde(default)]
     #[schema(value_type = Option<openapi::TransferId>)]
     reverses: Option<TransferId>,
+    /// A two-phase transfer: the amounts are reserved (they count against the accounts' limits
+    /// and available balances at once) until `POST /v1/transfers/{id}/post` moves them, or
+    /// `/void` or the timeout releases them. It resolves exactly once.
+    #[serde(default)]
+    pending: bool,
+    /// With `pending`: seconds until the hold expires on its own (1 to 31,622,400); never
+    /// when absent.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_622_400)]
+    timeout_secs: Option<u32>,
 }
 
 impl TransferBody {
     fn into_command(self, prefix: &str) -> Result<PostTransfer, ApiError> {
-        PostTransfer::new(self.id, self.postings, self.metadata, self.reverses).map_err(|e| {
-            let field = match e {
-                PostingsError::Count { .. } => format!("{prefix}postings"),
-                PostingsError::SameAccount { index } => format!("{prefix}postings[{index}]"),
-            };
-            ApiError::validation(format!("{field}: {e}"), field)
-        })
+        if self.timeout_secs.is_some() && !self.pending {
+            let field = format!("{prefix}timeout_secs");
+            return Err(ApiError::validation(
+                format!("{field}: only a pending transfer has a timeout"),
+                field,
+            ));
+        }
+        let transfer = PostTransfer::new(self.id, self.postings, self.metadata, self.reverses).and_then(|t| {
+            if self.pending {
+                t.pending(self.timeout_secs)
+            } else {
+                Ok(t)
+            }
+        });
+        transfer.map_err(|e| postings_error(&e, prefix))
     }
+}
+
+/// A refused shape of legs, naming the field.
+fn postings_error(e: &PostingsError, prefix: &str) -> ApiError {
+    let field = match e {
+        PostingsError::Count { .. } => format!("{prefix}postings"),
+        PostingsError::SameAccount { index } => format!("{prefix}postings[{index}]"),
+        PostingsError::PendingReversal => format!("{prefix}pending"),
+        PostingsError::Timeout { .. } => format!("{prefix}timeout_secs"),
+    };
+    ApiError::validation(format!("{field}: {e}"), field)
+}
+
+/// How much of a hold to post.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PostPendingBody {
+    /// The amounts to move, each leg within a held leg between the same accounts (the rest of
+    /// the hold is released). Absent: everything held.
+    #[serde(default, deserialize_with = "partida_service::optional_objects")]
+    #[schema(value_type = Option<Vec<openapi::Posting>>, min_items = 1, max_items = 64)]
+    postings: Option<Vec<Posting>>,
+}
+
+/// Posts a pending transfer, in full or in part. A hold resolves once: repeating the same post
+/// answers 200 with the first; anything else after it is `pending_resolved`.
+#[utoipa::path(
+    post,
+    path = "/v1/transfers/{id}/post",
+    operation_id = "postPendingTransfer",
+    tag = "transfers",
+    params(("id" = openapi::TransferId, Path, description = "The pending transfer.")),
+    request_body = PostPendingBody,
+    responses(
+        (status = 201, description = "Posted.", body = Written),
+        (status = 200, description = "Already posted so: the first answer.", body = Written),
+        (status = 422, description = "Refused: `transfer_not_found`, `transfer_not_pending`, `pending_resolved`, `pending_expired`, `pending_amount_exceeded`, `account_frozen`.", body = ErrorBody),
+    )
+)]
+pub(super) async fn post_pending(
+    State(state): State<AppState>,
+    meta: WriteMeta,
+    id: Result<Path<String>, PathRejection>,
+    Json(body): Json<PostPendingBody>,
+) -> Result<Response, ApiError> {
+    let action = HoldAction::post(body.postings).map_err(|e| postings_error(&e, ""))?;
+    resolve(&state, &meta, id, action).await
+}
+
+/// Voids a pending transfer: its reservation is released and nothing moves.
+#[utoipa::path(
+    post,
+    path = "/v1/transfers/{id}/void",
+    operation_id = "voidPendingTransfer",
+    tag = "transfers",
+    params(("id" = openapi::TransferId, Path, description = "The pending transfer.")),
+    responses(
+        (status = 201, description = "Voided.", body = Written),
+        (status = 200, description = "Already voided: the first answer.", body = Written),
+        (status = 422, description = "Refused: `transfer_not_found`, `transfer_not_pending`, `pending_resolved`.", body = ErrorBody),
+    )
+)]
+pub(super) async fn void_pending(
+    State(state): State<AppState>,
+    meta: WriteMeta,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    resolve(&state, &meta, id, HoldAction::Void).await
+}
+
+/// A hold resolves once, so its resolution needs no `Idempotency-Key`: a repeat is answered
+/// from the log.
+async fn resolve(
+    state: &AppState,
+    meta: &WriteMeta,
+    id: Result<Path<String>, PathRejection>,
+    action: HoldAction,
+) -> Result<Response, ApiError> {
+    let Path(raw) = id.map_err(|e| ApiError::validation(e.body_text(), "id"))?;
+    let id = TransferId::parse(raw).map_err(|e| ApiError::validation(format!("id: {e}"), "id"))?;
+    let command = Command::ResolveHold(ResolveHold { id: id.clone(), action });
+    let reply = state.writer.submit(meta.natural(command)).await;
+    respond(id.as_str(), reply)
 }
 
 /// Posts a transfer. Its id is its idempotency key: posting it again with the same request
@@ -55,7 +158,7 @@ impl TransferBody {
         (status = 201, description = "Posted.", body = Written),
         (status = 200, description = "Already posted so: the first write.", body = Written),
         (status = 409, description = "The id is taken by another transfer.", body = ErrorBody),
-        (status = 422, description = "Refused by a rule, e.g. `insufficient_funds` (a limit flag), `account_frozen`, `asset_mismatch`, `already_reversed`.", body = ErrorBody),
+        (status = 422, description = "Refused by a rule, e.g. `limit_exceeded` (a limit flag, counting what holds reserve), `account_frozen`, `asset_mismatch`, `already_reversed`, `transfer_not_posted`.", body = ErrorBody),
     )
 )]
 pub(super) async fn post(

@@ -17,6 +17,8 @@ pub(crate) const COMMAND: &[(&str, &str, Permission)] = &[
     ("POST", "/v1/accounts/x/close", Permission::Administer),
     ("POST", "/v1/transfers", Permission::Transfer),
     ("POST", "/v1/transfers/batch", Permission::Transfer),
+    ("POST", "/v1/transfers/x/post", Permission::Transfer),
+    ("POST", "/v1/transfers/x/void", Permission::Transfer),
     ("POST", "/v1/audit/checkpoints", Permission::Audit),
     ("GET", "/v1/whoami", Permission::Authenticated),
 ];

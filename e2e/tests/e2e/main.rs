@@ -8,6 +8,7 @@ mod auth;
 mod cors;
 mod errors;
 mod flows;
+mod holds;
 mod limits;
 mod live;
 mod openapi;

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use ledger::{AccountFlags, AccountStatus, Event, Metadata, NormalSide, Posting};
+use ledger::{AccountFlags, AccountStatus, Event, Metadata, NormalSide, PendingPosted, PendingReleased, Posting};
 use partida_eventstore::{StoredEvent, micros_to_datetime};
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
@@ -36,6 +36,8 @@ pub(crate) struct AccountRow {
     pub status: AccountStatus,
     pub debits: i64,
     pub credits: i64,
+    pub pending_debits: i64,
+    pub pending_credits: i64,
     pub last_position: i64,
     pub updated_at: OffsetDateTime,
     pub opening: Option<Opening>,
@@ -50,6 +52,8 @@ impl AccountRow {
             status: self.status,
             debits: self.debits,
             credits: self.credits,
+            pending_debits: self.pending_debits,
+            pending_credits: self.pending_credits,
             last_position: self.last_position,
             updated_at: self.updated_at,
             opening: None,
@@ -77,12 +81,29 @@ pub(crate) struct EntryRow {
 pub(crate) struct TransferRow {
     pub id: String,
     pub position: i64,
+    /// What moved: for a hold, nothing until it is posted.
     pub postings: Value,
     pub metadata: Value,
     pub reverses: Option<String>,
     /// Set here when the reversal is in the same batch (an UPDATE could not see the row yet).
     pub reversed_by: Option<String>,
     pub recorded_at: OffsetDateTime,
+    /// `posted`, or for a hold `pending`, `posted`, `voided` or `expired`.
+    pub status: &'static str,
+    /// What a hold reserved.
+    pub held: Option<Value>,
+    pub expires_at: Option<OffsetDateTime>,
+    /// Set here when the hold is resolved in the same batch.
+    pub resolution: Option<ResolutionRow>,
+}
+
+/// How a hold ended: its status, what moved, and when.
+pub(crate) struct ResolutionRow {
+    pub id: String,
+    pub status: &'static str,
+    pub postings: Value,
+    pub position: i64,
+    pub at: OffsetDateTime,
 }
 
 #[derive(Default)]
@@ -100,7 +121,11 @@ pub(crate) struct Changes {
     pub transfers: Vec<TransferRow>,
     /// (original, reversal) for originals applied by an earlier batch.
     pub reversals: Vec<(String, String)>,
+    /// Resolutions of holds applied by an earlier batch.
+    pub resolutions: Vec<ResolutionRow>,
     pub totals: BTreeMap<String, TotalsDelta>,
+    /// The legs of the open holds the batch resolves or opens.
+    holds: HashMap<String, Vec<Posting>>,
 }
 
 /// Events read back into domain events, with their position and time.
@@ -120,12 +145,47 @@ fn decode(events: &[StoredEvent]) -> Result<Decoded, ApplyError> {
         .collect()
 }
 
-/// The accounts a batch changes without opening them: their rows must come from before it.
-fn touched_not_opened(decoded: &Decoded) -> Vec<&str> {
+/// The holds a batch resolves without opening them: their legs must come from before it.
+fn resolved_not_opened(decoded: &Decoded) -> Vec<&str> {
     let mut opened = BTreeSet::new();
     let mut wanted = BTreeSet::new();
     for (_, _, event) in decoded {
         match event {
+            Event::TransferPending(e) => {
+                opened.insert(e.id.as_str());
+            }
+            Event::PendingPosted(PendingPosted { id, .. })
+            | Event::PendingVoided(PendingReleased { id })
+            | Event::PendingExpired(PendingReleased { id }) => {
+                wanted.insert(id.as_str());
+            }
+            _ => {}
+        }
+    }
+    wanted.difference(&opened).copied().collect()
+}
+
+/// The accounts a batch changes without opening them: their rows must come from before it.
+/// `holds` has the legs of the holds it resolves.
+fn touched_not_opened<'a>(decoded: &'a Decoded, holds: &'a HashMap<String, Vec<Posting>>) -> Vec<&'a str> {
+    let mut opened = BTreeSet::new();
+    let mut wanted = BTreeSet::new();
+    for (_, _, event) in decoded {
+        match event {
+            Event::TransferPending(e) => {
+                for p in &e.postings {
+                    wanted.insert(p.debit.as_str());
+                    wanted.insert(p.credit.as_str());
+                }
+            }
+            Event::PendingPosted(PendingPosted { id, .. })
+            | Event::PendingVoided(PendingReleased { id })
+            | Event::PendingExpired(PendingReleased { id }) => {
+                for p in holds.get(id.as_str()).into_iter().flatten() {
+                    wanted.insert(p.debit.as_str());
+                    wanted.insert(p.credit.as_str());
+                }
+            }
             Event::AccountOpened(e) => {
                 opened.insert(e.id.as_str());
             }
@@ -144,37 +204,71 @@ fn touched_not_opened(decoded: &Decoded) -> Vec<&str> {
     wanted.difference(&opened).copied().collect()
 }
 
-/// Account rows as they stand after the batches applied so far: lets a replay compute the next
-/// batch while the previous one is still being written.
-pub(crate) type AccountCache = HashMap<String, AccountRow>;
+/// Account rows and open holds as they stand after the batches applied so far: lets a replay
+/// compute the next batch while the previous one is still being written.
+#[derive(Default)]
+pub(crate) struct Cache {
+    accounts: HashMap<String, AccountRow>,
+    holds: HashMap<String, Vec<Posting>>,
+}
 
 impl Changes {
-    /// The changes of `events`, starting from the account rows in the tables of `schema`.
+    /// The changes of `events`, starting from the account rows and holds in the tables of
+    /// `schema`.
     pub async fn compute(conn: &mut PgConnection, schema: &str, events: &[StoredEvent]) -> Result<Self, ApplyError> {
         let decoded = decode(events)?;
         let mut changes = Self::default();
+        changes.load_holds(conn, schema, &resolved_not_opened(&decoded)).await?;
+        let touched: Vec<String> = touched_not_opened(&decoded, &changes.holds)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         changes
-            .load_accounts(conn, schema, &touched_not_opened(&decoded))
+            .load_accounts(conn, schema, &touched.iter().map(String::as_str).collect::<Vec<_>>())
             .await?;
         changes.apply_all(&decoded);
         Ok(changes)
     }
 
-    /// The changes of `events`, starting from the account rows in `cache`; the cache is then
-    /// moved past them.
-    pub fn compute_cached(cache: &mut AccountCache, events: &[StoredEvent]) -> Result<Self, ApplyError> {
+    /// The changes of `events`, starting from the account rows and holds in `cache`; the cache
+    /// is then moved past them.
+    pub fn compute_cached(cache: &mut Cache, events: &[StoredEvent]) -> Result<Self, ApplyError> {
         let decoded = decode(events)?;
         let mut changes = Self::default();
-        for id in touched_not_opened(&decoded) {
-            if let Some(row) = cache.get(id) {
+        for id in resolved_not_opened(&decoded) {
+            if let Some(legs) = cache.holds.remove(id) {
+                changes.holds.insert(id.to_owned(), legs);
+            }
+        }
+        for id in touched_not_opened(&decoded, &changes.holds) {
+            if let Some(row) = cache.accounts.get(id) {
                 changes.accounts.insert(id.to_owned(), row.settled());
             }
         }
         changes.apply_all(&decoded);
         for (id, row) in &changes.accounts {
-            cache.insert(id.clone(), row.settled());
+            cache.accounts.insert(id.clone(), row.settled());
         }
+        // What is left are the holds still open after the batch.
+        cache.holds.extend(changes.holds.drain());
         Ok(changes)
+    }
+
+    /// Loads the legs of the holds `ids` (resolved by the batch, opened before it).
+    async fn load_holds(&mut self, conn: &mut PgConnection, schema: &str, ids: &[&str]) -> Result<(), ApplyError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!("SELECT id, held FROM {schema}.transfers WHERE id = ANY($1) AND held IS NOT NULL");
+        for (id, held) in sqlx::query_as::<_, (String, sqlx::types::Json<Vec<Posting>>)>(&sql)
+            .persistent(false)
+            .bind(ids)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            self.holds.insert(id, held.0);
+        }
+        Ok(())
     }
 
     fn apply_all(&mut self, decoded: &Decoded) {
@@ -189,7 +283,8 @@ impl Changes {
             return Ok(());
         }
         let sql = format!(
-            "SELECT id, asset, normal_side, status, debits, credits, last_position, updated_at \
+            "SELECT id, asset, normal_side, status, debits, credits, pending_debits, pending_credits, \
+                    last_position, updated_at \
                FROM {schema}.accounts WHERE id = ANY($1)"
         );
         // Planned with the actual ids every time: a generic plan may scan the table.
@@ -210,6 +305,8 @@ impl Changes {
                 status: AccountStatus::parse(row.try_get("status")?).unwrap_or(AccountStatus::Open),
                 debits: row.try_get("debits")?,
                 credits: row.try_get("credits")?,
+                pending_debits: row.try_get("pending_debits")?,
+                pending_credits: row.try_get("pending_credits")?,
                 last_position: row.try_get("last_position")?,
                 updated_at: row.try_get("updated_at")?,
                 opening: None,
@@ -238,6 +335,8 @@ impl Changes {
                     status: AccountStatus::Open,
                     debits: 0,
                     credits: 0,
+                    pending_debits: 0,
+                    pending_credits: 0,
                     last_position: position,
                     updated_at: at,
                     opening: Some(Opening {
@@ -280,9 +379,93 @@ impl Changes {
                     reverses: e.reverses.as_ref().map(ToString::to_string),
                     reversed_by: None,
                     recorded_at: at,
+                    status: "posted",
+                    held: None,
+                    expires_at: None,
+                    resolution: None,
                 });
             }
+            Event::TransferPending(e) => {
+                let mut assets = BTreeSet::new();
+                for posting in &e.postings {
+                    if let Some(asset) = self.reserve(posting, 1, position, at) {
+                        assets.insert(asset);
+                    }
+                }
+                for asset in assets {
+                    self.totals.entry(asset).or_default().transfers += 1;
+                }
+                self.holds.insert(e.id.to_string(), e.postings.clone());
+                self.transfers.push(TransferRow {
+                    id: e.id.to_string(),
+                    position,
+                    postings: Value::Array(Vec::new()),
+                    metadata: Value::Object(e.metadata.clone()),
+                    reverses: None,
+                    reversed_by: None,
+                    recorded_at: at,
+                    status: "pending",
+                    held: Some(serde_json::to_value(&e.postings).unwrap_or(Value::Null)),
+                    expires_at: e.expires_at_micros.map(micros_to_datetime),
+                    resolution: None,
+                });
+            }
+            Event::PendingPosted(PendingPosted { id, .. })
+            | Event::PendingVoided(PendingReleased { id })
+            | Event::PendingExpired(PendingReleased { id }) => self.resolve(id.as_str(), event, position, at),
         }
+    }
+
+    /// Releases a hold's reservation; a post then moves its amounts, with entries under the
+    /// hold's id at the resolution's position.
+    fn resolve(&mut self, id: &str, event: &Event, position: i64, at: OffsetDateTime) {
+        for posting in self.holds.remove(id).unwrap_or_default() {
+            self.reserve(&posting, -1, position, at);
+        }
+        let (status, moved) = match event {
+            Event::PendingPosted(e) => ("posted", e.postings.as_slice()),
+            Event::PendingVoided(_) => ("voided", &[][..]),
+            _ => ("expired", &[][..]),
+        };
+        let mut assets = HashMap::new();
+        for (index, posting) in moved.iter().enumerate() {
+            let seq = i32::try_from(index * 2).unwrap_or(i32::MAX);
+            if let Some(asset) = self.post(posting, id, seq, position, at) {
+                *assets.entry(asset).or_insert(0) += posting.amount.get();
+            }
+        }
+        for (asset, amount) in assets {
+            self.totals.entry(asset).or_default().posted += amount;
+        }
+        let resolution = ResolutionRow {
+            id: id.to_owned(),
+            status,
+            postings: serde_json::to_value(moved).unwrap_or(Value::Null),
+            position,
+            at,
+        };
+        match self.transfers.iter_mut().find(|t| t.id == id) {
+            Some(row) => row.resolution = Some(resolution),
+            None => self.resolutions.push(resolution),
+        }
+    }
+
+    /// Reserves (`sign` 1) or releases (`sign` -1) one held leg. Returns the asset.
+    fn reserve(&mut self, posting: &Posting, sign: i64, position: i64, at: OffsetDateTime) -> Option<String> {
+        let amount = sign * posting.amount.get();
+        let mut asset = None;
+        if let Some(account) = self.accounts.get_mut(posting.debit.as_str()) {
+            account.pending_debits = account.pending_debits.saturating_add(amount);
+            account.last_position = position;
+            account.updated_at = at;
+            asset = Some(account.asset.clone());
+        }
+        if let Some(account) = self.accounts.get_mut(posting.credit.as_str()) {
+            account.pending_credits = account.pending_credits.saturating_add(amount);
+            account.last_position = position;
+            account.updated_at = at;
+        }
+        asset
     }
 
     fn set_status(&mut self, id: &str, status: AccountStatus, position: i64, at: OffsetDateTime) {

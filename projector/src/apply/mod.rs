@@ -6,7 +6,7 @@ mod write;
 use partida_eventstore::{StoredEvent, events_after};
 use sqlx::{Executor, PgConnection, PgPool};
 
-pub(crate) use changes::{AccountCache, Changes, TABLES};
+pub(crate) use changes::{Cache, Changes, TABLES};
 
 use crate::{PROJECTION, Status};
 

@@ -14,17 +14,18 @@ fn statement(schema: &str) -> String {
         ), opened AS (
             INSERT INTO {schema}.accounts (id, asset, name, normal_side, debits_must_not_exceed_credits,
                 credits_must_not_exceed_debits, metadata, status, debits, credits, balance, opened_position,
-                last_position, opened_at, updated_at)
-            SELECT i, a, n, s, f1, f2, m::jsonb, st, d, c, b, op, lp, oa, ua
+                last_position, opened_at, updated_at, pending_debits, pending_credits)
+            SELECT i, a, n, s, f1, f2, m::jsonb, st, d, c, b, op, lp, oa, ua, pd, pc
               FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[], $11::text[],
                           $12::text[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[],
-                          $18::timestamptz[], $19::timestamptz[])
-                AS u(i, a, n, s, f1, f2, m, st, d, c, b, op, lp, oa, ua)
+                          $18::timestamptz[], $19::timestamptz[], $62::int8[], $63::int8[])
+                AS u(i, a, n, s, f1, f2, m, st, d, c, b, op, lp, oa, ua, pd, pc)
         ), updated AS (
             UPDATE {schema}.accounts a
-               SET status = u.st, debits = u.d, credits = u.c, balance = u.b, last_position = u.lp, updated_at = u.ua
+               SET status = u.st, debits = u.d, credits = u.c, balance = u.b, last_position = u.lp, updated_at = u.ua,
+                   pending_debits = u.pd, pending_credits = u.pc
               FROM UNNEST($20::text[], $21::text[], $22::int8[], $23::int8[], $24::int8[], $25::int8[],
-                          $26::timestamptz[]) AS u(i, st, d, c, b, lp, ua)
+                          $26::timestamptz[], $50::int8[], $51::int8[]) AS u(i, st, d, c, b, lp, ua, pd, pc)
              WHERE a.id = u.i
         ), entries AS (
             INSERT INTO {schema}.entries (account_id, position, seq, transfer_id, side, amount, debits, credits,
@@ -32,10 +33,18 @@ fn statement(schema: &str) -> String {
             SELECT * FROM UNNEST($27::text[], $28::int8[], $29::int4[], $30::text[], $31::text[], $32::int8[],
                                  $33::int8[], $34::int8[], $35::int8[], $36::timestamptz[])
         ), transfers AS (
-            INSERT INTO {schema}.transfers (id, position, postings, metadata, reverses, reversed_by, recorded_at)
-            SELECT i, p, ps::jsonb, m::jsonb, r, rb, at
+            INSERT INTO {schema}.transfers (id, position, postings, metadata, reverses, reversed_by, recorded_at,
+                                            status, held, expires_at, resolved_position, resolved_at)
+            SELECT i, p, ps::jsonb, m::jsonb, r, rb, at, st, h::jsonb, x, rp, ra
               FROM UNNEST($37::text[], $38::int8[], $39::text[], $40::text[], $41::text[], $42::text[],
-                          $43::timestamptz[]) AS u(i, p, ps, m, r, rb, at)
+                          $43::timestamptz[], $52::text[], $53::text[], $54::timestamptz[], $55::int8[],
+                          $56::timestamptz[]) AS u(i, p, ps, m, r, rb, at, st, h, x, rp, ra)
+        ), resolved AS (
+            UPDATE {schema}.transfers t
+               SET status = u.st, postings = u.ps::jsonb, resolved_position = u.rp, resolved_at = u.ra
+              FROM UNNEST($57::text[], $58::text[], $59::text[], $60::int8[], $61::timestamptz[])
+                AS u(i, st, ps, rp, ra)
+             WHERE t.id = u.i
         ), reversed AS (
             UPDATE {schema}.transfers t SET reversed_by = u.by
               FROM UNNEST($44::text[], $45::text[]) AS u(original, by) WHERE t.id = u.original
@@ -63,6 +72,7 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
     let entries = &changes.entries;
     let transfers = &changes.transfers;
     let totals = &changes.totals;
+    let resolutions = &changes.resolutions;
     let sql = statement(schema);
     sqlx::query(&sql)
         // assets
@@ -128,7 +138,12 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
         // transfers
         .bind(transfers.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
         .bind(transfers.iter().map(|r| r.position).collect::<Vec<_>>())
-        .bind(transfers.iter().map(|r| r.postings.to_string()).collect::<Vec<_>>())
+        .bind(
+            transfers
+                .iter()
+                .map(|r| r.resolution.as_ref().map_or(&r.postings, |o| &o.postings).to_string())
+                .collect::<Vec<_>>(),
+        )
         .bind(transfers.iter().map(|r| r.metadata.to_string()).collect::<Vec<_>>())
         .bind(transfers.iter().map(|r| r.reverses.as_deref()).collect::<Vec<_>>())
         .bind(transfers.iter().map(|r| r.reversed_by.as_deref()).collect::<Vec<_>>())
@@ -147,6 +162,44 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
         .bind(totals.values().map(|t| t.posted).collect::<Vec<_>>())
         .bind(totals.values().map(|t| t.accounts).collect::<Vec<_>>())
         .bind(totals.values().map(|t| t.transfers).collect::<Vec<_>>())
+        // added with holds: the changed accounts' pending amounts
+        .bind(updated.iter().map(|(_, r)| r.pending_debits).collect::<Vec<_>>())
+        .bind(updated.iter().map(|(_, r)| r.pending_credits).collect::<Vec<_>>())
+        // the transfers' status, holds and resolutions in this batch
+        .bind(
+            transfers
+                .iter()
+                .map(|r| r.resolution.as_ref().map_or(r.status, |o| o.status))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            transfers
+                .iter()
+                .map(|r| r.held.as_ref().map(ToString::to_string))
+                .collect::<Vec<_>>(),
+        )
+        .bind(transfers.iter().map(|r| r.expires_at).collect::<Vec<_>>())
+        .bind(
+            transfers
+                .iter()
+                .map(|r| r.resolution.as_ref().map(|o| o.position))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            transfers
+                .iter()
+                .map(|r| r.resolution.as_ref().map(|o| o.at))
+                .collect::<Vec<_>>(),
+        )
+        // resolutions of earlier holds
+        .bind(resolutions.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+        .bind(resolutions.iter().map(|r| r.status).collect::<Vec<_>>())
+        .bind(resolutions.iter().map(|r| r.postings.to_string()).collect::<Vec<_>>())
+        .bind(resolutions.iter().map(|r| r.position).collect::<Vec<_>>())
+        .bind(resolutions.iter().map(|r| r.at).collect::<Vec<_>>())
+        // the opened accounts' pending amounts
+        .bind(opened.iter().map(|(_, r, _)| r.pending_debits).collect::<Vec<_>>())
+        .bind(opened.iter().map(|(_, r, _)| r.pending_credits).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     Ok(())

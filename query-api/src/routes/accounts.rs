@@ -49,6 +49,14 @@ pub(crate) struct AccountView {
     credits: i64,
     /// On the normal side: debits - credits for a debit account, credits - debits otherwise.
     balance: i64,
+    /// Reserved by open holds (two-phase transfers) on the debit side.
+    #[schema(minimum = 0)]
+    pending_debits: i64,
+    /// Reserved by open holds on the credit side.
+    #[schema(minimum = 0)]
+    pending_credits: i64,
+    /// The balance less what open holds would take from it: what a new transfer can spend.
+    available: i64,
     opened_position: i64,
     /// The position of the last event that touched the account.
     last_position: i64,
@@ -70,8 +78,9 @@ pub(crate) struct AccountPage {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, asset, name, normal_side, debits_must_not_exceed_credits, \
-    credits_must_not_exceed_debits, metadata, status, debits, credits, balance, opened_position, last_position, \
-    opened_at, updated_at";
+    credits_must_not_exceed_debits, metadata, status, debits, credits, balance, pending_debits, pending_credits, \
+    balance - CASE WHEN normal_side = 'credit' THEN pending_debits ELSE pending_credits END AS available, \
+    opened_position, last_position, opened_at, updated_at";
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -315,6 +324,14 @@ pub(crate) struct Balance {
     debits: i64,
     credits: i64,
     balance: i64,
+    /// Now only (the read tables keep no history of holds): reserved by open holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_debits: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_credits: Option<i64>,
+    /// Now only: the balance less what open holds would take from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available: Option<i64>,
 }
 
 impl Balance {
@@ -326,6 +343,9 @@ impl Balance {
             debits,
             credits,
             balance,
+            pending_debits: None,
+            pending_credits: None,
+            available: None,
         }
     }
 }
@@ -357,7 +377,12 @@ pub(crate) async fn balance(
     let account = find(&state, &id).await?;
     let Some(at) = at_position else {
         let totals = (account.debits, account.credits, account.balance);
-        return Ok(Json(Balance::new(id, account.asset, account.last_position, totals)));
+        return Ok(Json(Balance {
+            pending_debits: Some(account.pending_debits),
+            pending_credits: Some(account.pending_credits),
+            available: Some(account.available),
+            ..Balance::new(id, account.asset, account.last_position, totals)
+        }));
     };
     let sql = format!(
         "SELECT debits, credits, balance FROM {}.entries WHERE account_id = $1 AND position <= $2 \

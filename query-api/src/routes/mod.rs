@@ -111,4 +111,17 @@ pub(crate) mod timestamp {
     pub fn serialize<S: Serializer>(at: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&partida_eventstore::format_timestamp(*at))
     }
+
+    /// For optional timestamps (skipped when absent).
+    pub mod option {
+        use serde::Serializer;
+        use time::OffsetDateTime;
+
+        pub fn serialize<S: Serializer>(at: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+            match at {
+                Some(at) => super::serialize(at, s),
+                None => s.serialize_none(),
+            }
+        }
+    }
 }

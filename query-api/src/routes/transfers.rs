@@ -13,15 +13,33 @@ use super::{db_error, page};
 use crate::AppState;
 use crate::consistency::{MinPosition, MinPositionQuery, Source};
 
-/// A posted transfer.
+/// A transfer: posted at once, or a two-phase transfer (a hold) and how it ended.
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 #[schema(as = Transfer)]
 pub(crate) struct TransferView {
     #[schema(value_type = openapi::TransferId)]
     id: String,
     position: i64,
+    /// `posted`; for a hold `pending`, then `posted`, `voided` or `expired`.
+    #[schema(pattern = "^(posted|pending|voided|expired)$")]
+    status: String,
+    /// What moved: for a hold, nothing until it is posted, then what its post moved.
     #[schema(value_type = Vec<openapi::Posting>)]
     postings: Value,
+    /// What a hold reserved; absent for a transfer posted at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<openapi::Posting>>)]
+    held: Option<Value>,
+    /// When a hold expires unless resolved before.
+    #[serde(with = "super::timestamp::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<openapi::Timestamp>)]
+    expires_at: Option<OffsetDateTime>,
+    /// The position of the hold's resolution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved_position: Option<i64>,
+    #[serde(with = "super::timestamp::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<openapi::Timestamp>)]
+    resolved_at: Option<OffsetDateTime>,
     #[schema(value_type = openapi::Metadata)]
     metadata: Value,
     /// The transfer this one reverses.
@@ -43,7 +61,10 @@ pub(crate) struct TransferPage {
     next: Option<i64>,
 }
 
-const COLUMNS: &str = "id, position, postings, metadata, reverses, reversed_by, recorded_at";
+const COLUMNS: &str = "id, position, status, postings, held, expires_at, resolved_position, resolved_at, metadata, \
+    reverses, reversed_by, recorded_at";
+
+const STATUSES: [&str; 4] = ["posted", "pending", "voided", "expired"];
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -56,6 +77,9 @@ pub(crate) struct ListParams {
     #[serde(default)]
     #[param(inline)]
     order: page::Order,
+    /// Only transfers in this state: `posted`, `pending`, `voided` or `expired`.
+    #[param(pattern = "^(posted|pending|voided|expired)$")]
+    status: Option<String>,
 }
 
 /// Transfers by position, oldest first or (`order=desc`) newest first.
@@ -77,9 +101,18 @@ pub(crate) async fn list(
         page::Order::Asc => 0,
         page::Order::Desc => i64::MAX,
     });
+    if let Some(status) = &params.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::validation(
+            "status must be posted, pending, voided or expired",
+            "status",
+        ));
+    }
     min.wait(&state, Source::Projection).await?;
     let sql = format!(
-        "SELECT {COLUMNS} FROM {}.transfers WHERE position {} $1 ORDER BY position {} LIMIT $2",
+        "SELECT {COLUMNS} FROM {}.transfers WHERE position {} $1 AND ($3::text IS NULL OR status = $3) \
+          ORDER BY position {} LIMIT $2",
         state.model.schema(),
         params.order.after(),
         params.order.sql()
@@ -87,6 +120,7 @@ pub(crate) async fn list(
     let transfers: Vec<TransferView> = sqlx::query_as(&sql)
         .bind(after)
         .bind(limit)
+        .bind(&params.status)
         .fetch_all(&state.pool)
         .await
         .map_err(|e| db_error(&e))?;
