@@ -15,6 +15,8 @@ use types::{Account, Asset, Checkpoint, Entry, LogEvent, Operator, Page, Project
 pub struct TransferRow {
     pub transfer: Transfer,
     pub amounts: Vec<String>,
+    /// A hold's reserved amounts, written out.
+    pub held_amounts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,6 +161,15 @@ pub async fn change_account(id: String, change: String, key: String) -> Result<(
 pub async fn post_transfer(id: String, legs: Vec<LegInput>, memo: Option<String>) -> Result<(), UiError> {
     let backend = crate::server::backend()?;
     let written = crate::server::ops::post_transfer(&backend, &id, &legs, memo.as_deref().unwrap_or("")).await?;
+    crate::server::redirect_to_written("/transfers", &written.id, &written);
+    Ok(())
+}
+
+#[server(endpoint = "resolve_hold")]
+pub async fn resolve_hold(id: String, action: String) -> Result<(), UiError> {
+    let backend = crate::server::backend()?;
+    let written = crate::server::ops::resolve_hold(&backend, &id, &action).await?;
+    // Back to the hold's page, once the projection has its resolution.
     crate::server::redirect_to_written("/transfers", &written.id, &written);
     Ok(())
 }

@@ -32,6 +32,14 @@ pub struct Account {
     pub debits: i64,
     pub credits: i64,
     pub balance: i64,
+    /// Reserved by open holds.
+    #[serde(default)]
+    pub pending_debits: i64,
+    #[serde(default)]
+    pub pending_credits: i64,
+    /// The balance less what open holds would take from it.
+    #[serde(default)]
+    pub available: i64,
     pub last_position: i64,
     pub opened_at: String,
     pub updated_at: String,
@@ -59,11 +67,24 @@ pub struct Posting {
 pub struct Transfer {
     pub id: String,
     pub position: i64,
+    /// `posted`, or for a hold `pending`, `posted`, `voided` or `expired`.
+    #[serde(default = "posted")]
+    pub status: String,
+    /// What moved (for a hold, what its post moved).
     pub postings: Vec<Posting>,
+    /// What a hold reserved.
+    #[serde(default)]
+    pub held: Option<Vec<Posting>>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
     pub metadata: Value,
     pub reverses: Option<String>,
     pub reversed_by: Option<String>,
     pub recorded_at: String,
+}
+
+fn posted() -> String {
+    "posted".to_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +128,10 @@ impl LogEvent {
                 let plural = if legs == 1 { "posting" } else { "postings" };
                 format!("transfer {} posted ({legs} {plural})", text("id"))
             }
+            "TransferPending" => format!("hold {} placed", text("id")),
+            "PendingPosted" => format!("hold {} posted", text("id")),
+            "PendingVoided" => format!("hold {} voided", text("id")),
+            "PendingExpired" => format!("hold {} expired", text("id")),
             "AccountOpened" => format!("account {} opened in {}", text("id"), text("asset")),
             "AccountFrozen" => format!("account {} frozen", text("id")),
             "AccountUnfrozen" => format!("account {} unfrozen", text("id")),

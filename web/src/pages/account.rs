@@ -69,6 +69,8 @@ fn AccountView(detail: AccountDetail, change: ServerAction<ChangeAccount>) -> im
             <div class="card"><dt>"Balance"</dt><dd data-field="balance"><Amount minor=account.balance scale asset=asset.clone()/></dd></div>
             <div class="card"><dt>"Debits"</dt><dd><Amount minor=account.debits scale asset=asset.clone()/></dd></div>
             <div class="card"><dt>"Credits"</dt><dd><Amount minor=account.credits scale asset=asset.clone()/></dd></div>
+            <div class="card"><dt>"Held"</dt><dd data-field="held"><Amount minor=account.balance - account.available scale asset=asset.clone()/></dd></div>
+            <div class="card"><dt>"Available"</dt><dd data-field="available"><Amount minor=account.available scale asset=asset.clone()/></dd></div>
             <div class="card"><dt>"Limit"</dt><dd>{limit}</dd></div>
         </dl>
         <BalanceChart points=history scale asset=asset.clone()/>

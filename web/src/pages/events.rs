@@ -5,8 +5,12 @@ use crate::api::load_events;
 use crate::components::common::{ErrorBox, Pager, Time, stream_href};
 use crate::pages::query_param;
 
-const TYPES: [&str; 6] = [
+const TYPES: [&str; 10] = [
     "TransferPosted",
+    "TransferPending",
+    "PendingPosted",
+    "PendingVoided",
+    "PendingExpired",
     "AccountOpened",
     "AccountFrozen",
     "AccountUnfrozen",

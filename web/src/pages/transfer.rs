@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{ReverseTransfer, TransferRow, load_transfer, new_id};
+use crate::api::{ResolveHold, ReverseTransfer, TransferRow, load_transfer, new_id};
 use crate::components::common::{ErrorBox, Time};
 use crate::pages::query_param;
 
@@ -38,10 +38,16 @@ pub fn TransferPage() -> impl IntoView {
 fn TransferView(row: TransferRow) -> impl IntoView {
     let transfer = row.transfer;
     let metadata = serde_json::to_string_pretty(&transfer.metadata).unwrap_or_default();
+    let pending = transfer.status == "pending";
+    let moved = !transfer.postings.is_empty();
     view! {
         <dl class="facts">
+            <dt>"Status"</dt><dd data-field="status">{transfer.status.clone()}</dd>
             <dt>"Position"</dt><dd>{transfer.position}</dd>
             <dt>"Recorded"</dt><dd><Time at=transfer.recorded_at.clone()/></dd>
+            {transfer.expires_at.clone().map(|at| view! {
+                <dt>"Expires"</dt><dd><Time at/></dd>
+            })}
             {transfer.reverses.clone().map(|original| view! {
                 <dt>"Reverses"</dt><dd><a href=format!("/transfers/{original}")>{original.clone()}</a></dd>
             })}
@@ -49,8 +55,10 @@ fn TransferView(row: TransferRow) -> impl IntoView {
                 <dt>"Reversed by"</dt><dd><a href=format!("/transfers/{reversal}") data-reversed-by=reversal.clone()>{reversal.clone()}</a></dd>
             })}
         </dl>
+        {transfer.held.clone().map(|held| view! { <Held held amounts=row.held_amounts.clone()/> })}
+        {pending.then(|| view! { <ResolveForm id=transfer.id.clone()/> })}
         <table class="postings">
-            <caption>"Postings"</caption>
+            <caption>{if transfer.held.is_some() { "Posted" } else { "Postings" }}</caption>
             <thead><tr>
                 <th scope="col">"Debit (from)"</th><th scope="col">"Credit (to)"</th><th scope="col" class="num">"Amount"</th>
             </tr></thead>
@@ -66,9 +74,55 @@ fn TransferView(row: TransferRow) -> impl IntoView {
         </table>
         <h2>"Metadata"</h2>
         <pre class="json">{metadata}</pre>
-        {(transfer.reversed_by.is_none() && transfer.reverses.is_none()).then(|| view! {
+        {(moved && transfer.reversed_by.is_none() && transfer.reverses.is_none()).then(|| view! {
             <p><a class="button danger" href=format!("/transfers/{}?confirm=reverse", transfer.id)>"Reverse this transfer…"</a></p>
         })}
+    }
+}
+
+/// What a hold reserved, in minor units.
+#[component]
+fn Held(held: Vec<crate::api::types::Posting>, amounts: Vec<String>) -> impl IntoView {
+    view! {
+        <table class="postings held">
+            <caption>"Held"</caption>
+            <thead><tr>
+                <th scope="col">"Debit (from)"</th><th scope="col">"Credit (to)"</th><th scope="col" class="num">"Reserved"</th>
+            </tr></thead>
+            <tbody>
+                {held.into_iter().zip(amounts).map(|(leg, amount)| view! {
+                    <tr>
+                        <td><a href=format!("/accounts/{}", leg.debit)>{leg.debit.clone()}</a></td>
+                        <td><a href=format!("/accounts/{}", leg.credit)>{leg.credit.clone()}</a></td>
+                        <td class="num">{amount}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// Posts an open hold in full, or voids it: plain forms, so they work without JavaScript too.
+/// A hold resolves once, so a double click is answered with the first resolution.
+#[component]
+fn ResolveForm(id: String) -> impl IntoView {
+    let resolve = ServerAction::<ResolveHold>::new();
+    let post_id = id.clone();
+    view! {
+        <section class="resolve" aria-label="Resolve this hold">
+            {move || resolve.value().get().and_then(Result::err).map(|e| view! { <p class="form-error" role="alert">{e.message}</p> })}
+            <ActionForm action=resolve attr:class="inline">
+                <input type="hidden" name="id" value=post_id/>
+                <input type="hidden" name="action" value="post"/>
+                <button type="submit" disabled=move || resolve.pending().get()>"Post in full"</button>
+            </ActionForm>
+            " "
+            <ActionForm action=resolve attr:class="inline">
+                <input type="hidden" name="id" value=id/>
+                <input type="hidden" name="action" value="void"/>
+                <button type="submit" class="danger" disabled=move || resolve.pending().get()>"Void"</button>
+            </ActionForm>
+        </section>
     }
 }
 

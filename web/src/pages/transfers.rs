@@ -8,7 +8,7 @@ use crate::pages::{query_param, refresh_on};
 #[component]
 pub fn TransfersPage() -> impl IntoView {
     let after = query_param("after");
-    let refresh = refresh_on(|event| event.event_type == "TransferPosted");
+    let refresh = refresh_on(|event| event.stream_id.starts_with("transfer:"));
     let data = Resource::new(
         move || (after.get().and_then(|a| a.parse::<i64>().ok()), refresh.get()),
         |(after, _)| load_transfers(after),
@@ -49,9 +49,15 @@ pub fn TransferTable(rows: Vec<TransferRow>) -> impl IntoView {
             <tbody>
                 {rows.into_iter().map(|row| {
                     let transfer = row.transfer;
-                    let legs = transfer.postings.len();
-                    let first = transfer.postings.first().cloned();
-                    let amount = row.amounts.first().cloned().unwrap_or_default();
+                    // A hold that moved nothing (yet) is shown by what it holds.
+                    let (shown, amounts) = match &transfer.held {
+                        Some(held) if transfer.postings.is_empty() => (held.clone(), row.held_amounts),
+                        _ => (transfer.postings.clone(), row.amounts),
+                    };
+                    let legs = shown.len();
+                    let first = shown.first().cloned();
+                    let amount = amounts.first().cloned().unwrap_or_default();
+                    let hold = transfer.held.as_ref().map(|_| format!("hold: {}", transfer.status));
                     let more = if legs > 1 { format!(" (+{} more)", legs - 1) } else { String::new() };
                     view! {
                         <tr data-transfer=transfer.id.clone()>
@@ -59,6 +65,7 @@ pub fn TransferTable(rows: Vec<TransferRow>) -> impl IntoView {
                                 <a href=format!("/transfers/{}", transfer.id)>{transfer.id.clone()}</a>
                                 {transfer.reverses.as_ref().map(|_| view! { " " <span class="tag">"reversal"</span> })}
                                 {transfer.reversed_by.as_ref().map(|_| view! { " " <span class="tag">"reversed"</span> })}
+                                {hold.map(|status| view! { " " <span class="tag">{status}</span> })}
                             </td>
                             <td>{first.as_ref().map(|p| view! { <a href=format!("/accounts/{}", p.debit)>{p.debit.clone()}</a> })}</td>
                             <td>{first.as_ref().map(|p| view! { <a href=format!("/accounts/{}", p.credit)>{p.credit.clone()}</a> })}</td>

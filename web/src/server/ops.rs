@@ -143,21 +143,33 @@ pub async fn transfer(backend: &Backend, id: &str, min_position: Option<i64>) ->
 async fn rows(backend: &Backend, transfers: Vec<Transfer>) -> Vec<TransferRow> {
     let accounts: Vec<&str> = transfers
         .iter()
-        .flat_map(|t| t.postings.iter().map(|p| p.debit.as_str()))
+        .flat_map(|t| {
+            t.postings
+                .iter()
+                .chain(t.held.iter().flatten())
+                .map(|p| p.debit.as_str())
+        })
         .collect();
     let assets = backend.assets_of(&accounts).await;
+    let written = |postings: &[crate::api::types::Posting]| -> Vec<String> {
+        postings
+            .iter()
+            .map(|posting| match assets.get(&posting.debit) {
+                Some(asset) => format!("{} {}", format_amount(posting.amount, asset.scale), asset.code),
+                None => posting.amount.to_string(),
+            })
+            .collect()
+    };
     transfers
         .into_iter()
         .map(|transfer| {
-            let amounts = transfer
-                .postings
-                .iter()
-                .map(|posting| match assets.get(&posting.debit) {
-                    Some(asset) => format!("{} {}", format_amount(posting.amount, asset.scale), asset.code),
-                    None => posting.amount.to_string(),
-                })
-                .collect();
-            TransferRow { transfer, amounts }
+            let amounts = written(&transfer.postings);
+            let held_amounts = transfer.held.as_deref().map(written).unwrap_or_default();
+            TransferRow {
+                transfer,
+                amounts,
+                held_amounts,
+            }
         })
         .collect()
 }
@@ -378,6 +390,17 @@ pub async fn reverse_transfer(backend: &Backend, id: &str, reversal_id: &str) ->
         "metadata": {"memo": format!("reversal of {}", original.id)},
     });
     backend.write("/v1/transfers", &body, None).await
+}
+
+/// Posts a hold in full, or voids it.
+pub async fn resolve_hold(backend: &Backend, id: &str, action: &str) -> Result<Written, UiError> {
+    if !matches!(action, "post" | "void") {
+        return Err(UiError::field("validation_failed", "action", "Unknown action."));
+    }
+    // A hold resolves once: a double click is answered with the first resolution.
+    backend
+        .write(&format!("/v1/transfers/{}/{action}", segment(id)), &json!({}), None)
+        .await
 }
 
 #[cfg(test)]

@@ -226,6 +226,32 @@ def test_a_transfer_is_reversed_after_a_confirmation(page, api, unique):
     assert api.get(f"/v1/accounts/{target}")["balance"] == 0
 
 
+def test_a_hold_shows_what_it_reserves_and_is_posted_from_its_page(page, api, unique):
+    source, target = f"holder-{unique}", f"payee-{unique}"
+    api.account(source, no_overdraft=True)
+    api.account(target)
+    api.transfer(f"fund-{unique}", target, source, 10000)
+    hold = f"hold-{unique}"
+    status, body = api.post(
+        "/v1/transfers",
+        {"id": hold, "pending": True, "timeout_secs": 3600,
+         "postings": [{"debit": source, "credit": target, "amount": 2500}]},
+    )
+    assert status == 201, body
+    open_page(page, f"/accounts/{source}?min_position={body['position']}")
+    expect(page.locator("[data-field=held]")).to_contain_text("25.00")
+    expect(page.locator("[data-field=available]")).to_contain_text("75.00")
+    open_page(page, f"/transfers/{hold}")
+    expect(page.locator("[data-field=status]")).to_have_text("pending")
+    expect(page.locator("table.held tbody tr").first).to_contain_text("25.00")
+    screenshot(page, "transfer-hold")
+    page.get_by_role("button", name="Post in full").click()
+    expect(page.locator("[data-field=status]")).to_have_text("posted")
+    expect(page.get_by_role("button", name="Void")).to_have_count(0)
+    account = api.get(f"/v1/accounts/{source}")
+    assert (account["balance"], account["pending_debits"], account["available"]) == (7500, 0, 7500)
+
+
 PAGES = ["/", "/accounts", "/accounts/new", "/transfers", "/transfers/new", "/log", "/system"]
 
 
