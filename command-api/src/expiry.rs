@@ -104,11 +104,16 @@ impl Sweeper {
             .iter()
             .filter(|r| matches!(r, Ok(Reply::Written { .. })))
             .count();
-        let failed = replies
+        let failed: Vec<_> = replies
             .iter()
-            .filter(|r| !matches!(r, Ok(Reply::Written { .. } | Reply::Replayed { .. })));
-        if let Some(reply) = failed.clone().next() {
-            tracing::warn!(failed = failed.count(), first = ?reply, "some holds could not be expired; the next sweep retries them");
+            .filter(|r| !matches!(r, Ok(Reply::Written { .. } | Reply::Replayed { .. })))
+            .collect();
+        if let Some(first) = failed.first() {
+            tracing::warn!(
+                failed = failed.len(),
+                ?first,
+                "some holds could not be expired; the next sweep retries them"
+            );
         }
         tracing::info!(expired, "expired holds");
         Ok(count)

@@ -226,10 +226,8 @@ fn add_transfer(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
         .map(TransferId::parse)
         .transpose()
         .map_err(|_| corrupt("transfer id"))?;
-    let id = match event {
-        Event::TransferPosted(e) => e.id,
-        Event::TransferPending(e) => e.id,
-        _ => return Err(corrupt("transfer event")),
+    let StreamId::Transfer(id) = event.stream_id() else {
+        return Err(corrupt("transfer event"));
     };
     if let Some(resolution) = stored_event(row, "resolution_type", "resolution")? {
         let hold = transfer.hold.as_mut().ok_or_else(|| corrupt("hold resolution"))?;

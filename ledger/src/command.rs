@@ -202,15 +202,6 @@ impl HoldAction {
         }
         Ok(Self::Post { postings })
     }
-
-    /// As the API and the log spell the resolution it leads to.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Post { .. } => "posted",
-            Self::Void => "voided",
-            Self::Expire => "expired",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -188,7 +188,7 @@ fn resolve_hold(state: &State, c: &ResolveHold, now: Timestamp) -> Result<Vec<Ev
         HoldAction::Expire if hold.expired_at(now.0) => Ok(vec![Event::PendingExpired(released)]),
         HoldAction::Expire => Err(Rejection::PendingNotExpired { transfer: c.id.clone() }),
         HoldAction::Post { postings } => {
-            if let (true, Some(expires_at_micros)) = (hold.expired_at(now.0), hold.expires_at_micros) {
+            if let Some(expires_at_micros) = hold.expires_at_micros.filter(|&at| now.0 >= at) {
                 return Err(Rejection::PendingExpired {
                     transfer: c.id.clone(),
                     expires_at_micros,

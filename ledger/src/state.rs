@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::canonical;
 use crate::command::{AccountFlags, Metadata, NormalSide, OpenAccount, PostTransfer, Posting};
-use crate::event::{Event, PendingPosted, PendingReleased, StreamId, TransferPending, TransferPosted};
+use crate::event::{Event, StreamId, TransferPending, TransferPosted};
 use crate::ids::{AccountId, AssetCode, Scale, TransferId};
 
 /// SHA-256 of a command's canonical body: equal fingerprints mean an identical replay.
@@ -349,13 +349,9 @@ impl State {
                 self.reserve(&e.postings, 1);
                 self.open_transfer(&e.id, event);
             }
-            Event::PendingPosted(PendingPosted { id, .. })
-            | Event::PendingVoided(PendingReleased { id })
-            | Event::PendingExpired(PendingReleased { id }) => {
-                if let Some(resolution) = Resolution::of(event) {
-                    self.resolve(id, resolution);
-                }
-            }
+            Event::PendingPosted(e) => self.resolve(&e.id, Resolution::Posted(e.postings.clone())),
+            Event::PendingVoided(e) => self.resolve(&e.id, Resolution::Voided),
+            Event::PendingExpired(e) => self.resolve(&e.id, Resolution::Expired),
         }
     }
 
