@@ -36,7 +36,21 @@ struct ReadAccount {
     debits: i64,
     credits: i64,
     balance: i64,
+    pending_debits: i64,
+    pending_credits: i64,
+    revision: i64,
     last_position: i64,
+}
+
+/// What a service keeps about one account, to compare with the replay: the totals, and where
+/// it keeps them as of the replayed position, the balance, the pending amounts and the revision.
+#[derive(Default)]
+struct Stored {
+    debits: i64,
+    credits: i64,
+    balance: Option<i64>,
+    pending: Option<(i64, i64)>,
+    revision: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -67,15 +81,14 @@ pub async fn read_tables(api: &QueryApi, state: &State, position: i64) -> anyhow
                 later.push(account.id);
                 continue;
             }
-            compare_account(
-                &mut comparison,
-                state,
-                &account.id,
-                &account.status,
-                account.debits,
-                account.credits,
-                Some(account.balance),
-            );
+            let stored = Stored {
+                debits: account.debits,
+                credits: account.credits,
+                balance: Some(account.balance),
+                pending: Some((account.pending_debits, account.pending_credits)),
+                revision: Some(account.revision),
+            };
+            compare_account(&mut comparison, state, &account.id, &account.status, &stored);
         }
         match page.next {
             Some(next) => after = Some(next),
@@ -109,14 +122,14 @@ pub async fn read_tables(api: &QueryApi, state: &State, position: i64) -> anyhow
     for (id, answer) in answers {
         let body = answer?;
         let number = |key: &str| body.get(key).and_then(Value::as_i64).unwrap_or_default();
-        compare_amounts(
-            &mut comparison,
-            state,
-            &id,
-            number("debits"),
-            number("credits"),
-            Some(number("balance")),
-        );
+        // The read tables keep no history of pending amounts or revisions.
+        let stored = Stored {
+            debits: number("debits"),
+            credits: number("credits"),
+            balance: Some(number("balance")),
+            ..Stored::default()
+        };
+        compare_amounts(&mut comparison, state, &id, &stored);
     }
     for id in state.accounts.keys() {
         if !seen.contains(id.as_str()) {
@@ -130,17 +143,26 @@ pub async fn read_tables(api: &QueryApi, state: &State, position: i64) -> anyhow
 /// Compares the write side's `write_accounts` and `write_assets` with the replay, in the
 /// snapshot the log was read in.
 pub async fn write_side(connection: &mut PgConnection, state: &State) -> anyhow::Result<Comparison> {
-    let rows: Vec<(String, String, i64, i64)> =
-        sqlx::query_as("SELECT id, status, debits, credits FROM write_accounts")
-            .fetch_all(&mut *connection)
-            .await?;
+    type Row = (String, String, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, status, debits, credits, pending_debits, pending_credits, revision FROM write_accounts",
+    )
+    .fetch_all(&mut *connection)
+    .await?;
     let mut comparison = Comparison {
         accounts: rows.len(),
         differences: Vec::new(),
     };
     let mut seen = HashSet::new();
-    for (id, status, debits, credits) in rows {
-        compare_account(&mut comparison, state, &id, &status, debits, credits, None);
+    for (id, status, debits, credits, pending_debits, pending_credits, revision) in rows {
+        let stored = Stored {
+            debits,
+            credits,
+            pending: Some((pending_debits, pending_credits)),
+            revision: Some(revision),
+            ..Stored::default()
+        };
+        compare_account(&mut comparison, state, &id, &status, &stored);
         seen.insert(id);
     }
     for id in state.accounts.keys() {
@@ -167,15 +189,7 @@ pub async fn write_side(connection: &mut PgConnection, state: &State) -> anyhow:
     Ok(comparison)
 }
 
-fn compare_account(
-    comparison: &mut Comparison,
-    state: &State,
-    id: &str,
-    status: &str,
-    debits: i64,
-    credits: i64,
-    balance: Option<i64>,
-) {
+fn compare_account(comparison: &mut Comparison, state: &State, id: &str, status: &str, stored: &Stored) {
     let Some(replayed) = find(state, id) else {
         comparison.differences.push(Difference {
             account: id.to_owned(),
@@ -193,17 +207,10 @@ fn compare_account(
             stored: status.into(),
         });
     }
-    compare_amounts(comparison, state, id, debits, credits, balance);
+    compare_amounts(comparison, state, id, stored);
 }
 
-fn compare_amounts(
-    comparison: &mut Comparison,
-    state: &State,
-    id: &str,
-    debits: i64,
-    credits: i64,
-    balance: Option<i64>,
-) {
+fn compare_amounts(comparison: &mut Comparison, state: &State, id: &str, stored: &Stored) {
     let Some(replayed) = find(state, id) else { return };
     let mut check = |field: &str, replayed: i64, stored: i64| {
         if replayed != stored {
@@ -215,10 +222,17 @@ fn compare_amounts(
             });
         }
     };
-    check("debits", replayed.debits, debits);
-    check("credits", replayed.credits, credits);
-    if let Some(balance) = balance {
+    check("debits", replayed.debits, stored.debits);
+    check("credits", replayed.credits, stored.credits);
+    if let Some(balance) = stored.balance {
         check("balance", replayed.balance(), balance);
+    }
+    if let Some((pending_debits, pending_credits)) = stored.pending {
+        check("pending_debits", replayed.pending_debits, pending_debits);
+        check("pending_credits", replayed.pending_credits, pending_credits);
+    }
+    if let Some(revision) = stored.revision {
+        check("revision", replayed.revision, revision);
     }
 }
 

@@ -269,10 +269,13 @@ async fn the_cli_verifies_a_database_and_its_write_side() {
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["compared"][0]["accounts"], 4);
 
-    sqlx::query("UPDATE write_accounts SET credits = credits + 7 WHERE id = 'alice'")
-        .execute(stack.db.pool())
-        .await
-        .expect("edit the write side");
+    sqlx::raw_sql(
+        "UPDATE write_accounts SET credits = credits + 7 WHERE id = 'alice'; \
+         UPDATE write_accounts SET revision = revision + 1, pending_debits = pending_debits + 1 WHERE id = 'bob'",
+    )
+    .execute(stack.db.pool())
+    .await
+    .expect("edit the write side");
     let (code, report) = run(&["verify", "--database-url", &url, "--json"]);
     assert_eq!(code, Some(1), "{report}");
     assert_eq!(
@@ -285,6 +288,16 @@ async fn the_cli_verifies_a_database_and_its_write_side() {
             .unwrap_or_default()
             .contains("account alice: credits")
     );
+    // Pending amounts and revisions are compared too, each difference its own failure.
+    let messages: Vec<&str> = report["failures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["message"].as_str())
+        .collect();
+    for field in ["account bob: pending_debits is 0", "account bob: revision is 10"] {
+        assert!(messages.iter().any(|m| m.starts_with(field)), "{field}: {report}");
+    }
 
     let (code, _) = run(&["verify", "--export", "/nonexistent/log.ndjson", "--json"]);
     assert_eq!(code, Some(2));

@@ -97,6 +97,7 @@ impl Sweeper {
                 }),
                 context: context.clone(),
                 idempotency_key: None,
+                chain: None,
             })
             .collect();
         let replies = self.writer.submit_all(submissions).await;

@@ -92,6 +92,7 @@ impl WriteMeta {
             command,
             context: self.context.clone(),
             idempotency_key: self.key(route, body),
+            chain: None,
         }
     }
 
@@ -116,6 +117,7 @@ impl WriteMeta {
             command,
             context: self.context.clone(),
             idempotency_key: None,
+            chain: None,
         }
     }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::load::{self, KeyRecord, Loaded};
 use crate::persist;
-use crate::writer::{IdempotencyKey, Reply, Submission, Unit};
+use crate::writer::{IdempotencyKey, Reply, Submission, Unit, runs};
 
 /// Why a batch was not written, which decides what the writer does next.
 #[derive(Debug)]
@@ -184,11 +184,7 @@ async fn decide_and_stage(
     let mut replies = Vec::with_capacity(units.len());
     for unit in units {
         match unit.key {
-            None => replies.extend(
-                unit.submissions
-                    .iter()
-                    .map(|s| decide_one(&mut loaded, &mut pending, s)),
-            ),
+            None => replies.extend(decide_all(&mut loaded, &mut pending, unit.submissions)),
             Some(key) => replies.extend(decide_keyed(&mut loaded, &mut pending, unit.submissions, key)),
         }
     }
@@ -220,7 +216,7 @@ fn decide_keyed(
         };
     }
     let first = pending.next_position;
-    let replies: Vec<Reply> = submissions.iter().map(|s| decide_one(loaded, pending, s)).collect();
+    let replies = decide_all(loaded, pending, submissions);
     if pending.next_position > first {
         let record = KeyRecord {
             request_hash: key.request_hash,
@@ -240,6 +236,44 @@ fn key_conflict(key: &IdempotencyKey) -> Rejection {
     }
 }
 
+/// Decides `submissions` in order: each command alone, a chain's members all or none.
+fn decide_all(loaded: &mut Loaded, pending: &mut Pending, submissions: &[Submission]) -> Vec<Reply> {
+    let mut replies = Vec::with_capacity(submissions.len());
+    for run in runs(submissions) {
+        match run {
+            [Submission { chain: Some(label), .. }, ..] => replies.extend(decide_chain(loaded, pending, run, label)),
+            _ => replies.extend(run.iter().map(|s| decide_one(loaded, pending, s))),
+        }
+    }
+    replies
+}
+
+/// A chain: decided member by member against the state its earlier members leave, then staged
+/// only if every member was accepted. Otherwise the refused member answers its rejection and
+/// every other member `linked_failed`, naming it.
+fn decide_chain(loaded: &mut Loaded, pending: &mut Pending, members: &[Submission], label: &str) -> Vec<Reply> {
+    let now = Timestamp(pending.recorded_at);
+    match ledger::decide_chain(&mut loaded.state, members.iter().map(|s| &s.command), now) {
+        Ok(decided) => members
+            .iter()
+            .zip(decided)
+            .map(|(member, events)| stage(loaded, pending, member, events))
+            .collect(),
+        Err((failed, rejection)) => {
+            let linked = ledger::linked_failed(label, failed, &members[failed].command, &rejection);
+            (0..members.len())
+                .map(|member| {
+                    Reply::Rejected(if member == failed {
+                        rejection.clone()
+                    } else {
+                        linked.clone()
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
 fn decide_one(loaded: &mut Loaded, pending: &mut Pending, submission: &Submission) -> Reply {
     let key = submission.idempotency_key.as_ref();
     if let Some(key) = key
@@ -253,10 +287,15 @@ fn decide_one(loaded: &mut Loaded, pending: &mut Pending, submission: &Submissio
             Reply::Rejected(key_conflict(key))
         };
     }
-    let events = match ledger::decide(&loaded.state, &submission.command, Timestamp(pending.recorded_at)) {
-        Ok(events) => events,
-        Err(rejection) => return Reply::Rejected(rejection),
-    };
+    match ledger::decide(&loaded.state, &submission.command, Timestamp(pending.recorded_at)) {
+        Ok(events) => stage(loaded, pending, submission, events),
+        Err(rejection) => Reply::Rejected(rejection),
+    }
+}
+
+/// Stages a decided command's events (none: an identical replay, answered from the log).
+fn stage(loaded: &mut Loaded, pending: &mut Pending, submission: &Submission, events: Vec<Event>) -> Reply {
+    let key = submission.idempotency_key.as_ref();
     let origin = origin_stream(&submission.command);
     if events.is_empty() {
         let position = match &submission.command {

@@ -81,6 +81,9 @@ impl Wanted {
                         wanted.accounts.insert(posting.debit.to_string());
                         wanted.accounts.insert(posting.credit.to_string());
                     }
+                    for condition in c.conditions() {
+                        wanted.accounts.insert(condition.account.to_string());
+                    }
                 }
             }
         }
@@ -117,20 +120,20 @@ SELECT 'account' AS kind, id AS key, asset, normal_side,
        status, debits, credits, pending_debits, pending_credits, version, fingerprint, position,
        NULL::int2 AS scale, NULL::text AS event_type, NULL::jsonb AS data, NULL::text AS reversed_by,
        NULL::text AS resolution_type, NULL::jsonb AS resolution, NULL::int8 AS resolution_position,
-       NULL::bytea AS request_hash, NULL::jsonb AS response
+       NULL::bytea AS request_hash, NULL::jsonb AS response, revision
   FROM accounts
 UNION ALL
 SELECT 'asset', code, NULL, NULL, NULL, NULL, NULL, posted, held, NULL, NULL, NULL, NULL, position, scale,
-       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
   FROM write_assets
  WHERE code = ANY($2) OR code IN (SELECT asset FROM accounts)
 UNION ALL
 SELECT 'transfer', stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL,
-       event_type, data, reversed_by, resolution_type, resolution, resolution_position, NULL, NULL
+       event_type, data, reversed_by, resolution_type, resolution, resolution_position, NULL, NULL, NULL
   FROM transfers
 UNION ALL
 SELECT 'key', key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL,
-       NULL, NULL, NULL, NULL, NULL, NULL, request_hash, response
+       NULL, NULL, NULL, NULL, NULL, NULL, request_hash, response, NULL
   FROM idempotency_keys WHERE key = ANY($4)";
 
 pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<Loaded, sqlx::Error> {
@@ -188,6 +191,7 @@ fn add_account(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
         pending_debits: row.try_get::<Option<i64>, _>("pending_debits")?.unwrap_or(0),
         pending_credits: row.try_get::<Option<i64>, _>("pending_credits")?.unwrap_or(0),
         version: row.try_get::<Option<i64>, _>("version")?.unwrap_or(0),
+        revision: row.try_get::<Option<i64>, _>("revision")?.unwrap_or(0),
         fingerprint: fingerprint.try_into().map_err(|_| corrupt("fingerprint"))?,
     };
     loaded

@@ -27,14 +27,15 @@ WITH new_events AS (
 ), accounts AS (
     INSERT INTO write_accounts (id, asset, normal_side, debits_must_not_exceed_credits,
                                 credits_must_not_exceed_debits, status, debits, credits, version,
-                                fingerprint, position, pending_debits, pending_credits)
+                                fingerprint, position, pending_debits, pending_credits, revision)
     SELECT * FROM UNNEST($16::text[], $17::text[], $18::text[], $19::bool[], $20::bool[], $21::text[],
                          $22::int8[], $23::int8[], $24::int8[], $25::bytea[], $26::int8[], $34::int8[],
-                         $35::int8[])
+                         $35::int8[], $40::int8[])
     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, debits = EXCLUDED.debits,
                                    credits = EXCLUDED.credits, version = EXCLUDED.version,
                                    pending_debits = EXCLUDED.pending_debits,
-                                   pending_credits = EXCLUDED.pending_credits
+                                   pending_credits = EXCLUDED.pending_credits,
+                                   revision = EXCLUDED.revision
 ), holds AS (
     INSERT INTO write_pending (id, expires_at)
     SELECT * FROM UNNEST($37::text[], $38::timestamptz[])
@@ -115,6 +116,8 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
                 .map(TransferId::as_str)
                 .collect::<Vec<_>>(),
         )
+        // added with conditions: revisions
+        .bind(accounts.revisions)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -168,6 +171,7 @@ pub(crate) struct Accounts<'a> {
     pub pending_debits: Vec<i64>,
     pub pending_credits: Vec<i64>,
     pub versions: Vec<i64>,
+    pub revisions: Vec<i64>,
     pub fingerprints: Vec<&'a [u8]>,
     pub positions: Vec<i64>,
 }
@@ -195,6 +199,7 @@ impl<'a> Accounts<'a> {
             columns.pending_debits.push(account.pending_debits);
             columns.pending_credits.push(account.pending_credits);
             columns.versions.push(account.version);
+            columns.revisions.push(account.revision);
             columns.fingerprints.push(&account.fingerprint[..]);
             columns
                 .positions

@@ -73,10 +73,10 @@ pub async fn rebuild_write_side(pool: &PgPool) -> Result<WriteSideRebuild, Rebui
     sqlx::query(
         "INSERT INTO write_accounts (id, asset, normal_side, debits_must_not_exceed_credits, \
              credits_must_not_exceed_debits, status, debits, credits, version, fingerprint, position, \
-             pending_debits, pending_credits) \
+             pending_debits, pending_credits, revision) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[], $6::text[], \
                               $7::int8[], $8::int8[], $9::int8[], $10::bytea[], $11::int8[], $12::int8[], \
-                              $13::int8[])",
+                              $13::int8[], $14::int8[])",
     )
     .bind(&accounts.ids)
     .bind(&accounts.assets)
@@ -91,6 +91,7 @@ pub async fn rebuild_write_side(pool: &PgPool) -> Result<WriteSideRebuild, Rebui
     .bind(&accounts.positions)
     .bind(&accounts.pending_debits)
     .bind(&accounts.pending_credits)
+    .bind(&accounts.revisions)
     .execute(&mut *tx)
     .await?;
     // The holds that can still expire.

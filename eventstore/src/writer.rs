@@ -93,6 +93,9 @@ pub struct Submission {
     pub command: Command,
     pub context: CommandContext,
     pub idempotency_key: Option<IdempotencyKey>,
+    /// A chain's label: consecutive submissions of one request with the same label are written
+    /// all or none. Chain members carry no `idempotency_key` of their own.
+    pub chain: Option<String>,
 }
 
 impl Submission {
@@ -101,7 +104,14 @@ impl Submission {
             command,
             context: CommandContext::default(),
             idempotency_key: None,
+            chain: None,
         }
+    }
+
+    /// This submission as a member of the chain `label`.
+    pub fn in_chain(mut self, label: String) -> Self {
+        self.chain = Some(label);
+        self
     }
 
     fn postings(&self) -> usize {
@@ -350,8 +360,8 @@ impl Task {
     }
 }
 
-/// What the writer never splits: one command, or a keyed batch (its answers are recorded with its
-/// key in one transaction).
+/// What the writer never splits: one command, a chain, or a keyed batch (its answers are recorded
+/// with its key in one transaction).
 pub(crate) struct Unit<'a> {
     pub submissions: &'a [Submission],
     pub key: Option<&'a IdempotencyKey>,
@@ -364,16 +374,27 @@ impl<'a> Unit<'a> {
                 submissions: &job.submissions,
                 key: Some(key),
             }],
-            None => job
-                .submissions
-                .iter()
-                .map(|s| Self {
-                    submissions: std::slice::from_ref(s),
-                    key: None,
-                })
+            None => runs(&job.submissions)
+                .map(|submissions| Self { submissions, key: None })
                 .collect(),
         }
     }
+}
+
+/// `submissions` cut into what is decided together: a single command, or a chain's members
+/// (consecutive submissions with the same label).
+pub(crate) fn runs(submissions: &[Submission]) -> impl Iterator<Item = &[Submission]> {
+    let mut rest = submissions;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let len = match &first.chain {
+            None => 1,
+            Some(label) => rest.iter().take_while(|s| s.chain.as_ref() == Some(label)).count(),
+        };
+        let (run, tail) = rest.split_at(len);
+        rest = tail;
+        Some(run)
+    })
 }
 
 fn commands(units: &[Unit<'_>]) -> usize {

@@ -119,6 +119,43 @@ pub enum PostingsError {
     PendingReversal,
     #[error("a hold's timeout is 1 to {max} seconds")]
     Timeout { max: u32 },
+    #[error("a transfer has at most {max} conditions")]
+    Conditions { max: usize },
+}
+
+/// A precondition a transfer sets on an account, checked against the state it is decided on
+/// (including the earlier transfers of its batch). Conditions are part of the command, not of
+/// the event: the log records what happened, not what the client feared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub account: AccountId,
+    pub check: Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The account's available balance (its normal-side balance less what open holds reserve
+    /// against it) is at least this much before the transfer.
+    AvailableAtLeast(i64),
+    /// The account's revision is exactly this: nothing changed it since the client read it.
+    Revision(i64),
+}
+
+impl Check {
+    /// As the API and the rejections spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AvailableAtLeast(_) => "available_at_least",
+            Self::Revision(_) => "revision",
+        }
+    }
+
+    /// The value the condition expects.
+    pub fn expected(self) -> i64 {
+        match self {
+            Self::AvailableAtLeast(value) | Self::Revision(value) => value,
+        }
+    }
 }
 
 /// Posts a balanced transfer atomically. Construct it with [`PostTransfer::new`].
@@ -130,6 +167,8 @@ pub struct PostTransfer {
     pub reverses: Option<TransferId>,
     /// Present for a pending transfer: it reserves its amounts until posted, voided or expired.
     pub hold: Option<Hold>,
+    /// Checked before the transfer is accepted; not recorded.
+    conditions: Vec<Condition>,
 }
 
 /// The terms of a pending transfer.
@@ -156,7 +195,27 @@ impl PostTransfer {
             metadata: normalized(metadata),
             reverses,
             hold: None,
+            conditions: Vec::new(),
         })
+    }
+
+    /// The most conditions one transfer may set.
+    pub const MAX_CONDITIONS: usize = 16;
+
+    /// This transfer, accepted only if every condition holds when it is decided.
+    pub fn with_conditions(mut self, conditions: Vec<Condition>) -> Result<Self, PostingsError> {
+        if conditions.len() > Self::MAX_CONDITIONS {
+            return Err(PostingsError::Conditions {
+                max: Self::MAX_CONDITIONS,
+            });
+        }
+        self.conditions = conditions;
+        Ok(self)
+    }
+
+    /// The preconditions, in the client's order.
+    pub fn conditions(&self) -> &[Condition] {
+        &self.conditions
     }
 
     /// The longest a hold may wait for its resolution: a year.

@@ -2,12 +2,12 @@
 //! the reason it is refused. An identical replay of an earlier command decides no events.
 
 use crate::command::{
-    AccountLifecycle, Command, HoldAction, OpenAccount, PostTransfer, Posting, RegisterAsset, ResolveHold,
+    AccountLifecycle, Check, Command, HoldAction, OpenAccount, PostTransfer, Posting, RegisterAsset, ResolveHold,
 };
 use crate::event::{AccountLifecycleEvent, AssetRegistered, Event, PendingPosted, PendingReleased};
 use crate::ids::{AccountId, Amount, AssetCode, Timestamp, TransferId};
 use crate::rejection::{LimitFlag, Rejection};
-use crate::state::{Account, AccountStatus, Resolution, State, Transfer};
+use crate::state::{Account, AccountStatus, Resolution, State, Transfer, Undo};
 
 /// Decides `command` against `state`.
 ///
@@ -21,6 +21,52 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
         Command::ChangeAccount { account, change } => change_account(state, account, *change),
         Command::PostTransfer(c) => post_transfer(state, c, now),
         Command::ResolveHold(c) => resolve_hold(state, c, now),
+    }
+}
+
+/// Decides a chain: its commands in order, each against the state including the earlier
+/// members' events, accepted all or none. The events of each member, or the first refusal as
+/// `(member, rejection)`. `state` is left as it was either way.
+pub fn decide_chain<'c>(
+    state: &mut State,
+    commands: impl IntoIterator<Item = &'c Command>,
+    now: Timestamp,
+) -> Result<Vec<Vec<Event>>, (usize, Rejection)> {
+    let mut undo = Undo::default();
+    let mut decided = Vec::new();
+    let mut refused = None;
+    for (member, command) in commands.into_iter().enumerate() {
+        match decide(state, command, now) {
+            Ok(events) => {
+                for event in &events {
+                    state.apply_undoable(event, &mut undo);
+                }
+                decided.push(events);
+            }
+            Err(rejection) => {
+                refused = Some((member, rejection));
+                break;
+            }
+        }
+    }
+    state.undo(undo);
+    refused.map_or(Ok(decided), Err)
+}
+
+/// What every other member of a chain answers when `rejection` refused its member `member`.
+pub fn linked_failed(chain: &str, member: usize, command: &Command, rejection: &Rejection) -> Rejection {
+    let id = match command {
+        Command::RegisterAsset(c) => c.code.to_string(),
+        Command::OpenAccount(c) => c.id.to_string(),
+        Command::ChangeAccount { account, .. } => account.to_string(),
+        Command::PostTransfer(c) => c.id.to_string(),
+        Command::ResolveHold(c) => c.id.to_string(),
+    };
+    Rejection::LinkedFailed {
+        chain: chain.to_owned(),
+        member,
+        id,
+        code: rejection.code(),
     }
 }
 
@@ -123,6 +169,7 @@ fn post_transfer(state: &State, c: &PostTransfer, now: Timestamp) -> Result<Vec<
         };
     }
     check_postable(state, c.postings())?;
+    check_conditions(state, c)?;
     if let Some(original_id) = &c.reverses {
         check_reversal(state, original_id, c.postings())?;
     }
@@ -150,6 +197,26 @@ fn check_postable(state: &State, postings: &[Posting]) -> Result<(), Rejection> 
                 debit_asset: debit.asset.clone(),
                 credit: posting.credit.clone(),
                 credit_asset: credit.asset.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_conditions(state: &State, c: &PostTransfer) -> Result<(), Rejection> {
+    for (index, condition) in c.conditions().iter().enumerate() {
+        let account = find_account(state, &condition.account)?;
+        let (holds, actual) = match condition.check {
+            Check::AvailableAtLeast(at_least) => (account.available() >= at_least, account.available()),
+            Check::Revision(revision) => (account.revision == revision, account.revision),
+        };
+        if !holds {
+            return Err(Rejection::ConditionFailed {
+                index,
+                account: condition.account.clone(),
+                condition: condition.check.as_str(),
+                expected: condition.check.expected(),
+                actual,
             });
         }
     }

@@ -5,17 +5,6 @@ use crate::*;
 
 const SECOND: i64 = 1_000_000;
 
-/// alice (no overdraft) holds 100 EUR; bob (no overdraft) holds nothing.
-fn funded() -> Vec<Event> {
-    vec![
-        asset_registered("EUR", 2),
-        account_opened("bank", "EUR", AccountFlags::default()),
-        account_opened("alice", "EUR", no_overdraft()),
-        account_opened("bob", "EUR", no_overdraft()),
-        transfer_posted(&post_transfer("fund", &[("bank", "alice", 100)])),
-    ]
-}
-
 fn held(legs: &[(&str, &str, i64)]) -> Vec<Event> {
     let mut events = funded();
     events.push(transfer_posted(&hold("h", legs, Some(10))));

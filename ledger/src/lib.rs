@@ -18,10 +18,10 @@ mod state;
 pub mod testing;
 
 pub use command::{
-    AccountFlags, AccountLifecycle, Command, Hold, HoldAction, Metadata, NormalSide, OpenAccount, PostTransfer,
-    Posting, PostingsError, RegisterAsset, ResolveHold,
+    AccountFlags, AccountLifecycle, Check, Command, Condition, Hold, HoldAction, Metadata, NormalSide, OpenAccount,
+    PostTransfer, Posting, PostingsError, RegisterAsset, ResolveHold,
 };
-pub use decide::decide;
+pub use decide::{decide, decide_chain, linked_failed};
 pub use event::{
     AccountLifecycleEvent, AccountOpened, AssetRegistered, DecodeError, Event, PendingPosted, PendingReleased,
     SCHEMA_VERSION, StreamId, TransferPending, TransferPosted,
@@ -29,9 +29,11 @@ pub use event::{
 pub use ids::{AccountId, Amount, AssetCode, IdError, Scale, Timestamp, TransferId};
 pub use rejection::{LimitFlag, Rejection};
 pub use state::{
-    Account, AccountStatus, Asset, Fingerprint, HoldState, Resolution, State, Transfer, evolve, signed_balance,
+    Account, AccountStatus, Asset, Fingerprint, HoldState, Resolution, State, Transfer, Undo, evolve, signed_balance,
 };
 
+#[cfg(test)]
+mod chain_tests;
 #[cfg(test)]
 mod hold_tests;
 #[cfg(test)]

@@ -34,10 +34,12 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(id, asset, flags)| Command::OpenAccount(open_account(id, asset, flags))),
         1 => (account(), prop::sample::select(vec![AccountLifecycle::Freeze, AccountLifecycle::Unfreeze, AccountLifecycle::Close]))
             .prop_map(|(id, change)| Command::ChangeAccount { account: account_id(id), change }),
-        8 => (transfer_id(), prop::collection::vec((account(), account(), amount()), 1..4), prop::option::of(transfer_id()), hold_terms())
-            .prop_filter_map("distinct legs", |(id, legs, reverses, hold)| {
+        8 => (transfer_id(), prop::collection::vec((account(), account(), amount()), 1..4), prop::option::of(transfer_id()), hold_terms(), conditions())
+            .prop_filter_map("distinct legs", |(id, legs, reverses, hold, conditions)| {
                 let postings = legs.iter().map(|(d, c, a)| posting(d, c, *a)).collect();
                 let transfer = PostTransfer::new(self::transfer_id(&id), postings, Metadata::new(), reverses.map(|r| self::transfer_id(&r)))
+                    .ok()?
+                    .with_conditions(conditions)
                     .ok()?;
                 match hold {
                     Some(timeout) => transfer.pending(timeout).ok(),
@@ -48,6 +50,19 @@ fn command() -> impl Strategy<Value = Command> {
         3 => (transfer_id(), hold_action())
             .prop_map(|(id, action)| Command::ResolveHold(ResolveHold { id: self::transfer_id(&id), action })),
     ]
+}
+
+/// A few transfers set conditions, small enough to hold now and then.
+fn conditions() -> impl Strategy<Value = Vec<Condition>> {
+    let check = prop_oneof![
+        (-50..500i64).prop_map(Check::AvailableAtLeast),
+        (0..8i64).prop_map(Check::Revision)
+    ];
+    let condition = (prop::sample::select(ACCOUNTS.to_vec()), check).prop_map(|(id, check)| Condition {
+        account: account_id(id),
+        check,
+    });
+    prop_oneof![3 => Just(Vec::new()), 1 => prop::collection::vec(condition, 1..3)]
 }
 
 /// Half the transfers are holds, some with a timeout of 1 to 3 seconds.
@@ -145,6 +160,33 @@ proptest! {
                 prop_assert!(events.is_empty());
             }
         }
+        // An account's revision counts the events that changed it, each once.
+        let mut revisions: HashMap<&AccountId, i64> = HashMap::new();
+        for event in &log {
+            let legs: &[Posting] = match event {
+                Event::AccountOpened(e) => {
+                    *revisions.entry(&e.id).or_default() += 1;
+                    &[]
+                }
+                Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
+                    *revisions.entry(&e.id).or_default() += 1;
+                    &[]
+                }
+                Event::TransferPosted(e) => &e.postings,
+                Event::TransferPending(e) => &e.postings,
+                Event::PendingPosted(PendingPosted { id, .. })
+                | Event::PendingVoided(PendingReleased { id })
+                | Event::PendingExpired(PendingReleased { id }) => &state.transfers[id].postings,
+                Event::AssetRegistered(_) => &[],
+            };
+            let touched: std::collections::BTreeSet<&AccountId> = legs.iter().flat_map(|p| [&p.debit, &p.credit]).collect();
+            for id in touched {
+                *revisions.entry(id).or_default() += 1;
+            }
+        }
+        for (id, account) in &state.accounts {
+            prop_assert_eq!(account.revision, revisions[id], "revision of {}", id);
+        }
         // Every event sits at the version its stream had reached.
         let mut versions: HashMap<StreamId, i64> = HashMap::new();
         let mut folded = State::default();
@@ -155,6 +197,60 @@ proptest! {
             folded.apply(event);
             prop_assert_eq!(folded.stream_version(&stream), *version);
         }
+    }
+}
+
+/// The state a random history leaves, a second per command.
+fn history(commands: &[Command]) -> State {
+    let mut state = State::default();
+    for (now, command) in (0..).map(|s| Timestamp(s * 1_000_000)).zip(commands) {
+        if let Ok(events) = decide(&state, command, now) {
+            events.iter().for_each(|event| state.apply(event));
+        }
+    }
+    state
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A chain decides what its commands would decide one after another, or refuses at the
+    /// member that would fail first; either way it leaves the state exactly as it found it.
+    #[test]
+    fn chains_are_all_or_nothing(
+        past in prop::collection::vec(command(), 0..30),
+        chain in prop::collection::vec(command(), 1..6),
+    ) {
+        // Opened and funded accounts first, so that chains often get past their first member.
+        let setup = [
+            Command::RegisterAsset(register_asset("EUR", 2)),
+            Command::OpenAccount(open_account("a0", "EUR", AccountFlags::default())),
+            Command::OpenAccount(open_account("a1", "EUR", no_overdraft())),
+            Command::OpenAccount(open_account("a2", "EUR", no_overdraft())),
+            Command::OpenAccount(open_account("a3", "EUR", AccountFlags::default())),
+            Command::PostTransfer(post_transfer("f1", &[("a0", "a1", 900)])),
+            Command::PostTransfer(post_transfer("f2", &[("a0", "a2", 900)])),
+        ];
+        let state = history(&[&setup[..], &past].concat());
+        let now = Timestamp(past.len() as i64 * 1_000_000);
+        let mut chained = state.clone();
+        let result = decide_chain(&mut chained, &chain, now);
+        prop_assert_eq!(&chained, &state);
+        let mut sequential = state.clone();
+        let mut expected = Vec::new();
+        for (member, command) in chain.iter().enumerate() {
+            match decide(&sequential, command, now) {
+                Ok(events) => {
+                    events.iter().for_each(|event| sequential.apply(event));
+                    expected.push(events);
+                }
+                Err(rejection) => {
+                    prop_assert_eq!(result, Err((member, rejection)));
+                    return Ok(());
+                }
+            }
+        }
+        prop_assert_eq!(result, Ok(expected));
     }
 }
 

@@ -88,6 +88,28 @@ pub enum Rejection {
     Overflow { asset: AssetCode },
     #[error("{kind} {id} already exists with a different body")]
     IdempotencyConflict { kind: &'static str, id: String },
+    #[error("condition {index} failed: {condition} of account {account} is {actual}, not {}", expectation(condition, *expected))]
+    ConditionFailed {
+        index: usize,
+        account: AccountId,
+        condition: &'static str,
+        expected: i64,
+        actual: i64,
+    },
+    #[error("chain {chain} was not written: its member {member} ({id}) was refused with {code}")]
+    LinkedFailed {
+        chain: String,
+        member: usize,
+        id: String,
+        code: &'static str,
+    },
+}
+
+fn expectation(condition: &str, expected: i64) -> String {
+    match condition {
+        "available_at_least" => format!("at least {expected}"),
+        _ => expected.to_string(),
+    }
 }
 
 impl Rejection {
@@ -114,6 +136,8 @@ impl Rejection {
             Self::ReversalMismatch { .. } => "reversal_mismatch",
             Self::Overflow { .. } => "overflow",
             Self::IdempotencyConflict { .. } => "idempotency_conflict",
+            Self::ConditionFailed { .. } => "condition_failed",
+            Self::LinkedFailed { .. } => "linked_failed",
         }
     }
 
@@ -168,6 +192,23 @@ impl Rejection {
                 json!({"transfer": transfer, "reversed_by": reversed_by})
             }
             Self::IdempotencyConflict { kind, id } => json!({"kind": kind, "id": id}),
+            Self::ConditionFailed {
+                index,
+                account,
+                condition,
+                expected,
+                actual,
+            } => json!({
+                "condition": index, "account": account, "check": condition, "expected": expected, "actual": actual
+            }),
+            Self::LinkedFailed {
+                chain,
+                member,
+                id,
+                code,
+            } => {
+                json!({"chain": chain, "member": member, "id": id, "code": code})
+            }
         }
     }
 

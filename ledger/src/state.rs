@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::canonical;
 use crate::command::{AccountFlags, Metadata, NormalSide, OpenAccount, PostTransfer, Posting};
-use crate::event::{Event, StreamId, TransferPending, TransferPosted};
+use crate::event::{Event, PendingPosted, PendingReleased, StreamId, TransferPending, TransferPosted};
 use crate::ids::{AccountId, AssetCode, Scale, TransferId};
 
 /// SHA-256 of a command's canonical body: equal fingerprints mean an identical replay.
@@ -84,6 +84,9 @@ pub struct Account {
     pub pending_credits: i64,
     /// Events in the account's stream so far.
     pub version: i64,
+    /// Events that changed the account so far: its own, and every transfer, hold and
+    /// resolution with a leg on it (each once). A transfer can require it unchanged.
+    pub revision: i64,
     pub fingerprint: Fingerprint,
 }
 
@@ -91,6 +94,15 @@ impl Account {
     /// The balance signed by the normal side: positive when the account holds its normal balance.
     pub fn balance(&self) -> i64 {
         signed_balance(self.normal_side, self.debits, self.credits)
+    }
+
+    /// The balance less what open holds reserve against it: what a transfer can still spend.
+    pub fn available(&self) -> i64 {
+        let reserved = match self.normal_side {
+            NormalSide::Debit => self.pending_credits,
+            NormalSide::Credit => self.pending_debits,
+        };
+        self.balance().saturating_sub(reserved)
     }
 
     /// Whether open holds still reserve anything on this account.
@@ -333,6 +345,7 @@ impl State {
                     pending_debits: 0,
                     pending_credits: 0,
                     version: 1,
+                    revision: 1,
                     fingerprint: e.fingerprint(),
                 };
                 self.accounts.insert(e.id.clone(), account);
@@ -341,12 +354,12 @@ impl State {
             Event::AccountUnfrozen(e) => self.set_status(&e.id, AccountStatus::Open),
             Event::AccountClosed(e) => self.set_status(&e.id, AccountStatus::Closed),
             Event::TransferPosted(e) => {
-                self.post(&e.postings);
+                self.post(&e.postings, Touch::Revise);
                 self.mark_reversed(e);
                 self.open_transfer(&e.id, event);
             }
             Event::TransferPending(e) => {
-                self.reserve(&e.postings, 1);
+                self.reserve(&e.postings, 1, Touch::Revise);
                 self.open_transfer(&e.id, event);
             }
             Event::PendingPosted(e) => self.resolve(&e.id, Resolution::Posted(e.postings.clone())),
@@ -359,6 +372,7 @@ impl State {
         if let Some(account) = self.accounts.get_mut(id) {
             account.status = status;
             account.version += 1;
+            account.revision += 1;
         }
     }
 
@@ -368,7 +382,7 @@ impl State {
         match event {
             Event::TransferPosted(transfer) => {
                 let fingerprint = transfer.fingerprint();
-                self.post(&transfer.postings);
+                self.post(&transfer.postings, Touch::Revise);
                 self.mark_reversed(&transfer);
                 let record = Transfer {
                     fingerprint,
@@ -402,38 +416,45 @@ impl State {
         };
         hold.resolution = Some(resolution);
         let held = transfer.postings.clone();
-        self.reserve(&held, -1);
-        self.post(&posted);
+        // What is posted is a subset of what was held: the release revises every account once.
+        self.reserve(&held, -1, Touch::Revise);
+        self.post(&posted, Touch::Keep);
     }
 
     /// Moves amounts: the accounts' totals and the assets' posted volume.
-    fn post(&mut self, postings: &[Posting]) {
-        for posting in postings {
+    fn post(&mut self, postings: &[Posting], touch: Touch) {
+        for (index, posting) in postings.iter().enumerate() {
             let amount = posting.amount.get();
-            if let Some(debit) = self.accounts.get_mut(&posting.debit) {
-                debit.debits = debit.debits.saturating_add(amount);
-                if let Some(asset) = self.assets.get_mut(&debit.asset) {
+            let [debit, credit] = touch.revisions(postings, index);
+            if let Some(account) = self.accounts.get_mut(&posting.debit) {
+                account.debits = account.debits.saturating_add(amount);
+                account.revision += debit;
+                if let Some(asset) = self.assets.get_mut(&account.asset) {
                     asset.posted = asset.posted.saturating_add(amount);
                 }
             }
-            if let Some(credit) = self.accounts.get_mut(&posting.credit) {
-                credit.credits = credit.credits.saturating_add(amount);
+            if let Some(account) = self.accounts.get_mut(&posting.credit) {
+                account.credits = account.credits.saturating_add(amount);
+                account.revision += credit;
             }
         }
     }
 
     /// Reserves (`sign` 1) or releases (`sign` -1) a hold's amounts.
-    fn reserve(&mut self, postings: &[Posting], sign: i64) {
-        for posting in postings {
+    fn reserve(&mut self, postings: &[Posting], sign: i64, touch: Touch) {
+        for (index, posting) in postings.iter().enumerate() {
             let amount = sign * posting.amount.get();
-            if let Some(debit) = self.accounts.get_mut(&posting.debit) {
-                debit.pending_debits = debit.pending_debits.saturating_add(amount);
-                if let Some(asset) = self.assets.get_mut(&debit.asset) {
+            let [debit, credit] = touch.revisions(postings, index);
+            if let Some(account) = self.accounts.get_mut(&posting.debit) {
+                account.pending_debits = account.pending_debits.saturating_add(amount);
+                account.revision += debit;
+                if let Some(asset) = self.assets.get_mut(&account.asset) {
                     asset.held = asset.held.saturating_add(amount);
                 }
             }
-            if let Some(credit) = self.accounts.get_mut(&posting.credit) {
-                credit.pending_credits = credit.pending_credits.saturating_add(amount);
+            if let Some(account) = self.accounts.get_mut(&posting.credit) {
+                account.pending_credits = account.pending_credits.saturating_add(amount);
+                account.revision += credit;
             }
         }
     }
@@ -443,6 +464,102 @@ impl State {
             original.reversed_by = Some(transfer.id.clone());
         }
     }
+}
+
+/// Whether applying legs revises their accounts: each account once per event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Touch {
+    Revise,
+    Keep,
+}
+
+impl Touch {
+    /// What leg `index` adds to its debit and credit accounts' revisions: 1 for an account no
+    /// earlier leg of the event named (a leg's two accounts always differ).
+    fn revisions(self, postings: &[Posting], index: usize) -> [i64; 2] {
+        if self == Self::Keep {
+            return [0, 0];
+        }
+        let earlier = &postings[..index];
+        let first = |id: &AccountId| i64::from(!earlier.iter().any(|p| &p.debit == id || &p.credit == id));
+        let posting = &postings[index];
+        [first(&posting.debit), first(&posting.credit)]
+    }
+}
+
+/// What a chain's events changed, to be put back if a later member is refused: each entry's
+/// value before the first event that touched it.
+#[derive(Debug, Default)]
+pub struct Undo {
+    assets: Vec<(AssetCode, Option<Asset>)>,
+    accounts: Vec<(AccountId, Option<Account>)>,
+    transfers: Vec<(TransferId, Option<Transfer>)>,
+}
+
+impl State {
+    /// [`apply`](Self::apply), first saving into `undo` every entry the event changes.
+    pub fn apply_undoable(&mut self, event: &Event, undo: &mut Undo) {
+        let mut accounts: Vec<&AccountId> = Vec::new();
+        let mut transfers: Vec<&TransferId> = Vec::new();
+        match event {
+            Event::AssetRegistered(e) => undo.assets.push((e.code.clone(), self.assets.get(&e.code).cloned())),
+            Event::AccountOpened(e) => accounts.push(&e.id),
+            Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => accounts.push(&e.id),
+            Event::TransferPosted(e) => {
+                accounts.extend(e.postings.iter().flat_map(|p| [&p.debit, &p.credit]));
+                transfers.push(&e.id);
+                transfers.extend(e.reverses.as_ref());
+            }
+            Event::TransferPending(e) => {
+                accounts.extend(e.postings.iter().flat_map(|p| [&p.debit, &p.credit]));
+                transfers.push(&e.id);
+            }
+            Event::PendingPosted(PendingPosted { id, .. })
+            | Event::PendingVoided(PendingReleased { id })
+            | Event::PendingExpired(PendingReleased { id }) => {
+                // What is posted is a subset of what was held.
+                let held = self
+                    .transfers
+                    .get(id)
+                    .map(|t| t.postings.as_slice())
+                    .unwrap_or_default();
+                accounts.extend(held.iter().flat_map(|p| [&p.debit, &p.credit]));
+                transfers.push(id);
+            }
+        }
+        for id in accounts {
+            let saved = self.accounts.get(id).cloned();
+            if let Some(asset) = saved.as_ref().map(|a| &a.asset) {
+                undo.assets.push((asset.clone(), self.assets.get(asset).cloned()));
+            }
+            undo.accounts.push((id.clone(), saved));
+        }
+        for id in transfers {
+            undo.transfers.push((id.clone(), self.transfers.get(id).cloned()));
+        }
+        self.apply(event);
+    }
+
+    /// Puts back what `undo` saved: the state as it was before its first event.
+    pub fn undo(&mut self, undo: Undo) {
+        // Latest first, so an entry saved twice ends at its earliest value.
+        for (code, saved) in undo.assets.into_iter().rev() {
+            restore(&mut self.assets, code, saved);
+        }
+        for (id, saved) in undo.accounts.into_iter().rev() {
+            restore(&mut self.accounts, id, saved);
+        }
+        for (id, saved) in undo.transfers.into_iter().rev() {
+            restore(&mut self.transfers, id, saved);
+        }
+    }
+}
+
+fn restore<K: std::hash::Hash + Eq, V>(map: &mut Map<K, V>, key: K, saved: Option<V>) {
+    match saved {
+        Some(value) => map.insert(key, value),
+        None => map.remove(&key),
+    };
 }
 
 /// `evolve(state, event)`: the state after `event`.

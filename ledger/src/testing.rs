@@ -29,6 +29,11 @@ pub fn given(events: impl IntoIterator<Item = Event>) -> Given {
 }
 
 impl Given {
+    /// The state the given events produce.
+    pub fn state(self) -> State {
+        self.state
+    }
+
     pub fn when(self, command: Command) -> When {
         self.when_at(command, 0)
     }
@@ -167,4 +172,15 @@ pub fn resolve(id: &str, action: HoldAction) -> Command {
 pub fn post_hold(id: &str, legs: &[(&str, &str, i64)]) -> Command {
     let postings = (!legs.is_empty()).then(|| legs.iter().map(|(d, c, a)| posting(d, c, *a)).collect());
     resolve(id, HoldAction::post(postings).expect("valid legs"))
+}
+
+/// EUR with a bank, and alice (no overdraft) holding 100 and bob (no overdraft) nothing.
+pub fn funded() -> Vec<Event> {
+    vec![
+        asset_registered("EUR", 2),
+        account_opened("bank", "EUR", AccountFlags::default()),
+        account_opened("alice", "EUR", no_overdraft()),
+        account_opened("bob", "EUR", no_overdraft()),
+        transfer_posted(&post_transfer("fund", &[("bank", "alice", 100)])),
+    ]
 }

@@ -2,7 +2,10 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use ledger::{Command, HoldAction, Metadata, PostTransfer, Posting, PostingsError, Rejection, ResolveHold, TransferId};
+use ledger::{
+    AccountId, Check, Command, Condition, HoldAction, Metadata, PostTransfer, Posting, PostingsError, Rejection,
+    ResolveHold, TransferId,
+};
 use partida_eventstore::{AppendError, Reply, Submission};
 use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Json};
@@ -41,10 +44,43 @@ pub(super) struct TransferBody {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 31_622_400)]
     timeout_secs: Option<u32>,
+    /// Preconditions checked when the transfer is decided, against the state before it (and
+    /// after the earlier transfers of its batch): at most 16. Any that fails refuses the
+    /// transfer with `condition_failed`, naming it. A retry of a transfer already written is
+    /// answered as such whatever its conditions say now.
+    #[serde(default, deserialize_with = "partida_service::objects")]
+    #[schema(max_items = 16)]
+    conditions: Vec<ConditionBody>,
+    /// Batch items only: the label of a chain. The consecutive items with the same label are
+    /// written all or none; if one is refused, it answers its own error and every other member
+    /// `linked_failed`, naming it. 1 to 64 characters.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
+    chain: Option<String>,
 }
 
+/// A precondition on one account: exactly one of `available_at_least` and `revision`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConditionBody {
+    #[schema(value_type = openapi::AccountId)]
+    account: AccountId,
+    /// The account's available balance (its balance less what open holds reserve against it)
+    /// is at least this many minor units.
+    #[serde(default)]
+    available_at_least: Option<i64>,
+    /// The account's revision (served with the account) is exactly this: nothing changed the
+    /// account since it was read.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    revision: Option<i64>,
+}
+
+/// The most characters a chain's label has.
+const MAX_CHAIN_LABEL: usize = 64;
+
 impl TransferBody {
-    fn into_command(self, prefix: &str) -> Result<PostTransfer, ApiError> {
+    fn into_command(self, prefix: &str) -> Result<(PostTransfer, Option<String>), ApiError> {
         if self.timeout_secs.is_some() && !self.pending {
             let field = format!("{prefix}timeout_secs");
             return Err(ApiError::validation(
@@ -52,14 +88,58 @@ impl TransferBody {
                 field,
             ));
         }
-        let transfer = PostTransfer::new(self.id, self.postings, self.metadata, self.reverses).and_then(|t| {
-            if self.pending {
-                t.pending(self.timeout_secs)
-            } else {
-                Ok(t)
+        if let Some(label) = &self.chain
+            && (label.is_empty() || label.chars().count() > MAX_CHAIN_LABEL)
+        {
+            let field = format!("{prefix}chain");
+            return Err(ApiError::validation(
+                format!("{field}: a chain's label has 1 to {MAX_CHAIN_LABEL} characters"),
+                field,
+            ));
+        }
+        let conditions = self
+            .conditions
+            .into_iter()
+            .enumerate()
+            .map(|(index, body)| body.into_condition(&format!("{prefix}conditions[{index}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let transfer = PostTransfer::new(self.id, self.postings, self.metadata, self.reverses)
+            .and_then(|t| {
+                if self.pending {
+                    t.pending(self.timeout_secs)
+                } else {
+                    Ok(t)
+                }
+            })
+            .and_then(|t| t.with_conditions(conditions));
+        transfer
+            .map(|t| (t, self.chain))
+            .map_err(|e| postings_error(&e, prefix))
+    }
+}
+
+impl ConditionBody {
+    fn into_condition(self, field: &str) -> Result<Condition, ApiError> {
+        let check = match (self.available_at_least, self.revision) {
+            (Some(at_least), None) => Check::AvailableAtLeast(at_least),
+            (None, Some(revision)) if revision >= 0 => Check::Revision(revision),
+            (None, Some(_)) => {
+                return Err(ApiError::validation(
+                    format!("{field}.revision: a revision is not negative"),
+                    format!("{field}.revision"),
+                ));
             }
-        });
-        transfer.map_err(|e| postings_error(&e, prefix))
+            _ => {
+                return Err(ApiError::validation(
+                    format!("{field}: a condition has exactly one of available_at_least and revision"),
+                    field,
+                ));
+            }
+        };
+        Ok(Condition {
+            account: self.account,
+            check,
+        })
     }
 }
 
@@ -70,6 +150,7 @@ fn postings_error(e: &PostingsError, prefix: &str) -> ApiError {
         PostingsError::SameAccount { index } => format!("{prefix}postings[{index}]"),
         PostingsError::PendingReversal => format!("{prefix}pending"),
         PostingsError::Timeout { .. } => format!("{prefix}timeout_secs"),
+        PostingsError::Conditions { .. } => format!("{prefix}conditions"),
     };
     ApiError::validation(format!("{field}: {e}"), field)
 }
@@ -158,7 +239,7 @@ async fn resolve(
         (status = 201, description = "Posted.", body = Written),
         (status = 200, description = "Already posted so: the first write.", body = Written),
         (status = 409, description = "The id is taken by another transfer.", body = ErrorBody),
-        (status = 422, description = "Refused by a rule, e.g. `limit_exceeded` (a limit flag, counting what holds reserve), `account_frozen`, `asset_mismatch`, `already_reversed`, `transfer_not_posted`.", body = ErrorBody),
+        (status = 422, description = "Refused by a rule, e.g. `limit_exceeded` (a limit flag, counting what holds reserve), `condition_failed`, `account_frozen`, `asset_mismatch`, `already_reversed`, `transfer_not_posted`.", body = ErrorBody),
     )
 )]
 pub(super) async fn post(
@@ -166,7 +247,13 @@ pub(super) async fn post(
     meta: WriteMeta,
     Json(body): Json<TransferBody>,
 ) -> Result<Response, ApiError> {
-    let transfer = body.into_command("")?;
+    let (transfer, chain) = body.into_command("")?;
+    if chain.is_some() {
+        return Err(ApiError::validation(
+            "chain: only the items of a batch form chains",
+            "chain",
+        ));
+    }
     let id = transfer.id.clone();
     let reply = state.writer.submit(meta.natural(Command::PostTransfer(transfer))).await;
     respond(id.as_str(), reply)
@@ -202,8 +289,8 @@ struct BatchResult {
     error: Option<Value>,
 }
 
-/// Posts many transfers: each is decided on its own, in order, in as few transactions as the
-/// writer's caps allow; one result per transfer, in order. Each transfer's id makes it
+/// Posts many transfers: each is decided on its own (or with its chain, all or none), in order,
+/// in as few transactions as the writer's caps allow; one result per transfer, in order. Each transfer's id makes it
 /// idempotent; `Idempotency-Key` makes the whole batch replay its first answer.
 #[utoipa::path(
     post,
@@ -246,22 +333,23 @@ pub(super) async fn batch(
         return Err(too_large("postings", limits.batch_max_postings));
     }
 
+    check_chains_consecutive(&body.transfers)?;
+
     let key = meta.key("POST /v1/transfers/batch", &json!({ "transfers": &body.transfers }));
-    let mut parsed: Vec<Result<TransferId, (Value, ApiError)>> = Vec::with_capacity(body.transfers.len());
-    let mut submissions: Vec<Submission> = Vec::with_capacity(body.transfers.len());
-    for (index, raw) in body.transfers.into_iter().enumerate() {
-        let raw_id = raw.get("id").cloned().unwrap_or(Value::Null);
-        let prefix = format!("transfers[{index}]");
-        let command = partida_service::from_value::<TransferBody>(raw, &prefix)
-            .and_then(|t| t.into_command(&format!("{prefix}.")));
-        match command {
-            Ok(transfer) => {
-                parsed.push(Ok(transfer.id.clone()));
-                submissions.push(meta.natural(Command::PostTransfer(transfer)));
+    let items = parse_items(body.transfers);
+    let submissions: Vec<Submission> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Submit(transfer, chain) => {
+                let submission = meta.natural(Command::PostTransfer(transfer.clone()));
+                Some(match chain {
+                    Some(label) => submission.in_chain(label.clone()),
+                    None => submission,
+                })
             }
-            Err(error) => parsed.push(Err((raw_id, error))),
-        }
-    }
+            Item::Failed(..) => None,
+        })
+        .collect();
 
     let replies = match key {
         Some(key) => state.writer.submit_keyed(submissions, key).await,
@@ -278,21 +366,109 @@ pub(super) async fn batch(
         return Err(error::rejection(conflict));
     }
     let mut replies = replies.into_iter();
-    let results: Vec<Value> = parsed
+    let results: Vec<Value> = items
         .into_iter()
         .map(|item| match item {
-            Err((id, error)) => json!({"id": id, "error": error.body()["error"]}),
-            Ok(id) => {
+            Item::Failed(id, error) => json!({"id": id, "error": error.body()["error"]}),
+            Item::Submit(transfer, _) => {
                 let mut answer = match replies.next().unwrap_or(Err(AppendError::Internal)) {
                     Ok(Reply::Written { position } | Reply::Replayed { position }) => json!({ "position": position }),
                     Ok(Reply::Rejected(rejection)) => json!({ "error": error::rejection(&rejection).body()["error"] }),
                     Ok(Reply::Recorded(answer)) => answer,
                     Err(failure) => json!({ "error": error::append(failure).body()["error"] }),
                 };
-                answer["id"] = json!(id);
+                answer["id"] = json!(transfer.id);
                 answer
             }
         })
         .collect();
     Ok(axum::Json(json!({ "results": results })))
+}
+
+/// A batch item: a transfer to submit (with its chain's label), or its error as sent.
+enum Item {
+    Submit(PostTransfer, Option<String>),
+    Failed(Value, ApiError),
+}
+
+/// Parses every item. A malformed item fails alone, unless it is in a chain: then every other
+/// member fails with it, as `linked_failed`, and none is submitted.
+fn parse_items(raw: Vec<Value>) -> Vec<Item> {
+    let labels: Vec<Option<String>> = raw.iter().map(|t| chain_label(t).map(str::to_owned)).collect();
+    let mut items: Vec<Item> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(index, raw)| {
+            let raw_id = raw.get("id").cloned().unwrap_or(Value::Null);
+            let prefix = format!("transfers[{index}]");
+            match partida_service::from_value::<TransferBody>(raw, &prefix)
+                .and_then(|t| t.into_command(&format!("{prefix}.")))
+            {
+                Ok((transfer, chain)) => Item::Submit(transfer, chain),
+                Err(error) => Item::Failed(raw_id, error),
+            }
+        })
+        .collect();
+    let mut index = 0;
+    while index < items.len() {
+        let Some(label) = &labels[index] else {
+            index += 1;
+            continue;
+        };
+        let members = labels[index..].iter().take_while(|l| l.as_ref() == Some(label)).count();
+        let chain = index..index + members;
+        let malformed = items[chain.clone()]
+            .iter()
+            .position(|item| matches!(item, Item::Failed(..)));
+        if let Some(member) = malformed {
+            let Item::Failed(id, error) = &items[index + member] else {
+                unreachable!("found as failed above")
+            };
+            let linked = error::rejection(&Rejection::LinkedFailed {
+                chain: label.clone(),
+                member,
+                id: id.as_str().map_or_else(|| id.to_string(), str::to_owned),
+                code: error.code,
+            });
+            for (offset, item) in items[chain.clone()].iter_mut().enumerate() {
+                if offset != member {
+                    let id = match item {
+                        Item::Submit(transfer, _) => json!(transfer.id),
+                        Item::Failed(id, _) => id.clone(),
+                    };
+                    *item = Item::Failed(id, linked.clone());
+                }
+            }
+        }
+        index = chain.end;
+    }
+    items
+}
+
+/// An item's chain label as sent, if it is a string.
+fn chain_label(transfer: &Value) -> Option<&str> {
+    transfer.get("chain").and_then(Value::as_str)
+}
+
+/// A chain's members are consecutive items: a label cannot come back after another item.
+fn check_chains_consecutive(transfers: &[Value]) -> Result<(), ApiError> {
+    let mut ended = std::collections::HashSet::new();
+    let mut current: Option<&str> = None;
+    for (index, transfer) in transfers.iter().enumerate() {
+        let label = chain_label(transfer);
+        if label != current {
+            if let Some(done) = current {
+                ended.insert(done);
+            }
+            if let Some(label) = label.filter(|l| ended.contains(l)) {
+                let field = format!("transfers[{index}].chain");
+                return Err(ApiError::validation(
+                    format!("{field}: the members of chain {label:?} must be consecutive items"),
+                    field,
+                ));
+            }
+            current = label;
+        }
+    }
+    Ok(())
 }

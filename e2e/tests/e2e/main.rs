@@ -5,6 +5,7 @@
 )]
 
 mod auth;
+mod chains;
 mod cors;
 mod errors;
 mod flows;

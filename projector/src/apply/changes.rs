@@ -38,6 +38,8 @@ pub(crate) struct AccountRow {
     pub credits: i64,
     pub pending_debits: i64,
     pub pending_credits: i64,
+    /// Events that changed the account (see `ledger::Account::revision`).
+    pub revision: i64,
     pub last_position: i64,
     pub updated_at: OffsetDateTime,
     pub opening: Option<Opening>,
@@ -54,6 +56,7 @@ impl AccountRow {
             credits: self.credits,
             pending_debits: self.pending_debits,
             pending_credits: self.pending_credits,
+            revision: self.revision,
             last_position: self.last_position,
             updated_at: self.updated_at,
             opening: None,
@@ -62,6 +65,15 @@ impl AccountRow {
 
     pub fn balance(&self) -> i64 {
         ledger::signed_balance(self.normal_side, self.debits, self.credits)
+    }
+
+    /// Marks the account changed by the event at `position`: its revision counts each event once.
+    fn touch(&mut self, position: i64, at: OffsetDateTime) {
+        if self.last_position != position {
+            self.revision += 1;
+        }
+        self.last_position = position;
+        self.updated_at = at;
     }
 }
 
@@ -284,7 +296,7 @@ impl Changes {
         }
         let sql = format!(
             "SELECT id, asset, normal_side, status, debits, credits, pending_debits, pending_credits, \
-                    last_position, updated_at \
+                    revision, last_position, updated_at \
                FROM {schema}.accounts WHERE id = ANY($1)"
         );
         // Planned with the actual ids every time: a generic plan may scan the table.
@@ -307,6 +319,7 @@ impl Changes {
                 credits: row.try_get("credits")?,
                 pending_debits: row.try_get("pending_debits")?,
                 pending_credits: row.try_get("pending_credits")?,
+                revision: row.try_get("revision")?,
                 last_position: row.try_get("last_position")?,
                 updated_at: row.try_get("updated_at")?,
                 opening: None,
@@ -337,6 +350,7 @@ impl Changes {
                     credits: 0,
                     pending_debits: 0,
                     pending_credits: 0,
+                    revision: 1,
                     last_position: position,
                     updated_at: at,
                     opening: Some(Opening {
@@ -456,14 +470,12 @@ impl Changes {
         let mut asset = None;
         if let Some(account) = self.accounts.get_mut(posting.debit.as_str()) {
             account.pending_debits = account.pending_debits.saturating_add(amount);
-            account.last_position = position;
-            account.updated_at = at;
+            account.touch(position, at);
             asset = Some(account.asset.clone());
         }
         if let Some(account) = self.accounts.get_mut(posting.credit.as_str()) {
             account.pending_credits = account.pending_credits.saturating_add(amount);
-            account.last_position = position;
-            account.updated_at = at;
+            account.touch(position, at);
         }
         asset
     }
@@ -471,8 +483,7 @@ impl Changes {
     fn set_status(&mut self, id: &str, status: AccountStatus, position: i64, at: OffsetDateTime) {
         if let Some(account) = self.accounts.get_mut(id) {
             account.status = status;
-            account.last_position = position;
-            account.updated_at = at;
+            account.touch(position, at);
         }
     }
 
@@ -496,8 +507,7 @@ impl Changes {
             } else {
                 account.credits = account.credits.saturating_add(amount);
             }
-            account.last_position = position;
-            account.updated_at = at;
+            account.touch(position, at);
             asset = Some(account.asset.clone());
             self.entries.push(EntryRow {
                 account_id: account_id.to_string(),

@@ -14,18 +14,19 @@ fn statement(schema: &str) -> String {
         ), opened AS (
             INSERT INTO {schema}.accounts (id, asset, name, normal_side, debits_must_not_exceed_credits,
                 credits_must_not_exceed_debits, metadata, status, debits, credits, balance, opened_position,
-                last_position, opened_at, updated_at, pending_debits, pending_credits)
-            SELECT i, a, n, s, f1, f2, m::jsonb, st, d, c, b, op, lp, oa, ua, pd, pc
+                last_position, opened_at, updated_at, pending_debits, pending_credits, revision)
+            SELECT i, a, n, s, f1, f2, m::jsonb, st, d, c, b, op, lp, oa, ua, pd, pc, rv
               FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[], $11::text[],
                           $12::text[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[],
-                          $18::timestamptz[], $19::timestamptz[], $62::int8[], $63::int8[])
-                AS u(i, a, n, s, f1, f2, m, st, d, c, b, op, lp, oa, ua, pd, pc)
+                          $18::timestamptz[], $19::timestamptz[], $62::int8[], $63::int8[], $64::int8[])
+                AS u(i, a, n, s, f1, f2, m, st, d, c, b, op, lp, oa, ua, pd, pc, rv)
         ), updated AS (
             UPDATE {schema}.accounts a
                SET status = u.st, debits = u.d, credits = u.c, balance = u.b, last_position = u.lp, updated_at = u.ua,
-                   pending_debits = u.pd, pending_credits = u.pc
+                   pending_debits = u.pd, pending_credits = u.pc, revision = u.rv
               FROM UNNEST($20::text[], $21::text[], $22::int8[], $23::int8[], $24::int8[], $25::int8[],
-                          $26::timestamptz[], $50::int8[], $51::int8[]) AS u(i, st, d, c, b, lp, ua, pd, pc)
+                          $26::timestamptz[], $50::int8[], $51::int8[], $65::int8[])
+                AS u(i, st, d, c, b, lp, ua, pd, pc, rv)
              WHERE a.id = u.i
         ), entries AS (
             INSERT INTO {schema}.entries (account_id, position, seq, transfer_id, side, amount, debits, credits,
@@ -200,6 +201,9 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
         // the opened accounts' pending amounts
         .bind(opened.iter().map(|(_, r, _)| r.pending_debits).collect::<Vec<_>>())
         .bind(opened.iter().map(|(_, r, _)| r.pending_credits).collect::<Vec<_>>())
+        // added with conditions: revisions
+        .bind(opened.iter().map(|(_, r, _)| r.revision).collect::<Vec<_>>())
+        .bind(updated.iter().map(|(_, r)| r.revision).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -57,6 +57,10 @@ pub(crate) struct AccountView {
     pending_credits: i64,
     /// The balance less what open holds would take from it: what a new transfer can spend.
     available: i64,
+    /// How many events changed the account (its own, and every transfer, hold and resolution
+    /// with a leg on it). A transfer's `revision` condition requires it unchanged.
+    #[schema(minimum = 1)]
+    revision: i64,
     opened_position: i64,
     /// The position of the last event that touched the account.
     last_position: i64,
@@ -80,7 +84,7 @@ pub(crate) struct AccountPage {
 const ACCOUNT_COLUMNS: &str = "id, asset, name, normal_side, debits_must_not_exceed_credits, \
     credits_must_not_exceed_debits, metadata, status, debits, credits, balance, pending_debits, pending_credits, \
     balance - CASE WHEN normal_side = 'credit' THEN pending_debits ELSE pending_credits END AS available, \
-    opened_position, last_position, opened_at, updated_at";
+    revision, opened_position, last_position, opened_at, updated_at";
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -332,6 +336,9 @@ pub(crate) struct Balance {
     /// Now only: the balance less what open holds would take from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     available: Option<i64>,
+    /// Now only: the account's revision, for a `revision` condition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision: Option<i64>,
 }
 
 impl Balance {
@@ -346,6 +353,7 @@ impl Balance {
             pending_debits: None,
             pending_credits: None,
             available: None,
+            revision: None,
         }
     }
 }
@@ -381,6 +389,7 @@ pub(crate) async fn balance(
             pending_debits: Some(account.pending_debits),
             pending_credits: Some(account.pending_credits),
             available: Some(account.available),
+            revision: Some(account.revision),
             ..Balance::new(id, account.asset, account.last_position, totals)
         }));
     };

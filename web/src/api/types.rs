@@ -40,6 +40,9 @@ pub struct Account {
     /// The balance less what open holds would take from it.
     #[serde(default)]
     pub available: i64,
+    /// How many events changed the account: what a `revision` condition names.
+    #[serde(default)]
+    pub revision: i64,
     pub last_position: i64,
     pub opened_at: String,
     pub updated_at: String,

@@ -72,6 +72,7 @@ fn AccountView(detail: AccountDetail, change: ServerAction<ChangeAccount>) -> im
             <div class="card"><dt>"Held"</dt><dd data-field="held"><Amount minor=account.balance - account.available scale asset=asset.clone()/></dd></div>
             <div class="card"><dt>"Available"</dt><dd data-field="available"><Amount minor=account.available scale asset=asset.clone()/></dd></div>
             <div class="card"><dt>"Limit"</dt><dd>{limit}</dd></div>
+            <div class="card"><dt>"Revision"</dt><dd data-field="revision">{account.revision}</dd></div>
         </dl>
         <BalanceChart points=history scale asset=asset.clone()/>
         <Actions account=account.clone() change/>

@@ -241,6 +241,8 @@ def test_a_hold_shows_what_it_reserves_and_is_posted_from_its_page(page, api, un
     open_page(page, f"/accounts/{source}?min_position={body['position']}")
     expect(page.locator("[data-field=held]")).to_contain_text("25.00")
     expect(page.locator("[data-field=available]")).to_contain_text("75.00")
+    # Opened, funded, held: three events changed the account.
+    expect(page.locator("[data-field=revision]")).to_have_text("3")
     open_page(page, f"/transfers/{hold}")
     expect(page.locator("[data-field=status]")).to_have_text("pending")
     expect(page.locator("table.held tbody tr").first).to_contain_text("25.00")
