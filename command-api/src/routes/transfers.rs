@@ -88,15 +88,7 @@ impl TransferBody {
                 field,
             ));
         }
-        if let Some(label) = &self.chain
-            && (label.is_empty() || label.chars().count() > MAX_CHAIN_LABEL)
-        {
-            let field = format!("{prefix}chain");
-            return Err(ApiError::validation(
-                format!("{field}: a chain's label has 1 to {MAX_CHAIN_LABEL} characters"),
-                field,
-            ));
-        }
+        check_chain_label(self.chain.as_deref(), prefix)?;
         let conditions = self
             .conditions
             .into_iter()
@@ -115,6 +107,66 @@ impl TransferBody {
         transfer
             .map(|t| (t, self.chain))
             .map_err(|e| postings_error(&e, prefix))
+    }
+}
+
+/// A label of 1 to [`MAX_CHAIN_LABEL`] characters, if any.
+fn check_chain_label(label: Option<&str>, prefix: &str) -> Result<(), ApiError> {
+    match label {
+        Some(label) if label.is_empty() || label.chars().count() > MAX_CHAIN_LABEL => {
+            let field = format!("{prefix}chain");
+            Err(ApiError::validation(
+                format!("{field}: a chain's label has 1 to {MAX_CHAIN_LABEL} characters"),
+                field,
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A batch item that resolves a hold, so that several holds can be posted or voided together
+/// in a chain.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ResolutionItem {
+    /// The hold to resolve.
+    #[schema(value_type = openapi::TransferId)]
+    resolve: TransferId,
+    action: ResolveAction,
+    /// With `post`: the amounts to move, as for `POST /v1/transfers/{id}/post`; absent, all.
+    #[serde(default, deserialize_with = "partida_service::optional_objects")]
+    #[schema(value_type = Option<Vec<openapi::Posting>>, min_items = 1, max_items = 64)]
+    postings: Option<Vec<Posting>>,
+    /// As for a transfer item: the label of its chain.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
+    chain: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum ResolveAction {
+    Post,
+    Void,
+}
+
+impl ResolutionItem {
+    /// The hold's id, the command, and the chain's label.
+    fn into_command(self, prefix: &str) -> Result<(TransferId, Command, Option<String>), ApiError> {
+        check_chain_label(self.chain.as_deref(), prefix)?;
+        let action = match self.action {
+            ResolveAction::Post => HoldAction::post(self.postings).map_err(|e| postings_error(&e, prefix))?,
+            ResolveAction::Void if self.postings.is_some() => {
+                let field = format!("{prefix}postings");
+                return Err(ApiError::validation(format!("{field}: a void moves nothing"), field));
+            }
+            ResolveAction::Void => HoldAction::Void,
+        };
+        let command = Command::ResolveHold(ResolveHold {
+            id: self.resolve.clone(),
+            action,
+        });
+        Ok((self.resolve, command, self.chain))
     }
 }
 
@@ -259,14 +311,24 @@ pub(super) async fn post(
     respond(id.as_str(), reply)
 }
 
-/// Transfers to post, each decided on its own.
+/// Transfers to post and holds to resolve, each decided on its own or with its chain.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct BatchBody {
-    /// 1 to 1,000 transfers (`PARTIDA_BATCH_MAX_TRANSFERS`) with at most 10,000 postings in all
-    /// (`PARTIDA_BATCH_MAX_POSTINGS`). A malformed transfer fails alone, in its result.
-    #[schema(value_type = Vec<TransferBody>, min_items = 1)]
+    /// 1 to 1,000 items (`PARTIDA_BATCH_MAX_TRANSFERS`) with at most 10,000 postings in all
+    /// (`PARTIDA_BATCH_MAX_POSTINGS`): transfers, and resolutions of holds (an item with
+    /// `resolve`). A malformed item fails alone, in its result (with its chain, if it has one).
+    #[schema(value_type = Vec<BatchItem>, min_items = 1)]
     transfers: Vec<Value>,
+}
+
+/// A batch item: a transfer, or the resolution of a hold.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum BatchItem {
+    Transfer(TransferBody),
+    Resolution(ResolutionItem),
 }
 
 /// One result per transfer of a batch, in order.
@@ -340,8 +402,8 @@ pub(super) async fn batch(
     let submissions: Vec<Submission> = items
         .iter()
         .filter_map(|item| match item {
-            Item::Submit(transfer, chain) => {
-                let submission = meta.natural(Command::PostTransfer(transfer.clone()));
+            Item::Submit(_, command, chain) => {
+                let submission = meta.natural(command.clone());
                 Some(match chain {
                     Some(label) => submission.in_chain(label.clone()),
                     None => submission,
@@ -370,14 +432,14 @@ pub(super) async fn batch(
         .into_iter()
         .map(|item| match item {
             Item::Failed(id, error) => json!({"id": id, "error": error.body()["error"]}),
-            Item::Submit(transfer, _) => {
+            Item::Submit(id, ..) => {
                 let mut answer = match replies.next().unwrap_or(Err(AppendError::Internal)) {
                     Ok(Reply::Written { position } | Reply::Replayed { position }) => json!({ "position": position }),
                     Ok(Reply::Rejected(rejection)) => json!({ "error": error::rejection(&rejection).body()["error"] }),
                     Ok(Reply::Recorded(answer)) => answer,
                     Err(failure) => json!({ "error": error::append(failure).body()["error"] }),
                 };
-                answer["id"] = json!(transfer.id);
+                answer["id"] = json!(id);
                 answer
             }
         })
@@ -385,9 +447,10 @@ pub(super) async fn batch(
     Ok(axum::Json(json!({ "results": results })))
 }
 
-/// A batch item: a transfer to submit (with its chain's label), or its error as sent.
+/// A batch item: a command to submit (with the id it answers under and its chain's label), or
+/// its error with the id as sent.
 enum Item {
-    Submit(PostTransfer, Option<String>),
+    Submit(TransferId, Command, Option<String>),
     Failed(Value, ApiError),
 }
 
@@ -399,12 +462,22 @@ fn parse_items(raw: Vec<Value>) -> Vec<Item> {
         .into_iter()
         .enumerate()
         .map(|(index, raw)| {
-            let raw_id = raw.get("id").cloned().unwrap_or(Value::Null);
+            let resolution = raw.get("resolve").is_some();
+            let raw_id = raw
+                .get(if resolution { "resolve" } else { "id" })
+                .cloned()
+                .unwrap_or(Value::Null);
             let prefix = format!("transfers[{index}]");
-            match partida_service::from_value::<TransferBody>(raw, &prefix)
-                .and_then(|t| t.into_command(&format!("{prefix}.")))
-            {
-                Ok((transfer, chain)) => Item::Submit(transfer, chain),
+            let parsed = if resolution {
+                partida_service::from_value::<ResolutionItem>(raw, &prefix)
+                    .and_then(|r| r.into_command(&format!("{prefix}.")))
+            } else {
+                partida_service::from_value::<TransferBody>(raw, &prefix)
+                    .and_then(|t| t.into_command(&format!("{prefix}.")))
+                    .map(|(transfer, chain)| (transfer.id.clone(), Command::PostTransfer(transfer), chain))
+            };
+            match parsed {
+                Ok((id, command, chain)) => Item::Submit(id, command, chain),
                 Err(error) => Item::Failed(raw_id, error),
             }
         })
@@ -433,7 +506,7 @@ fn parse_items(raw: Vec<Value>) -> Vec<Item> {
             for (offset, item) in items[chain.clone()].iter_mut().enumerate() {
                 if offset != member {
                     let id = match item {
-                        Item::Submit(transfer, _) => json!(transfer.id),
+                        Item::Submit(id, ..) => json!(id),
                         Item::Failed(id, _) => id.clone(),
                     };
                     *item = Item::Failed(id, linked.clone());

@@ -248,3 +248,64 @@ async fn a_chain_is_written_all_or_none_and_names_its_failed_member() {
     assert_eq!(stack.get_at("/v1/accounts/bob", last).await.0, StatusCode::OK);
     assert_read_model_matches_log(&stack.db).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_resolve_together_in_a_chain() {
+    let stack = Stack::start().await;
+    open_books(&stack).await;
+    transfer(&stack, "fund", &[("bank", "alice", 1_000)]).await;
+    let hold = |id: &str, amount: i64| guarded(id, ("alice", "bob", amount), json!({"pending": true}));
+    let holds = batch(&stack, json!([hold("h1", 100), hold("h2", 200), hold("h3", 300)])).await;
+    assert!(holds["results"][2]["position"].is_i64(), "{holds}");
+    let void = |id: &str, chain: &str| json!({"resolve": id, "action": "void", "chain": chain});
+
+    // h1 is voided alone first: a chain voiding h2 and posting h1 then fails on h1, and h2
+    // stays open. (Voiding h1 again would be a replay of its void, not a failure.)
+    let (status, _) = stack.post("/v1/transfers/h1/void", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = head(&stack).await;
+    let post_h1 = json!({"resolve": "h1", "action": "post", "chain": "v"});
+    let reply = batch(&stack, json!([void("h2", "v"), post_h1])).await;
+    assert_eq!(
+        reply["results"],
+        json!([
+            {"id": "h2", "error": {"code": "linked_failed", "message": reply["results"][0]["error"]["message"],
+             "details": {"chain": "v", "member": 1, "id": "h1", "code": "pending_resolved"}}},
+            {"id": "h1", "error": {"code": "pending_resolved", "message": reply["results"][1]["error"]["message"],
+             "details": {"transfer": "h1", "resolution": "voided"}}},
+        ])
+    );
+    assert_eq!(head(&stack).await, before, "nothing of the chain was written");
+
+    // Posted in part and voided together; a void with legs is malformed, and fails alone.
+    let reply = batch(
+        &stack,
+        json!([
+            {"resolve": "h2", "action": "post", "chain": "w", "postings": [{"debit": "alice", "credit": "bob", "amount": 150}]},
+            void("h3", "w"),
+            {"resolve": "h3", "action": "void", "postings": [{"debit": "alice", "credit": "bob", "amount": 1}]},
+        ]),
+    )
+    .await;
+    let results = &reply["results"];
+    assert!(
+        results[0]["position"].is_i64() && results[1]["position"].is_i64(),
+        "{reply}"
+    );
+    assert_eq!(
+        results[2]["error"]["details"]["field"], "transfers[2].postings",
+        "{reply}"
+    );
+    let at = results[1]["position"].as_i64().expect("position");
+    let (_, alice) = stack.get_at("/v1/accounts/alice", at).await;
+    assert_eq!(
+        (&alice["balance"], &alice["pending_debits"]),
+        (&json!(850), &json!(0)),
+        "{alice}"
+    );
+    for (id, status) in [("h1", "voided"), ("h2", "posted"), ("h3", "voided")] {
+        let (_, detail) = stack.get_at(&format!("/v1/transfers/{id}"), at).await;
+        assert_eq!(detail["status"], status, "{detail}");
+    }
+    assert_read_model_matches_log(&stack.db).await;
+}
