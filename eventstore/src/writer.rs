@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ledger::{Command, Rejection};
+use ledger::{Command, HoldAction, PostTransfer, Rejection, ResolveHold};
 use serde_json::{Map, Value};
 use sqlx::{ConnectOptions, Connection, PgConnection, postgres::PgConnectOptions};
 use tokio::sync::{mpsc, oneshot};
@@ -108,15 +108,25 @@ impl Submission {
         }
     }
 
-    /// This submission as a member of the chain `label`.
+    /// This submission as a member of the chain `label`. A member's idempotency is its
+    /// command's own (a transfer's id, a hold's single resolution): any `idempotency_key` is
+    /// dropped, as the writer never checks one for a chain member.
     pub fn in_chain(mut self, label: String) -> Self {
         self.chain = Some(label);
+        self.idempotency_key = None;
         self
     }
 
+    /// What the command counts against the writer's postings cap. A resolution's hold is not
+    /// loaded yet: it counts as the most legs a hold may have, unless a post names its legs.
     fn postings(&self) -> usize {
         match &self.command {
             Command::PostTransfer(t) => t.postings().len(),
+            Command::ResolveHold(ResolveHold {
+                action: HoldAction::Post { postings: Some(legs) },
+                ..
+            }) => legs.len(),
+            Command::ResolveHold(_) => PostTransfer::MAX_POSTINGS,
             _ => 1,
         }
     }

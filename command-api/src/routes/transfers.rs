@@ -386,10 +386,15 @@ pub(super) async fn batch(
     if body.transfers.len() > limits.batch_max_transfers {
         return Err(too_large("transfers", limits.batch_max_transfers));
     }
+    // A resolution that names no legs releases or posts up to a hold's most.
     let postings: usize = body
         .transfers
         .iter()
-        .map(|t| t["postings"].as_array().map_or(0, Vec::len))
+        .map(|t| match t["postings"].as_array() {
+            Some(legs) => legs.len(),
+            None if t.get("resolve").is_some() => PostTransfer::MAX_POSTINGS,
+            None => 0,
+        })
         .sum();
     if postings > limits.batch_max_postings {
         return Err(too_large("postings", limits.batch_max_postings));
@@ -413,7 +418,9 @@ pub(super) async fn batch(
         })
         .collect();
 
+    // Nothing well-formed: no transaction to open.
     let replies = match key {
+        _ if submissions.is_empty() => Vec::new(),
         Some(key) => state.writer.submit_keyed(submissions, key).await,
         None => state.writer.submit_all(submissions).await,
     };

@@ -307,5 +307,15 @@ async fn holds_resolve_together_in_a_chain() {
         let (_, detail) = stack.get_at(&format!("/v1/transfers/{id}"), at).await;
         assert_eq!(detail["status"], status, "{detail}");
     }
+    // A resolution naming no legs counts as a hold's most (64) against the postings cap.
+    let voids: Vec<Value> = (0..157)
+        .map(|i| json!({"resolve": format!("x{i}"), "action": "void"}))
+        .collect();
+    let details = assert_error(
+        &stack.post("/v1/transfers/batch", json!({ "transfers": voids })).await,
+        413,
+        "payload_too_large",
+    );
+    assert_eq!(details["limit"], "postings");
     assert_read_model_matches_log(&stack.db).await;
 }
