@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ledger::{Command, HoldAction, PostTransfer, Rejection, ResolveHold};
+use ledger::{Command, Rejection};
 use serde_json::{Map, Value};
 use sqlx::{ConnectOptions, Connection, PgConnection, postgres::PgConnectOptions};
 use tokio::sync::{mpsc, oneshot};
@@ -117,18 +117,8 @@ impl Submission {
         self
     }
 
-    /// What the command counts against the writer's postings cap. A resolution's hold is not
-    /// loaded yet: it counts as the most legs a hold may have, unless a post names its legs.
     fn postings(&self) -> usize {
-        match &self.command {
-            Command::PostTransfer(t) => t.postings().len(),
-            Command::ResolveHold(ResolveHold {
-                action: HoldAction::Post { postings: Some(legs) },
-                ..
-            }) => legs.len(),
-            Command::ResolveHold(_) => PostTransfer::MAX_POSTINGS,
-            _ => 1,
-        }
+        self.command.legs()
     }
 }
 

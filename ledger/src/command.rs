@@ -48,6 +48,23 @@ pub enum Command {
     ResolveHold(ResolveHold),
 }
 
+impl Command {
+    /// The most legs deciding the command can move or release: a transfer's, the legs a post
+    /// names, or for a resolution that names none the most a hold may have; 1 for the others.
+    /// What the batch caps count.
+    pub fn legs(&self) -> usize {
+        match self {
+            Self::PostTransfer(t) => t.postings().len(),
+            Self::ResolveHold(ResolveHold {
+                action: HoldAction::Post { postings: Some(legs) },
+                ..
+            }) => legs.len(),
+            Self::ResolveHold(_) => PostTransfer::MAX_POSTINGS,
+            Self::RegisterAsset(_) | Self::OpenAccount(_) | Self::ChangeAccount { .. } => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterAsset {
     pub code: AssetCode,
@@ -154,6 +171,22 @@ impl Check {
     pub fn expected(self) -> i64 {
         match self {
             Self::AvailableAtLeast(value) | Self::Revision(value) => value,
+        }
+    }
+
+    /// Whether the account's `actual` value (its available balance, or its revision) passes.
+    pub fn holds(self, actual: i64) -> bool {
+        match self {
+            Self::AvailableAtLeast(at_least) => actual >= at_least,
+            Self::Revision(revision) => actual == revision,
+        }
+    }
+
+    /// What the condition asks, for messages: "at least 5", or "5".
+    pub fn expectation(self) -> String {
+        match self {
+            Self::AvailableAtLeast(at_least) => format!("at least {at_least}"),
+            Self::Revision(revision) => revision.to_string(),
         }
     }
 }

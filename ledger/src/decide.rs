@@ -206,16 +206,15 @@ fn check_postable(state: &State, postings: &[Posting]) -> Result<(), Rejection> 
 fn check_conditions(state: &State, c: &PostTransfer) -> Result<(), Rejection> {
     for (index, condition) in c.conditions().iter().enumerate() {
         let account = find_account(state, &condition.account)?;
-        let (holds, actual) = match condition.check {
-            Check::AvailableAtLeast(at_least) => (account.available() >= at_least, account.available()),
-            Check::Revision(revision) => (account.revision == revision, account.revision),
+        let actual = match condition.check {
+            Check::AvailableAtLeast(_) => account.available(),
+            Check::Revision(_) => account.revision,
         };
-        if !holds {
+        if !condition.check.holds(actual) {
             return Err(Rejection::ConditionFailed {
                 index,
                 account: condition.account.clone(),
-                condition: condition.check.as_str(),
-                expected: condition.check.expected(),
+                check: condition.check,
                 actual,
             });
         }

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::command::Check;
 use crate::ids::{AccountId, AssetCode, TransferId};
 
 /// A balance limit an account was opened with.
@@ -88,12 +89,11 @@ pub enum Rejection {
     Overflow { asset: AssetCode },
     #[error("{kind} {id} already exists with a different body")]
     IdempotencyConflict { kind: &'static str, id: String },
-    #[error("condition {index} failed: {condition} of account {account} is {actual}, not {}", expectation(condition, *expected))]
+    #[error("condition {index} failed: {} of account {account} is {actual}, not {}", check.as_str(), check.expectation())]
     ConditionFailed {
         index: usize,
         account: AccountId,
-        condition: &'static str,
-        expected: i64,
+        check: Check,
         actual: i64,
     },
     #[error("chain {chain} was not written: its member {member} ({id}) was refused with {code}")]
@@ -103,13 +103,6 @@ pub enum Rejection {
         id: String,
         code: &'static str,
     },
-}
-
-fn expectation(condition: &str, expected: i64) -> String {
-    match condition {
-        "available_at_least" => format!("at least {expected}"),
-        _ => expected.to_string(),
-    }
 }
 
 impl Rejection {
@@ -195,11 +188,11 @@ impl Rejection {
             Self::ConditionFailed {
                 index,
                 account,
-                condition,
-                expected,
+                check,
                 actual,
             } => json!({
-                "condition": index, "account": account, "check": condition, "expected": expected, "actual": actual
+                "condition": index, "account": account, "check": check.as_str(), "expected": check.expected(),
+                "actual": actual
             }),
             Self::LinkedFailed {
                 chain,

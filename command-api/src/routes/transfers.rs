@@ -386,24 +386,26 @@ pub(super) async fn batch(
     if body.transfers.len() > limits.batch_max_transfers {
         return Err(too_large("transfers", limits.batch_max_transfers));
     }
-    // A resolution that names no legs releases or posts up to a hold's most.
-    let postings: usize = body
+    let labels: Vec<Option<String>> = body
         .transfers
         .iter()
-        .map(|t| match t["postings"].as_array() {
-            Some(legs) => legs.len(),
-            None if t.get("resolve").is_some() => PostTransfer::MAX_POSTINGS,
-            None => 0,
+        .map(|t| t.get("chain").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    check_chains_consecutive(&labels)?;
+
+    let key = meta.key("POST /v1/transfers/batch", &json!({ "transfers": &body.transfers }));
+    let items = parse_items(body.transfers, &labels);
+    // Counted as the writer counts them: a resolution that names no legs as a hold's most.
+    let postings: usize = items
+        .iter()
+        .map(|item| match item {
+            Item::Submit(_, command, _) => command.legs(),
+            Item::Failed(..) => 0,
         })
         .sum();
     if postings > limits.batch_max_postings {
         return Err(too_large("postings", limits.batch_max_postings));
     }
-
-    check_chains_consecutive(&body.transfers)?;
-
-    let key = meta.key("POST /v1/transfers/batch", &json!({ "transfers": &body.transfers }));
-    let items = parse_items(body.transfers);
     let submissions: Vec<Submission> = items
         .iter()
         .filter_map(|item| match item {
@@ -463,8 +465,7 @@ enum Item {
 
 /// Parses every item. A malformed item fails alone, unless it is in a chain: then every other
 /// member fails with it, as `linked_failed`, and none is submitted.
-fn parse_items(raw: Vec<Value>) -> Vec<Item> {
-    let labels: Vec<Option<String>> = raw.iter().map(|t| chain_label(t).map(str::to_owned)).collect();
+fn parse_items(raw: Vec<Value>, labels: &[Option<String>]) -> Vec<Item> {
     let mut items: Vec<Item> = raw
         .into_iter()
         .enumerate()
@@ -525,17 +526,12 @@ fn parse_items(raw: Vec<Value>) -> Vec<Item> {
     items
 }
 
-/// An item's chain label as sent, if it is a string.
-fn chain_label(transfer: &Value) -> Option<&str> {
-    transfer.get("chain").and_then(Value::as_str)
-}
-
 /// A chain's members are consecutive items: a label cannot come back after another item.
-fn check_chains_consecutive(transfers: &[Value]) -> Result<(), ApiError> {
+fn check_chains_consecutive(labels: &[Option<String>]) -> Result<(), ApiError> {
     let mut ended = std::collections::HashSet::new();
     let mut current: Option<&str> = None;
-    for (index, transfer) in transfers.iter().enumerate() {
-        let label = chain_label(transfer);
+    for (index, label) in labels.iter().enumerate() {
+        let label = label.as_deref();
         if label != current {
             if let Some(done) = current {
                 ended.insert(done);

@@ -55,23 +55,17 @@ fn TransferView(row: TransferRow) -> impl IntoView {
                 <dt>"Reversed by"</dt><dd><a href=format!("/transfers/{reversal}") data-reversed-by=reversal.clone()>{reversal.clone()}</a></dd>
             })}
         </dl>
-        {transfer.held.clone().map(|held| view! { <Held held amounts=row.held_amounts.clone()/> })}
+        {transfer.held.clone().map(|held| view! {
+            <Legs class="postings held" caption="Held" amount_header="Reserved" legs=held amounts=row.held_amounts.clone()/>
+        })}
         {pending.then(|| view! { <ResolveForm id=transfer.id.clone()/> })}
-        <table class="postings">
-            <caption>{if transfer.held.is_some() { "Posted" } else { "Postings" }}</caption>
-            <thead><tr>
-                <th scope="col">"Debit (from)"</th><th scope="col">"Credit (to)"</th><th scope="col" class="num">"Amount"</th>
-            </tr></thead>
-            <tbody>
-                {transfer.postings.iter().zip(row.amounts).map(|(posting, amount)| view! {
-                    <tr>
-                        <td><a href=format!("/accounts/{}", posting.debit)>{posting.debit.clone()}</a></td>
-                        <td><a href=format!("/accounts/{}", posting.credit)>{posting.credit.clone()}</a></td>
-                        <td class="num">{amount}</td>
-                    </tr>
-                }).collect_view()}
-            </tbody>
-        </table>
+        <Legs
+            class="postings"
+            caption=if transfer.held.is_some() { "Posted" } else { "Postings" }
+            amount_header="Amount"
+            legs=transfer.postings.clone()
+            amounts=row.amounts
+        />
         <h2>"Metadata"</h2>
         <pre class="json">{metadata}</pre>
         {(moved && transfer.reversed_by.is_none() && transfer.reverses.is_none()).then(|| view! {
@@ -80,17 +74,23 @@ fn TransferView(row: TransferRow) -> impl IntoView {
     }
 }
 
-/// What a hold reserved, in minor units.
+/// A transfer's legs (what moved, or what a hold reserved), with their amounts as shown.
 #[component]
-fn Held(held: Vec<crate::api::types::Posting>, amounts: Vec<String>) -> impl IntoView {
+fn Legs(
+    class: &'static str,
+    caption: &'static str,
+    amount_header: &'static str,
+    legs: Vec<crate::api::types::Posting>,
+    amounts: Vec<String>,
+) -> impl IntoView {
     view! {
-        <table class="postings held">
-            <caption>"Held"</caption>
+        <table class=class>
+            <caption>{caption}</caption>
             <thead><tr>
-                <th scope="col">"Debit (from)"</th><th scope="col">"Credit (to)"</th><th scope="col" class="num">"Reserved"</th>
+                <th scope="col">"Debit (from)"</th><th scope="col">"Credit (to)"</th><th scope="col" class="num">{amount_header}</th>
             </tr></thead>
             <tbody>
-                {held.into_iter().zip(amounts).map(|(leg, amount)| view! {
+                {legs.into_iter().zip(amounts).map(|(leg, amount)| view! {
                     <tr>
                         <td><a href=format!("/accounts/{}", leg.debit)>{leg.debit.clone()}</a></td>
                         <td><a href=format!("/accounts/{}", leg.credit)>{leg.credit.clone()}</a></td>
