@@ -1,13 +1,17 @@
 //! Point-in-time books: the trial balance as of a position or a time, replayed from the log
-//! (every event verified on the way), and compared with query-api's for the same point.
+//! (every event verified on the way), and compared with query-api's for the same point. With an
+//! effective time, the books hold only the legs taking effect by then, among those the log held
+//! at the point (what was known then about that time).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use ledger::Event;
 
 use ledger::log::ChainCheck;
 use serde::{Deserialize, Serialize};
 
 use crate::api::QueryApi;
-use crate::replay::Replay;
+use crate::replay::{Placed, Replay, decode_row};
 use crate::report::Failure;
 use crate::source::{Source, SourceError};
 
@@ -41,13 +45,51 @@ pub struct AssetBooks {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Books {
     pub at_position: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of_effective: Option<String>,
     pub assets: Vec<AssetBooks>,
 }
 
-/// Replays `source` up to `at` (chain checked, every event re-decided) and draws up the books.
-pub async fn replay_to(mut source: Source, at: At) -> Result<Result<Books, Failure>, SourceError> {
+/// Each account's debits and credits over the legs that take effect by a time: a transfer's at
+/// its effective time (its recorded time unless it gave one), a hold's post at its recorded time.
+struct EffectiveTotals {
+    at: i64,
+    totals: HashMap<String, (i64, i64)>,
+}
+
+impl EffectiveTotals {
+    fn add(&mut self, recorded_at: i64, event: &Event) {
+        let (legs, effective_at) = match event {
+            Event::TransferPosted(e) => (&e.postings, e.effective_at(recorded_at)),
+            Event::PendingPosted(e) => (&e.postings, recorded_at),
+            _ => return,
+        };
+        if effective_at > self.at {
+            return;
+        }
+        for leg in legs {
+            let amount = leg.amount.get();
+            let debit = self.totals.entry(leg.debit.to_string()).or_default();
+            debit.0 = debit.0.saturating_add(amount);
+            let credit = self.totals.entry(leg.credit.to_string()).or_default();
+            credit.1 = credit.1.saturating_add(amount);
+        }
+    }
+}
+
+/// Replays `source` up to `at` (chain checked, every event re-decided) and draws up the books,
+/// by effective time when `effective` (microseconds) is given.
+pub async fn replay_to(
+    mut source: Source,
+    at: At,
+    effective: Option<i64>,
+) -> Result<Result<Books, Failure>, SourceError> {
     let mut chain = ChainCheck::from_genesis();
     let mut replay = Replay::default();
+    let mut by_effective = effective.map(|at| EffectiveTotals {
+        at,
+        totals: HashMap::new(),
+    });
     while let Some(record) = source.next().await? {
         let past = match at {
             At::Position(position) => record.position > position,
@@ -59,7 +101,11 @@ pub async fn replay_to(mut source: Source, at: At) -> Result<Result<Books, Failu
         if let Err(error) = chain.check(&record.fields(), &record.hash) {
             return Ok(Err(Failure::new("chain", Some(record.position), error.to_string())));
         }
-        if let Err(message) = replay.apply(&record) {
+        let decoded = decode_row(&record);
+        if let (Some(by_effective), Ok(decoded)) = (&mut by_effective, &decoded) {
+            by_effective.add(record.recorded_at_micros, &decoded.event);
+        }
+        if let Err(message) = replay.apply_decoded(Placed::of(&record), decoded) {
             return Ok(Err(Failure::new("replay", Some(record.position), message)));
         }
     }
@@ -72,10 +118,10 @@ pub async fn replay_to(mut source: Source, at: At) -> Result<Result<Books, Failu
             format!("the log ends at position {}, before {position}", chain.position()),
         )));
     }
-    Ok(Ok(books(&replay, chain.position())))
+    Ok(Ok(books(&replay, chain.position(), by_effective.as_ref())))
 }
 
-fn books(replay: &Replay, at_position: i64) -> Books {
+fn books(replay: &Replay, at_position: i64, by_effective: Option<&EffectiveTotals>) -> Books {
     let state = replay.state();
     let mut assets: BTreeMap<String, AssetBooks> = state
         .assets
@@ -98,14 +144,18 @@ fn books(replay: &Replay, at_position: i64) -> Books {
         let Some(books) = assets.get_mut(account.asset.as_str()) else {
             continue;
         };
-        books.debits = books.debits.saturating_add(account.debits);
-        books.credits = books.credits.saturating_add(account.credits);
+        let (debits, credits) = match by_effective {
+            Some(effective) => effective.totals.get(id.as_str()).copied().unwrap_or_default(),
+            None => (account.debits, account.credits),
+        };
+        books.debits = books.debits.saturating_add(debits);
+        books.credits = books.credits.saturating_add(credits);
         books.accounts.push(Line {
             id: id.to_string(),
             normal_side: account.normal_side.as_str().into(),
-            debits: account.debits,
-            credits: account.credits,
-            balance: account.balance(),
+            debits,
+            credits,
+            balance: ledger::signed_balance(account.normal_side, debits, credits),
         });
     }
     for books in assets.values_mut() {
@@ -114,16 +164,22 @@ fn books(replay: &Replay, at_position: i64) -> Books {
     }
     Books {
         at_position,
+        as_of_effective: by_effective
+            .map(|e| partida_eventstore::format_timestamp(partida_eventstore::micros_to_datetime(e.at))),
         assets: assets.into_values().collect(),
     }
 }
 
-/// query-api's trial balance at the same position.
-pub async fn served(api: &QueryApi, at_position: i64) -> anyhow::Result<Books> {
+/// query-api's trial balance at the same position (and effective time).
+pub async fn served(api: &QueryApi, books: &Books) -> anyhow::Result<Books> {
+    let mut query = vec![("at_position", books.at_position.to_string())];
+    if let Some(at) = &books.as_of_effective {
+        query.push(("as_of_effective", at.clone()));
+    }
     Ok(api
         .http()
         .get(api.url("/v1/trial-balance"))
-        .query(&[("at_position", at_position)])
+        .query(&query)
         .send()
         .await?
         .error_for_status()?
@@ -167,7 +223,13 @@ pub fn differences(replayed: &Books, served: &Books) -> Vec<String> {
 /// The books for people: one block per asset, amounts in minor units.
 pub fn human(books: &Books) -> String {
     use std::fmt::Write;
-    let mut out = format!("Trial balance after position {}\n", books.at_position);
+    let mut out = match &books.as_of_effective {
+        Some(at) => format!(
+            "Trial balance of the legs effective by {at}, as known after position {}\n",
+            books.at_position
+        ),
+        None => format!("Trial balance after position {}\n", books.at_position),
+    };
     for asset in &books.assets {
         let verdict = if asset.balanced { "balanced" } else { "NOT BALANCED" };
         let _ = writeln!(

@@ -71,6 +71,10 @@ struct BooksArgs {
     /// The books as of this time (RFC 3339): after the last event recorded at or before it.
     #[arg(long)]
     at_time: Option<String>,
+    /// Only the legs taking effect at or before this time (RFC 3339), among those recorded by
+    /// the point above.
+    #[arg(long)]
+    as_of_effective: Option<String>,
     /// Print the books as JSON.
     #[arg(long)]
     json: bool,
@@ -164,8 +168,16 @@ async fn run_books(args: BooksArgs, token: Option<&str>) -> ExitCode {
         },
         (None, None) => return ExitCode::from(2),
     };
+    let effective = match args.as_of_effective.as_deref().map(partida_eventstore::parse_timestamp) {
+        None => None,
+        Some(Some(micros)) => Some(micros),
+        Some(None) => {
+            eprintln!("partida-audit: --as-of-effective must be an RFC 3339 time, e.g. 2026-10-31T23:59:59Z");
+            return ExitCode::from(2);
+        }
+    };
     let replayed = match open(&args.source, token).await {
-        Ok(source) => partida_audit::books::replay_to(source, at).await,
+        Ok(source) => partida_audit::books::replay_to(source, at, effective).await,
         Err(error) => Err(error),
     };
     let books = match replayed {
@@ -182,7 +194,7 @@ async fn run_books(args: BooksArgs, token: Option<&str>) -> ExitCode {
     let mut differences = Vec::new();
     if let Some(url) = args.query_url.as_ref().or(args.source.url.as_ref()) {
         let served = match query_api(url, token) {
-            Ok(api) => partida_audit::books::served(&api, books.at_position).await,
+            Ok(api) => partida_audit::books::served(&api, &books).await,
             Err(error) => Err(anyhow::anyhow!("{error}")),
         };
         match served {

@@ -194,8 +194,13 @@ fn command_for(event: &Event) -> Result<Command, String> {
         Event::AccountFrozen(e) => lifecycle(e, AccountLifecycle::Freeze),
         Event::AccountUnfrozen(e) => lifecycle(e, AccountLifecycle::Unfreeze),
         Event::AccountClosed(e) => lifecycle(e, AccountLifecycle::Close),
+        // Decided at the event's recorded time, its effective time must be at most a day ahead.
         Event::TransferPosted(e) => Command::PostTransfer(
             PostTransfer::new(e.id.clone(), e.postings.clone(), e.metadata.clone(), e.reverses.clone())
+                .and_then(|t| match e.effective_at_micros {
+                    Some(at) => t.effective_at(Timestamp(at)),
+                    None => Ok(t),
+                })
                 .map_err(|error| format!("transfer {} is malformed: {error}", e.id))?,
         ),
         // Decided at the event's recorded time, the hold must expire exactly when it says.

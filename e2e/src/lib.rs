@@ -315,10 +315,17 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
     assert_eq!(checkpoint, head, "the projection has caught up");
     let mut state = State::default();
     let mut legs = 0;
+    // (position, effective time) of each dated leg's entries, two per leg.
+    let mut dated = Vec::new();
     for stored in &events {
         let event = Event::decode(&stored.event_type, stored.schema_version, &stored.data).expect("decodes");
         match &event {
-            Event::TransferPosted(t) => legs += t.postings.len() as i64,
+            Event::TransferPosted(t) => {
+                legs += t.postings.len() as i64;
+                if let Some(at) = t.effective_at_micros {
+                    dated.extend(std::iter::repeat_n((stored.position, at), t.postings.len() * 2));
+                }
+            }
             Event::PendingPosted(t) => legs += t.postings.len() as i64,
             _ => {}
         }
@@ -397,6 +404,15 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
         .await
         .expect("count");
     assert_eq!(entries, legs * 2, "one entry per leg per side");
+    // Only the entries of dated transfers keep an effective time, and it is the transfer's.
+    let stored_dated: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "SELECT position, (extract(epoch FROM effective_at) * 1000000)::int8 FROM {schema}.entries \
+          WHERE effective_at IS NOT NULL ORDER BY position"
+    ))
+    .fetch_all(pool)
+    .await
+    .expect("dated entries");
+    assert_eq!(stored_dated, dated, "effective times of the dated entries");
     let transfers: Vec<(String, Option<String>, String)> =
         sqlx::query_as(&format!("SELECT id, reversed_by, status FROM {schema}.transfers"))
             .fetch_all(pool)

@@ -100,8 +100,9 @@ fn corrupt(what: &str) -> sqlx::Error {
 /// event of each stream, its resolution and its reversal), and the idempotency keys.
 const LOAD_STATE: &str = "
 WITH transfers AS (
-    SELECT e.stream_id, e.position, e.event_type, e.data, r.data ->> 'id' AS reversed_by,
-           s.event_type AS resolution_type, s.data AS resolution, s.position AS resolution_position
+    SELECT e.stream_id, e.position, e.event_type, e.schema_version, e.data, r.data ->> 'id' AS reversed_by,
+           s.event_type AS resolution_type, s.schema_version AS resolution_version, s.data AS resolution,
+           s.position AS resolution_position
       FROM events e
       LEFT JOIN events r ON r.event_type = 'TransferPosted' AND r.data ? 'reverses'
                         AND r.data ->> 'reverses' = e.data ->> 'id'
@@ -120,20 +121,22 @@ SELECT 'account' AS kind, id AS key, asset, normal_side,
        status, debits, credits, pending_debits, pending_credits, version, fingerprint, position,
        NULL::int2 AS scale, NULL::text AS event_type, NULL::jsonb AS data, NULL::text AS reversed_by,
        NULL::text AS resolution_type, NULL::jsonb AS resolution, NULL::int8 AS resolution_position,
-       NULL::bytea AS request_hash, NULL::jsonb AS response, revision
+       NULL::bytea AS request_hash, NULL::jsonb AS response, revision, NULL::int4 AS schema_version,
+       NULL::int4 AS resolution_version
   FROM accounts
 UNION ALL
 SELECT 'asset', code, NULL, NULL, NULL, NULL, NULL, posted, held, NULL, NULL, NULL, NULL, position, scale,
-       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
   FROM write_assets
  WHERE code = ANY($2) OR code IN (SELECT asset FROM accounts)
 UNION ALL
 SELECT 'transfer', stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL,
-       event_type, data, reversed_by, resolution_type, resolution, resolution_position, NULL, NULL, NULL
+       event_type, data, reversed_by, resolution_type, resolution, resolution_position, NULL, NULL, NULL,
+       schema_version, resolution_version
   FROM transfers
 UNION ALL
 SELECT 'key', key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL,
-       NULL, NULL, NULL, NULL, NULL, NULL, request_hash, response, NULL
+       NULL, NULL, NULL, NULL, NULL, NULL, request_hash, response, NULL, NULL, NULL
   FROM idempotency_keys WHERE key = ANY($4)";
 
 pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<Loaded, sqlx::Error> {
@@ -223,7 +226,7 @@ fn add_asset(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
 /// Transfers are read from the log itself: the first event of the stream, its resolution (the
 /// second) and its reversal (through the `events_reversals` index).
 fn add_transfer(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
-    let event = stored_event(row, "event_type", "data")?.ok_or_else(|| corrupt("transfer event"))?;
+    let event = stored_event(row, "event_type", "schema_version", "data")?.ok_or_else(|| corrupt("transfer event"))?;
     let mut transfer = Transfer::opened_by(&event).ok_or_else(|| corrupt("transfer event"))?;
     transfer.reversed_by = row
         .try_get::<Option<String>, _>("reversed_by")?
@@ -233,7 +236,7 @@ fn add_transfer(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
     let StreamId::Transfer(id) = event.stream_id() else {
         return Err(corrupt("transfer event"));
     };
-    if let Some(resolution) = stored_event(row, "resolution_type", "resolution")? {
+    if let Some(resolution) = stored_event(row, "resolution_type", "resolution_version", "resolution")? {
         let hold = transfer.hold.as_mut().ok_or_else(|| corrupt("hold resolution"))?;
         hold.resolution = Some(Resolution::of(&resolution).ok_or_else(|| corrupt("hold resolution"))?);
         loaded.resolutions.insert(
@@ -248,15 +251,23 @@ fn add_transfer(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// The event in columns `type_column` and `data_column`, when the row has one.
-fn stored_event(row: &PgRow, type_column: &str, data_column: &str) -> Result<Option<Event>, sqlx::Error> {
+/// The event in columns `type_column`, `version_column` and `data_column`, when the row has one.
+fn stored_event(
+    row: &PgRow,
+    type_column: &str,
+    version_column: &str,
+    data_column: &str,
+) -> Result<Option<Event>, sqlx::Error> {
     let Some(event_type) = row.try_get::<Option<&str>, _>(type_column)? else {
         return Ok(None);
     };
+    let version: i32 = row
+        .try_get::<Option<i32>, _>(version_column)?
+        .unwrap_or(ledger::SCHEMA_VERSION);
     let data: serde_json::Value = row
         .try_get::<Option<serde_json::Value>, _>(data_column)?
         .unwrap_or_default();
-    Event::decode(event_type, ledger::SCHEMA_VERSION, &data)
+    Event::decode(event_type, version, &data)
         .map(Some)
         .map_err(|_| corrupt("transfer event"))
 }

@@ -17,9 +17,9 @@ const WRITE_BATCH: &str = "
 WITH new_events AS (
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version,
                         data, metadata, recorded_at, prev_hash, hash)
-    SELECT p, i, s, v, t, $6, d::jsonb, m::jsonb, $7, ph, h
-      FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::int8[], $5::text[],
-                  $8::text[], $9::text[], $10::bytea[], $11::bytea[]) AS u(p, i, s, v, t, d, m, ph, h)
+    SELECT p, i, s, v, t, sv, d::jsonb, m::jsonb, $7, ph, h
+      FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::int4[],
+                  $8::text[], $9::text[], $10::bytea[], $11::bytea[]) AS u(p, i, s, v, t, sv, d, m, ph, h)
 ), assets AS (
     INSERT INTO write_assets (code, scale, posted, position, held)
     SELECT * FROM UNNEST($12::text[], $13::int2[], $14::int8[], $15::int8[], $36::int8[])
@@ -61,7 +61,7 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
         .bind(rows.iter().map(|r| r.stream_id.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.stream_version).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.event_type).collect::<Vec<_>>())
-        .bind(ledger::SCHEMA_VERSION)
+        .bind(rows.iter().map(|r| r.schema_version).collect::<Vec<_>>())
         .bind(micros_to_datetime(pending.recorded_at))
         .bind(rows.iter().map(|r| r.data.to_string()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.metadata.to_string()).collect::<Vec<_>>())

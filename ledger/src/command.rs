@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AccountId, Amount, AssetCode, Scale, TransferId};
+use crate::ids::{AccountId, Amount, AssetCode, Scale, Timestamp, TransferId};
 
 /// Free-form client data attached to accounts and transfers: always a JSON object.
 pub type Metadata = serde_json::Map<String, serde_json::Value>;
@@ -138,6 +138,8 @@ pub enum PostingsError {
     Timeout { max: u32 },
     #[error("a transfer has at most {max} conditions")]
     Conditions { max: usize },
+    #[error("a hold takes effect when it is posted: it cannot have an effective time")]
+    PendingEffective,
 }
 
 /// A precondition a transfer sets on an account, checked against the state it is decided on
@@ -200,6 +202,8 @@ pub struct PostTransfer {
     pub reverses: Option<TransferId>,
     /// Present for a pending transfer: it reserves its amounts until posted, voided or expired.
     pub hold: Option<Hold>,
+    /// When the transfer takes effect for the books, if not when it is recorded.
+    effective_at: Option<Timestamp>,
     /// Checked before the transfer is accepted; not recorded.
     conditions: Vec<Condition>,
 }
@@ -228,8 +232,28 @@ impl PostTransfer {
             metadata: normalized(metadata),
             reverses,
             hold: None,
+            effective_at: None,
             conditions: Vec::new(),
         })
+    }
+
+    /// How far ahead of its recorded time a transfer may take effect: a day, for clocks and
+    /// time zones, not for scheduling.
+    pub const MAX_EFFECTIVE_AHEAD_MICROS: i64 = 24 * 60 * 60 * 1_000_000;
+
+    /// This transfer, taking effect for the books at `at` rather than when it is recorded: any
+    /// time before, or at most [`Self::MAX_EFFECTIVE_AHEAD_MICROS`] after (checked when decided).
+    pub fn effective_at(mut self, at: Timestamp) -> Result<Self, PostingsError> {
+        if self.hold.is_some() {
+            return Err(PostingsError::PendingEffective);
+        }
+        self.effective_at = Some(at);
+        Ok(self)
+    }
+
+    /// When the transfer takes effect, if the client said.
+    pub fn effective(&self) -> Option<Timestamp> {
+        self.effective_at
     }
 
     /// The most conditions one transfer may set.
@@ -258,6 +282,9 @@ impl PostTransfer {
     pub fn pending(mut self, timeout_secs: Option<u32>) -> Result<Self, PostingsError> {
         if self.reverses.is_some() {
             return Err(PostingsError::PendingReversal);
+        }
+        if self.effective_at.is_some() {
+            return Err(PostingsError::PendingEffective);
         }
         if timeout_secs.is_some_and(|t| t == 0 || t > Self::MAX_TIMEOUT_SECS) {
             return Err(PostingsError::Timeout {

@@ -168,6 +168,16 @@ fn post_transfer(state: &State, c: &PostTransfer, now: Timestamp) -> Result<Vec<
             })
         };
     }
+    if let Some(at) = c.effective() {
+        let latest = now.0.saturating_add(PostTransfer::MAX_EFFECTIVE_AHEAD_MICROS);
+        if at.0 > latest {
+            return Err(Rejection::EffectiveTooLate {
+                transfer: c.id.clone(),
+                effective_at_micros: at.0,
+                latest_micros: latest,
+            });
+        }
+    }
     check_postable(state, c.postings())?;
     check_conditions(state, c)?;
     if let Some(original_id) = &c.reverses {

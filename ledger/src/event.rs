@@ -9,8 +9,14 @@ use serde_json::Value;
 use crate::command::{Metadata, OpenAccount, Posting};
 use crate::ids::{AccountId, AssetCode, IdError, Scale, TransferId};
 
-/// The schema version every event is written with today.
+/// The schema version of every event type but `TransferPosted`, and of a `TransferPosted` without
+/// an effective time. An event is written with the lowest version that can hold it (see
+/// [`Event::schema_version`]), so readers older than a version refuse only the events they would
+/// misread.
 pub const SCHEMA_VERSION: i32 = 1;
+
+/// `TransferPosted` version 2: version 1 with `effective_at_micros`.
+pub const TRANSFER_POSTED_V2: i32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssetRegistered {
@@ -27,6 +33,11 @@ pub struct AccountLifecycleEvent {
     pub id: AccountId,
 }
 
+/// A transfer posted: its amounts moved when it was recorded.
+///
+/// Version 2 adds `effective_at_micros`: when the transfer takes effect for the books, as the
+/// command gave it. Absent (always, in version 1) it takes effect at its recorded time, which
+/// is the event's, not its data's: readers resolve it with [`TransferPosted::effective_at`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransferPosted {
     pub id: TransferId,
@@ -34,6 +45,38 @@ pub struct TransferPosted {
     pub metadata: Metadata,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reverses: Option<TransferId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_at_micros: Option<i64>,
+}
+
+impl TransferPosted {
+    /// When the transfer takes effect, given the time its event was recorded.
+    pub fn effective_at(&self, recorded_at_micros: i64) -> i64 {
+        self.effective_at_micros.unwrap_or(recorded_at_micros)
+    }
+}
+
+/// `TransferPosted` as version 1 wrote it, before effective times.
+#[derive(Deserialize)]
+struct TransferPostedV1 {
+    id: TransferId,
+    postings: Vec<Posting>,
+    metadata: Metadata,
+    #[serde(default)]
+    reverses: Option<TransferId>,
+}
+
+impl From<TransferPostedV1> for TransferPosted {
+    /// The upcaster: a version 1 transfer takes effect when it was recorded.
+    fn from(v1: TransferPostedV1) -> Self {
+        Self {
+            id: v1.id,
+            postings: v1.postings,
+            metadata: v1.metadata,
+            reverses: v1.reverses,
+            effective_at_micros: None,
+        }
+    }
 }
 
 /// A hold: version 1 of its transfer's stream. Its amounts are reserved (they count against the
@@ -84,8 +127,8 @@ pub enum Event {
 pub enum DecodeError {
     #[error("unknown event type {0:?}")]
     UnknownType(String),
-    #[error("unsupported schema version {0}")]
-    UnsupportedSchema(i32),
+    #[error("unsupported schema version {version} of {event_type}")]
+    UnsupportedSchema { event_type: String, version: i32 },
     #[error("malformed {event_type} data: {source}")]
     Malformed {
         event_type: String,
@@ -106,6 +149,17 @@ impl Event {
             Self::PendingPosted(_) => "PendingPosted",
             Self::PendingVoided(_) => "PendingVoided",
             Self::PendingExpired(_) => "PendingExpired",
+        }
+    }
+
+    /// The schema version the event is written with: the lowest that holds it.
+    pub fn schema_version(&self) -> i32 {
+        match self {
+            Self::TransferPosted(TransferPosted {
+                effective_at_micros: Some(_),
+                ..
+            }) => TRANSFER_POSTED_V2,
+            _ => SCHEMA_VERSION,
         }
     }
 
@@ -139,7 +193,8 @@ impl Event {
         encoded.unwrap_or(Value::Null)
     }
 
-    /// Reads an event back from its stored type, schema version and data.
+    /// Reads an event back from its stored type, schema version and data, upcasting older
+    /// versions to the current shape.
     pub fn decode(event_type: &str, schema_version: i32, data: &Value) -> Result<Self, DecodeError> {
         Self::decode_from(event_type, schema_version, data)
     }
@@ -159,26 +214,59 @@ impl Event {
     where
         D: serde::Deserializer<'de, Error = serde_json::Error>,
     {
-        if schema_version != SCHEMA_VERSION {
-            return Err(DecodeError::UnsupportedSchema(schema_version));
-        }
         let malformed = |source| DecodeError::Malformed {
             event_type: event_type.to_owned(),
             source,
         };
+        match (event_type, schema_version) {
+            ("TransferPosted", SCHEMA_VERSION) => {
+                let v1: TransferPostedV1 = Deserialize::deserialize(data).map_err(malformed)?;
+                return Ok(Self::TransferPosted(v1.into()));
+            }
+            ("TransferPosted", TRANSFER_POSTED_V2) => {
+                let v2: TransferPosted = Deserialize::deserialize(data).map_err(malformed)?;
+                if v2.effective_at_micros.is_none() {
+                    return Err(malformed(serde::de::Error::missing_field("effective_at_micros")));
+                }
+                return Ok(Self::TransferPosted(v2));
+            }
+            (_, SCHEMA_VERSION) => {}
+            _ if Self::is_known(event_type) => {
+                return Err(DecodeError::UnsupportedSchema {
+                    event_type: event_type.to_owned(),
+                    version: schema_version,
+                });
+            }
+            _ => return Err(DecodeError::UnknownType(event_type.to_owned())),
+        }
         Ok(match event_type {
             "AssetRegistered" => Self::AssetRegistered(Deserialize::deserialize(data).map_err(malformed)?),
             "AccountOpened" => Self::AccountOpened(Deserialize::deserialize(data).map_err(malformed)?),
             "AccountFrozen" => Self::AccountFrozen(Deserialize::deserialize(data).map_err(malformed)?),
             "AccountUnfrozen" => Self::AccountUnfrozen(Deserialize::deserialize(data).map_err(malformed)?),
             "AccountClosed" => Self::AccountClosed(Deserialize::deserialize(data).map_err(malformed)?),
-            "TransferPosted" => Self::TransferPosted(Deserialize::deserialize(data).map_err(malformed)?),
             "TransferPending" => Self::TransferPending(Deserialize::deserialize(data).map_err(malformed)?),
             "PendingPosted" => Self::PendingPosted(Deserialize::deserialize(data).map_err(malformed)?),
             "PendingVoided" => Self::PendingVoided(Deserialize::deserialize(data).map_err(malformed)?),
             "PendingExpired" => Self::PendingExpired(Deserialize::deserialize(data).map_err(malformed)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
+    }
+
+    fn is_known(event_type: &str) -> bool {
+        matches!(
+            event_type,
+            "AssetRegistered"
+                | "AccountOpened"
+                | "AccountFrozen"
+                | "AccountUnfrozen"
+                | "AccountClosed"
+                | "TransferPosted"
+                | "TransferPending"
+                | "PendingPosted"
+                | "PendingVoided"
+                | "PendingExpired"
+        )
     }
 }
 
@@ -242,6 +330,7 @@ mod tests {
             }],
             metadata: Metadata::new(),
             reverses: None,
+            effective_at_micros: None,
         });
         let back = Event::decode(event.event_type(), SCHEMA_VERSION, &event.data())?;
         assert_eq!(back, event);
@@ -262,7 +351,51 @@ mod tests {
         ));
         assert!(matches!(
             Event::decode("AccountClosed", 2, &Value::Null),
-            Err(DecodeError::UnsupportedSchema(2))
+            Err(DecodeError::UnsupportedSchema { version: 2, .. })
         ));
+        assert!(matches!(
+            Event::decode("TransferPosted", 3, &Value::Null),
+            Err(DecodeError::UnsupportedSchema { version: 3, .. })
+        ));
+    }
+
+    /// A version 1 transfer, as logs written before effective times hold it, upcasts to one that
+    /// takes effect when recorded; a version 2 one keeps its effective time and must have one.
+    #[test]
+    fn transfer_posted_upcasts_from_version_1() -> Result<(), Box<dyn std::error::Error>> {
+        let v1 = serde_json::json!({
+            "id": "t-1", "metadata": {"k": "v"}, "reverses": "t-0",
+            "postings": [{"debit": "a", "credit": "b", "amount": 5}]
+        });
+        let Event::TransferPosted(upcast) = Event::decode("TransferPosted", 1, &v1)? else {
+            return Err("not a TransferPosted".into());
+        };
+        assert_eq!(upcast.effective_at_micros, None);
+        assert_eq!(upcast.effective_at(42), 42);
+        assert_eq!(upcast.reverses.as_ref().map(TransferId::as_str), Some("t-0"));
+        // Written again it is the same version 1 data: the upcast adds nothing to the log.
+        let event = Event::TransferPosted(upcast);
+        assert_eq!(event.schema_version(), 1);
+        assert_eq!(event.data(), v1);
+
+        let Event::TransferPosted(undated) = event else {
+            return Err("not a TransferPosted".into());
+        };
+        let dated = Event::TransferPosted(TransferPosted {
+            effective_at_micros: Some(7),
+            ..undated
+        });
+        assert_eq!(dated.schema_version(), 2);
+        let back = Event::decode("TransferPosted", 2, &dated.data())?;
+        assert_eq!(back, dated);
+        let Event::TransferPosted(back) = back else {
+            return Err("not a TransferPosted".into());
+        };
+        assert_eq!(back.effective_at(42), 7);
+        assert!(matches!(
+            Event::decode("TransferPosted", 2, &v1),
+            Err(DecodeError::Malformed { .. })
+        ));
+        Ok(())
     }
 }

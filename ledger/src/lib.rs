@@ -24,7 +24,7 @@ pub use command::{
 pub use decide::{decide, decide_chain, linked_failed};
 pub use event::{
     AccountLifecycleEvent, AccountOpened, AssetRegistered, DecodeError, Event, PendingPosted, PendingReleased,
-    SCHEMA_VERSION, StreamId, TransferPending, TransferPosted,
+    SCHEMA_VERSION, StreamId, TRANSFER_POSTED_V2, TransferPending, TransferPosted,
 };
 pub use ids::{AccountId, Amount, AssetCode, IdError, Scale, Timestamp, TransferId};
 pub use rejection::{LimitFlag, Rejection};
@@ -34,6 +34,8 @@ pub use state::{
 
 #[cfg(test)]
 mod chain_tests;
+#[cfg(test)]
+mod effective_tests;
 #[cfg(test)]
 mod hold_tests;
 #[cfg(test)]

@@ -34,16 +34,17 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(id, asset, flags)| Command::OpenAccount(open_account(id, asset, flags))),
         1 => (account(), prop::sample::select(vec![AccountLifecycle::Freeze, AccountLifecycle::Unfreeze, AccountLifecycle::Close]))
             .prop_map(|(id, change)| Command::ChangeAccount { account: account_id(id), change }),
-        8 => (transfer_id(), prop::collection::vec((account(), account(), amount()), 1..4), prop::option::of(transfer_id()), hold_terms(), conditions())
-            .prop_filter_map("distinct legs", |(id, legs, reverses, hold, conditions)| {
+        8 => (transfer_id(), prop::collection::vec((account(), account(), amount()), 1..4), prop::option::of(transfer_id()), hold_terms(), conditions(), effective())
+            .prop_filter_map("distinct legs", |(id, legs, reverses, hold, conditions, effective)| {
                 let postings = legs.iter().map(|(d, c, a)| posting(d, c, *a)).collect();
                 let transfer = PostTransfer::new(self::transfer_id(&id), postings, Metadata::new(), reverses.map(|r| self::transfer_id(&r)))
                     .ok()?
                     .with_conditions(conditions)
                     .ok()?;
-                match hold {
-                    Some(timeout) => transfer.pending(timeout).ok(),
-                    None => Some(transfer),
+                match (hold, effective) {
+                    (Some(timeout), _) => transfer.pending(timeout).ok(),
+                    (None, Some(at)) => transfer.effective_at(at).ok(),
+                    (None, None) => Some(transfer),
                 }
                 .map(Command::PostTransfer)
             }),
@@ -63,6 +64,13 @@ fn conditions() -> impl Strategy<Value = Vec<Condition>> {
         check,
     });
     prop_oneof![3 => Just(Vec::new()), 1 => prop::collection::vec(condition, 1..3)]
+}
+
+/// Some transfers take effect at another time: days before the history starts, or up to two
+/// days after (more than a day ahead of their recorded time is refused).
+fn effective() -> impl Strategy<Value = Option<Timestamp>> {
+    const HOUR: i64 = 3_600_000_000;
+    prop_oneof![3 => Just(None), 1 => (-72..48i64).prop_map(|hours| Some(Timestamp(hours * HOUR)))]
 }
 
 /// Half the transfers are holds, some with a timeout of 1 to 3 seconds.
@@ -139,6 +147,12 @@ proptest! {
         for (now, command) in (0..).map(|s| Timestamp(s * 1_000_000)).zip(&commands) {
             if let Ok(events) = decide(&state, command, now) {
                 for event in events {
+                    if let Event::TransferPosted(TransferPosted { effective_at_micros: Some(at), .. }) = &event {
+                        prop_assert!(*at <= now.0 + PostTransfer::MAX_EFFECTIVE_AHEAD_MICROS);
+                    }
+                    // Every event reads back as written, at the version it is written with.
+                    let back = Event::decode(event.event_type(), event.schema_version(), &event.data()).ok();
+                    prop_assert_eq!(back.as_ref(), Some(&event));
                     state.apply(&event);
                     log.push(event);
                 }
@@ -283,12 +297,14 @@ proptest! {
         legs in prop::collection::vec(("[a-z0-9:]{1,8}", "[A-Z0-9._]{1,8}", 1..i64::MAX), 1..4),
         metadata in metadata(),
         reverses in prop::option::of("[a-z0-9-]{1,8}"),
+        effective_at_micros in prop::option::of(any::<i64>()),
     ) {
         let event = TransferPosted {
             id: transfer_id(&id),
             postings: legs.iter().map(|(d, c, a)| posting(d, c, *a)).collect(),
             metadata,
             reverses: reverses.map(|r| transfer_id(&r)),
+            effective_at_micros,
         };
         let through_value = crate::state::fingerprint(&serde_json::to_value(&event).unwrap());
         prop_assert_eq!(event.fingerprint(), through_value);

@@ -96,6 +96,12 @@ pub enum Rejection {
         check: Check,
         actual: i64,
     },
+    #[error("transfer {transfer} would take effect more than a day after it is recorded")]
+    EffectiveTooLate {
+        transfer: TransferId,
+        effective_at_micros: i64,
+        latest_micros: i64,
+    },
     #[error("chain {chain} was not written: its member {member} ({id}) was refused with {code}")]
     LinkedFailed {
         chain: String,
@@ -131,6 +137,7 @@ impl Rejection {
             Self::IdempotencyConflict { .. } => "idempotency_conflict",
             Self::ConditionFailed { .. } => "condition_failed",
             Self::LinkedFailed { .. } => "linked_failed",
+            Self::EffectiveTooLate { .. } => "effective_too_late",
         }
     }
 
@@ -193,6 +200,13 @@ impl Rejection {
             } => json!({
                 "condition": index, "account": account, "check": check.as_str(), "expected": check.expected(),
                 "actual": actual
+            }),
+            Self::EffectiveTooLate {
+                transfer,
+                effective_at_micros,
+                latest_micros,
+            } => json!({
+                "transfer": transfer, "effective_at_micros": effective_at_micros, "latest_micros": latest_micros
             }),
             Self::LinkedFailed {
                 chain,

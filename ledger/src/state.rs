@@ -225,6 +225,7 @@ impl PostTransfer {
             self.hold.map(|h| h.timeout_secs),
             self.postings(),
             self.reverses.as_ref(),
+            self.effective().map(|t| t.0),
         )
     }
 
@@ -236,6 +237,7 @@ impl PostTransfer {
                 postings: self.postings().to_vec(),
                 metadata: self.metadata.clone(),
                 reverses: self.reverses.clone(),
+                effective_at_micros: self.effective().map(|t| t.0),
             }),
             Some(hold) => Event::TransferPending(TransferPending {
                 id: self.id.clone(),
@@ -254,7 +256,14 @@ impl TransferPosted {
     /// `fingerprint(&to_value(self))`, with the canonical bytes written directly rather than
     /// through a `Value` tree: a replay fingerprints every transfer it applies.
     pub fn fingerprint(&self) -> Fingerprint {
-        transfer_fingerprint(&self.id, &self.metadata, None, &self.postings, self.reverses.as_ref())
+        transfer_fingerprint(
+            &self.id,
+            &self.metadata,
+            None,
+            &self.postings,
+            self.reverses.as_ref(),
+            self.effective_at_micros,
+        )
     }
 }
 
@@ -262,21 +271,36 @@ impl TransferPending {
     /// The fingerprint of the command that holds: its transfer's, with `"pending": true` and
     /// the timeout it gave (the expiry time depends on when it was recorded, so it is left out).
     pub fn fingerprint(&self) -> Fingerprint {
-        transfer_fingerprint(&self.id, &self.metadata, Some(self.timeout_secs), &self.postings, None)
+        transfer_fingerprint(
+            &self.id,
+            &self.metadata,
+            Some(self.timeout_secs),
+            &self.postings,
+            None,
+            None,
+        )
     }
 }
 
-/// The canonical JSON of a transfer command, hashed. Keys in code point order: `id`,
-/// `metadata`, `pending`, `postings` (`amount`, `credit`, `debit`), `reverses`, `timeout_secs`.
+/// The canonical JSON of a transfer command, hashed. Keys in code point order:
+/// `effective_at_micros`, `id`, `metadata`, `pending`, `postings` (`amount`, `credit`, `debit`),
+/// `reverses`, `timeout_secs`.
 fn transfer_fingerprint(
     id: &TransferId,
     metadata: &Metadata,
     hold: Option<Option<u32>>,
     postings: &[Posting],
     reverses: Option<&TransferId>,
+    effective_at_micros: Option<i64>,
 ) -> Fingerprint {
     let mut out = Vec::with_capacity(128 + 96 * postings.len());
-    out.extend_from_slice(b"{\"id\":");
+    out.push(b'{');
+    if let Some(at) = effective_at_micros {
+        out.extend_from_slice(b"\"effective_at_micros\":");
+        canonical::write_display(at, &mut out);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"id\":");
     canonical::write_string(id.as_str(), &mut out);
     out.extend_from_slice(b",\"metadata\":");
     canonical::write_object(metadata, &mut out);

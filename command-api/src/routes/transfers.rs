@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use ledger::{
     AccountId, Check, Command, Condition, HoldAction, Metadata, PostTransfer, Posting, PostingsError, Rejection,
-    ResolveHold, TransferId,
+    ResolveHold, Timestamp, TransferId,
 };
 use partida_eventstore::{AppendError, Reply, Submission};
 use partida_service::openapi::{self, ErrorBody};
@@ -44,6 +44,14 @@ pub(super) struct TransferBody {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 31_622_400)]
     timeout_secs: Option<u32>,
+    /// When the transfer takes effect for the books, if not when it is recorded (RFC 3339, to
+    /// the microsecond): any time before, or up to a day after (`effective_too_late`). Balances
+    /// and the trial balance `as_of_effective` count it from then; limits, conditions and the
+    /// current balances count it at once. Not for a pending transfer: its post takes effect
+    /// when recorded.
+    #[serde(default)]
+    #[schema(value_type = Option<openapi::Timestamp>)]
+    effective_at: Option<String>,
     /// Preconditions checked when the transfer is decided, against the state before it (and
     /// after the earlier transfers of its batch): at most 16. Any that fails refuses the
     /// transfer with `condition_failed`, naming it. A retry of a transfer already written is
@@ -89,6 +97,19 @@ impl TransferBody {
             ));
         }
         check_chain_label(self.chain.as_deref(), prefix)?;
+        let effective_at = self
+            .effective_at
+            .as_deref()
+            .map(|text| {
+                partida_eventstore::parse_timestamp(text).map(Timestamp).ok_or_else(|| {
+                    let field = format!("{prefix}effective_at");
+                    ApiError::validation(
+                        format!("{field}: an RFC 3339 time to the microsecond, e.g. 2026-10-31T23:59:59Z"),
+                        field,
+                    )
+                })
+            })
+            .transpose()?;
         let conditions = self
             .conditions
             .into_iter()
@@ -96,6 +117,10 @@ impl TransferBody {
             .map(|(index, body)| body.into_condition(&format!("{prefix}conditions[{index}]")))
             .collect::<Result<Vec<_>, _>>()?;
         let transfer = PostTransfer::new(self.id, self.postings, self.metadata, self.reverses)
+            .and_then(|t| match effective_at {
+                Some(at) => t.effective_at(at),
+                None => Ok(t),
+            })
             .and_then(|t| {
                 if self.pending {
                     t.pending(self.timeout_secs)
@@ -203,6 +228,7 @@ fn postings_error(e: &PostingsError, prefix: &str) -> ApiError {
         PostingsError::PendingReversal => format!("{prefix}pending"),
         PostingsError::Timeout { .. } => format!("{prefix}timeout_secs"),
         PostingsError::Conditions { .. } => format!("{prefix}conditions"),
+        PostingsError::PendingEffective => format!("{prefix}effective_at"),
     };
     ApiError::validation(format!("{field}: {e}"), field)
 }
@@ -291,7 +317,7 @@ async fn resolve(
         (status = 201, description = "Posted.", body = Written),
         (status = 200, description = "Already posted so: the first write.", body = Written),
         (status = 409, description = "The id is taken by another transfer.", body = ErrorBody),
-        (status = 422, description = "Refused by a rule, e.g. `limit_exceeded` (a limit flag, counting what holds reserve), `condition_failed`, `account_frozen`, `asset_mismatch`, `already_reversed`, `transfer_not_posted`.", body = ErrorBody),
+        (status = 422, description = "Refused by a rule, e.g. `limit_exceeded` (a limit flag, counting what holds reserve), `condition_failed`, `effective_too_late`, `account_frozen`, `asset_mismatch`, `already_reversed`, `transfer_not_posted`.", body = ErrorBody),
     )
 )]
 pub(super) async fn post(

@@ -7,6 +7,7 @@
 mod auth;
 mod chains;
 mod cors;
+mod effective;
 mod errors;
 mod flows;
 mod holds;

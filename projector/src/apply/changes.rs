@@ -88,6 +88,8 @@ pub(crate) struct EntryRow {
     pub credits: i64,
     pub balance: i64,
     pub recorded_at: OffsetDateTime,
+    /// When the leg takes effect, if not when recorded.
+    pub effective_at: Option<OffsetDateTime>,
 }
 
 pub(crate) struct TransferRow {
@@ -100,6 +102,8 @@ pub(crate) struct TransferRow {
     /// Set here when the reversal is in the same batch (an UPDATE could not see the row yet).
     pub reversed_by: Option<String>,
     pub recorded_at: OffsetDateTime,
+    /// When it takes effect, if not when recorded.
+    pub effective_at: Option<OffsetDateTime>,
     /// `posted`, or for a hold `pending`, `posted`, `voided` or `expired`.
     pub status: &'static str,
     /// What a hold reserved.
@@ -107,6 +111,14 @@ pub(crate) struct TransferRow {
     pub expires_at: Option<OffsetDateTime>,
     /// Set here when the hold is resolved in the same batch.
     pub resolution: Option<ResolutionRow>,
+}
+
+/// Which transfer a posted leg belongs to, its entries' first sequence number, and when it takes
+/// effect if not when recorded (a hold's post takes effect when it is recorded).
+struct Leg<'a> {
+    transfer: &'a str,
+    seq: i32,
+    effective_at: Option<OffsetDateTime>,
 }
 
 /// How a hold ended: its status, what moved, and when.
@@ -367,10 +379,16 @@ impl Changes {
             Event::AccountUnfrozen(e) => self.set_status(e.id.as_str(), AccountStatus::Open, position, at),
             Event::AccountClosed(e) => self.set_status(e.id.as_str(), AccountStatus::Closed, position, at),
             Event::TransferPosted(e) => {
+                let effective_at = e.effective_at_micros.map(micros_to_datetime);
                 let mut assets = HashMap::new();
                 for (index, posting) in e.postings.iter().enumerate() {
                     let seq = i32::try_from(index * 2).unwrap_or(i32::MAX);
-                    if let Some(asset) = self.post(posting, e.id.as_str(), seq, position, at) {
+                    let leg = Leg {
+                        transfer: e.id.as_str(),
+                        seq,
+                        effective_at,
+                    };
+                    if let Some(asset) = self.post(posting, &leg, position, at) {
                         *assets.entry(asset).or_insert(0) += posting.amount.get();
                     }
                 }
@@ -393,6 +411,7 @@ impl Changes {
                     reverses: e.reverses.as_ref().map(ToString::to_string),
                     reversed_by: None,
                     recorded_at: at,
+                    effective_at,
                     status: "posted",
                     held: None,
                     expires_at: None,
@@ -418,6 +437,7 @@ impl Changes {
                     reverses: None,
                     reversed_by: None,
                     recorded_at: at,
+                    effective_at: None,
                     status: "pending",
                     held: Some(serde_json::to_value(&e.postings).unwrap_or(Value::Null)),
                     expires_at: e.expires_at_micros.map(micros_to_datetime),
@@ -443,8 +463,12 @@ impl Changes {
         };
         let mut assets = HashMap::new();
         for (index, posting) in moved.iter().enumerate() {
-            let seq = i32::try_from(index * 2).unwrap_or(i32::MAX);
-            if let Some(asset) = self.post(posting, id, seq, position, at) {
+            let leg = Leg {
+                transfer: id,
+                seq: i32::try_from(index * 2).unwrap_or(i32::MAX),
+                effective_at: None,
+            };
+            if let Some(asset) = self.post(posting, &leg, position, at) {
                 *assets.entry(asset).or_insert(0) += posting.amount.get();
             }
         }
@@ -488,17 +512,13 @@ impl Changes {
     }
 
     /// Posts one leg: an entry on each side with the account's totals after it. Returns the asset.
-    fn post(
-        &mut self,
-        posting: &Posting,
-        transfer: &str,
-        seq: i32,
-        position: i64,
-        at: OffsetDateTime,
-    ) -> Option<String> {
+    fn post(&mut self, posting: &Posting, leg: &Leg<'_>, position: i64, at: OffsetDateTime) -> Option<String> {
         let amount = posting.amount.get();
         let mut asset = None;
-        for (account_id, side, seq) in [(&posting.debit, "debit", seq), (&posting.credit, "credit", seq + 1)] {
+        for (account_id, side, seq) in [
+            (&posting.debit, "debit", leg.seq),
+            (&posting.credit, "credit", leg.seq + 1),
+        ] {
             let Some(account) = self.accounts.get_mut(account_id.as_str()) else {
                 continue;
             };
@@ -513,13 +533,14 @@ impl Changes {
                 account_id: account_id.to_string(),
                 position,
                 seq,
-                transfer_id: transfer.to_owned(),
+                transfer_id: leg.transfer.to_owned(),
                 side,
                 amount,
                 debits: account.debits,
                 credits: account.credits,
                 balance: account.balance(),
                 recorded_at: at,
+                effective_at: leg.effective_at,
             });
         }
         asset

@@ -30,16 +30,16 @@ fn statement(schema: &str) -> String {
              WHERE a.id = u.i
         ), entries AS (
             INSERT INTO {schema}.entries (account_id, position, seq, transfer_id, side, amount, debits, credits,
-                                          balance, recorded_at)
+                                          balance, recorded_at, effective_at)
             SELECT * FROM UNNEST($27::text[], $28::int8[], $29::int4[], $30::text[], $31::text[], $32::int8[],
-                                 $33::int8[], $34::int8[], $35::int8[], $36::timestamptz[])
+                                 $33::int8[], $34::int8[], $35::int8[], $36::timestamptz[], $66::timestamptz[])
         ), transfers AS (
             INSERT INTO {schema}.transfers (id, position, postings, metadata, reverses, reversed_by, recorded_at,
-                                            status, held, expires_at, resolved_position, resolved_at)
-            SELECT i, p, ps::jsonb, m::jsonb, r, rb, at, st, h::jsonb, x, rp, ra
+                                            status, held, expires_at, resolved_position, resolved_at, effective_at)
+            SELECT i, p, ps::jsonb, m::jsonb, r, rb, at, st, h::jsonb, x, rp, ra, ea
               FROM UNNEST($37::text[], $38::int8[], $39::text[], $40::text[], $41::text[], $42::text[],
                           $43::timestamptz[], $52::text[], $53::text[], $54::timestamptz[], $55::int8[],
-                          $56::timestamptz[]) AS u(i, p, ps, m, r, rb, at, st, h, x, rp, ra)
+                          $56::timestamptz[], $67::timestamptz[]) AS u(i, p, ps, m, r, rb, at, st, h, x, rp, ra, ea)
         ), resolved AS (
             UPDATE {schema}.transfers t
                SET status = u.st, postings = u.ps::jsonb, resolved_position = u.rp, resolved_at = u.ra
@@ -204,6 +204,9 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
         // added with conditions: revisions
         .bind(opened.iter().map(|(_, r, _)| r.revision).collect::<Vec<_>>())
         .bind(updated.iter().map(|(_, r)| r.revision).collect::<Vec<_>>())
+        // added with effective dates: set only where they differ from the recorded time
+        .bind(entries.iter().map(|r| r.effective_at).collect::<Vec<_>>())
+        .bind(transfers.iter().map(|r| r.effective_at).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     Ok(())

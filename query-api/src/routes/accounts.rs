@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use ledger::{AccountId, AccountStatus, AssetCode};
+use ledger::{AccountId, AccountStatus, AssetCode, NormalSide};
 use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use super::books::PointInTime;
+use super::books::{Effective, PointInTime};
 use super::{db_error, page};
 use crate::AppState;
 use crate::consistency::{MinPosition, MinPositionQuery, Source};
@@ -229,6 +229,10 @@ pub(crate) struct EntryView {
     #[serde(with = "super::timestamp")]
     #[schema(value_type = openapi::Timestamp)]
     recorded_at: OffsetDateTime,
+    /// When the leg takes effect for the books: its transfer's effective time, or `recorded_at`.
+    #[serde(with = "super::timestamp")]
+    #[schema(value_type = openapi::Timestamp)]
+    effective_at: OffsetDateTime,
 }
 
 /// A page of an account's entries.
@@ -288,7 +292,8 @@ pub(crate) async fn entries(
     };
     min.wait(&state, Source::Projection).await?;
     let sql = format!(
-        "SELECT position, seq, transfer_id, side, amount, debits, credits, balance, recorded_at \
+        "SELECT position, seq, transfer_id, side, amount, debits, credits, balance, recorded_at, \
+                coalesce(effective_at, recorded_at) AS effective_at \
            FROM {}.entries WHERE account_id = $1 AND (position, seq) {} ($2, $3) \
           ORDER BY position {order}, seq {order} LIMIT $4",
         state.model.schema(),
@@ -325,6 +330,10 @@ pub(crate) struct Balance {
     asset: String,
     /// The position the totals are as of.
     at_position: i64,
+    /// Present when the totals are by effective time: only legs taking effect by then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<openapi::Timestamp>)]
+    as_of_effective: Option<String>,
     debits: i64,
     credits: i64,
     balance: i64,
@@ -347,6 +356,7 @@ impl Balance {
             account,
             asset,
             at_position,
+            as_of_effective: None,
             debits,
             credits,
             balance,
@@ -359,7 +369,7 @@ impl Balance {
 }
 
 /// An account's balance now, right after event `at_position`, or after the last event recorded
-/// at or before `at_time`.
+/// at or before `at_time`; with `as_of_effective`, only the legs taking effect by then.
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}/balance",
@@ -378,11 +388,23 @@ pub(crate) async fn balance(
     Query(point): Query<PointInTime>,
 ) -> Result<Json<Balance>, ApiError> {
     let id = account_id(path)?;
+    let effective = point.effective()?;
     let at_position = point.resolve(&state.pool).await?;
     // A balance as of N is final only once the projection has passed N.
     let min = MinPosition(min.0.max(at_position));
     min.wait(&state, Source::Projection).await?;
     let account = find(&state, &id).await?;
+    if let Some(effective_at) = effective {
+        let known = at_position.unwrap_or_else(|| state.model.reached().checkpoint);
+        return effective_balance(
+            &state,
+            id,
+            account,
+            Effective::new(&state.pool, effective_at, known).await?,
+        )
+        .await
+        .map(Json);
+    }
     let Some(at) = at_position else {
         let totals = (account.debits, account.credits, account.balance);
         return Ok(Json(Balance {
@@ -405,4 +427,44 @@ pub(crate) async fn balance(
         .await
         .map_err(|e| db_error(&e))?;
     Ok(Json(Balance::new(id, account.asset, at, totals.unwrap_or((0, 0, 0)))))
+}
+
+/// The account's totals over the legs taking effect by `effective.at`, as known at `effective.known`.
+async fn effective_balance(
+    state: &AppState,
+    id: AccountId,
+    account: AccountView,
+    effective: Effective,
+) -> Result<Balance, ApiError> {
+    let schema = state.model.schema();
+    let sql = format!(
+        "WITH corrections AS ({}) \
+         SELECT coalesce(e.debits, 0) + coalesce(c.debits, 0), coalesce(e.credits, 0) + coalesce(c.credits, 0) \
+           FROM (SELECT 1) one \
+           LEFT JOIN LATERAL (SELECT debits, credits FROM {schema}.entries \
+                               WHERE account_id = $4 AND position <= $1 \
+                               ORDER BY position DESC, seq DESC LIMIT 1) e ON true \
+           LEFT JOIN corrections c ON true",
+        Effective::corrections(&schema, true)
+    );
+    let (debits, credits): (i64, i64) = sqlx::query_as(&sql)
+        .bind(effective.split)
+        .bind(effective.known)
+        .bind(partida_eventstore::micros_to_datetime(effective.at))
+        .bind(id.as_str())
+        .fetch_one(&state.pool)
+        .await
+        .map_err(|e| db_error(&e))?;
+    let side = if account.normal_side == "credit" {
+        NormalSide::Credit
+    } else {
+        NormalSide::Debit
+    };
+    let balance = ledger::signed_balance(side, debits, credits);
+    Ok(Balance {
+        as_of_effective: Some(partida_eventstore::format_timestamp(
+            partida_eventstore::micros_to_datetime(effective.at),
+        )),
+        ..Balance::new(id, account.asset, effective.known, (debits, credits, balance))
+    })
 }

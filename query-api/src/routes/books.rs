@@ -4,6 +4,10 @@
 //! A time names the last event recorded at or before it (the log's time never runs backwards,
 //! so this is well defined); it is found by bisecting positions, a few index probes. Without
 //! either, the books as the projection has applied them.
+//!
+//! `as_of_effective=E` draws the books up by effective time instead: every leg that takes effect
+//! at or before E, among those the log held at the point (bi-temporal: what was known at N about
+//! E). See [`Effective`] for how that stays a few index probes.
 
 use axum::Json;
 use axum::extract::State;
@@ -27,6 +31,10 @@ pub(crate) struct PointInTime {
     /// As of the last event recorded at or before this RFC 3339 time. Not with `at_position`.
     #[param(format = DateTime, example = "2026-11-22T10:00:00Z")]
     at_time: Option<String>,
+    /// Only the legs taking effect at or before this RFC 3339 time, among those recorded by the
+    /// point in the log (default: what the projection has applied).
+    #[param(format = DateTime, example = "2026-10-31T23:59:59Z")]
+    as_of_effective: Option<String>,
 }
 
 impl PointInTime {
@@ -42,6 +50,60 @@ impl PointInTime {
             (None, Some(text)) => position_at_time(pool, text).await.map(Some),
             (None, None) => Ok(None),
         }
+    }
+
+    /// The effective time asked for, in microseconds; 400 when it is no time.
+    pub(crate) fn effective(&self) -> Result<Option<i64>, ApiError> {
+        self.as_of_effective
+            .as_deref()
+            .map(|text| {
+                partida_eventstore::parse_timestamp(text).ok_or_else(|| {
+                    ApiError::validation(
+                        "as_of_effective must be an RFC 3339 time, e.g. 2026-10-31T23:59:59Z",
+                        "as_of_effective",
+                    )
+                })
+            })
+            .transpose()
+    }
+}
+
+/// Books by effective time E as known at position N, without summing the history.
+///
+/// Nearly every leg takes effect when it is recorded, and the log's time never runs backwards,
+/// so those taking effect by E are exactly those up to `split`, the last position recorded at or
+/// before E (at most N): their sum is the running total the entry at `split` already holds. Only
+/// dated legs (a stored `effective_at`, in a small partial index) can fall on the other side:
+/// add those after `split` (up to N) that take effect by E, subtract those up to `split` that
+/// take effect after it.
+pub(crate) struct Effective {
+    /// E, in microseconds.
+    pub at: i64,
+    /// N: the last position known.
+    pub known: i64,
+    pub split: i64,
+}
+
+impl Effective {
+    pub(crate) async fn new(pool: &PgPool, at: i64, known: i64) -> Result<Self, ApiError> {
+        let split = position_at(pool, at).await.map_err(|e| db_error(&e))?.min(known);
+        Ok(Self { at, known, split })
+    }
+
+    /// Per account: the debits and credits of the dated legs to add to (or, negative, take
+    /// from) its running totals at `split`. Binds `$1` = split, `$2` = known, `$3` = E.
+    pub(crate) fn corrections(schema: &str, only_account: bool) -> String {
+        let account = if only_account { "AND account_id = $4" } else { "" };
+        format!(
+            "SELECT account_id, \
+                    coalesce(sum(CASE WHEN side = 'debit' THEN sign * amount END), 0)::int8 AS debits, \
+                    coalesce(sum(CASE WHEN side = 'credit' THEN sign * amount END), 0)::int8 AS credits \
+               FROM (SELECT account_id, side, amount, CASE WHEN position > $1 THEN 1 ELSE -1 END AS sign \
+                       FROM {schema}.entries \
+                      WHERE effective_at IS NOT NULL AND position <= $2 {account} \
+                        AND ((position > $1 AND effective_at <= $3) OR (position <= $1 AND effective_at > $3))) d \
+              GROUP BY account_id"
+        )
     }
 }
 
@@ -65,6 +127,10 @@ pub(crate) struct Line {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct TrialBalance {
     at_position: i64,
+    /// Present when the books are drawn up by effective time: only legs taking effect by then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<openapi::Timestamp>)]
+    as_of_effective: Option<String>,
     assets: Vec<AssetBooks>,
 }
 
@@ -94,6 +160,7 @@ pub(crate) async fn trial_balance(
     State(state): State<AppState>,
     Query(point): Query<PointInTime>,
 ) -> Result<Json<TrialBalance>, ApiError> {
+    let effective = point.effective()?;
     let position = match point.resolve(&state.pool).await? {
         Some(position) => position,
         None => state.model.reached().checkpoint,
@@ -101,21 +168,47 @@ pub(crate) async fn trial_balance(
     // The books as of N are final only once the projection has passed N.
     MinPosition(Some(position)).wait(&state, Source::Projection).await?;
     let schema = state.model.schema();
-    let sql = format!(
-        "SELECT a.id, a.asset, a.normal_side, coalesce(e.debits, 0) AS debits, coalesce(e.credits, 0) AS credits, \
-                coalesce(e.balance, 0) AS balance \
-           FROM {schema}.accounts a \
-           LEFT JOIN LATERAL (SELECT debits, credits, balance FROM {schema}.entries e \
-                               WHERE e.account_id = a.id AND e.position <= $1 \
-                               ORDER BY e.position DESC, e.seq DESC LIMIT 1) e ON true \
-          WHERE a.opened_position <= $1 \
-          ORDER BY a.asset, a.id"
-    );
-    let lines: Vec<Line> = sqlx::query_as(&sql)
-        .bind(position)
-        .fetch_all(&state.pool)
-        .await
-        .map_err(|e| db_error(&e))?;
+    let lines: Vec<Line> = match effective {
+        None => {
+            let sql = format!(
+                "SELECT a.id, a.asset, a.normal_side, coalesce(e.debits, 0) AS debits, \
+                        coalesce(e.credits, 0) AS credits, coalesce(e.balance, 0) AS balance \
+                   FROM {schema}.accounts a \
+                   LEFT JOIN LATERAL (SELECT debits, credits, balance FROM {schema}.entries e \
+                                       WHERE e.account_id = a.id AND e.position <= $1 \
+                                       ORDER BY e.position DESC, e.seq DESC LIMIT 1) e ON true \
+                  WHERE a.opened_position <= $1 \
+                  ORDER BY a.asset, a.id"
+            );
+            sqlx::query_as(&sql).bind(position).fetch_all(&state.pool).await
+        }
+        Some(at) => {
+            let effective = Effective::new(&state.pool, at, position).await?;
+            let sql = format!(
+                "WITH corrections AS ({}) \
+                 SELECT a.id, a.asset, a.normal_side, t.debits, t.credits, \
+                        CASE a.normal_side WHEN 'debit' THEN t.debits - t.credits \
+                                           ELSE t.credits - t.debits END AS balance \
+                   FROM {schema}.accounts a \
+                   LEFT JOIN LATERAL (SELECT debits, credits FROM {schema}.entries e \
+                                       WHERE e.account_id = a.id AND e.position <= $1 \
+                                       ORDER BY e.position DESC, e.seq DESC LIMIT 1) e ON true \
+                   LEFT JOIN corrections c ON c.account_id = a.id \
+                  CROSS JOIN LATERAL (SELECT coalesce(e.debits, 0) + coalesce(c.debits, 0) AS debits, \
+                                             coalesce(e.credits, 0) + coalesce(c.credits, 0) AS credits) t \
+                  WHERE a.opened_position <= $2 \
+                  ORDER BY a.asset, a.id",
+                Effective::corrections(&schema, false)
+            );
+            sqlx::query_as(&sql)
+                .bind(effective.split)
+                .bind(effective.known)
+                .bind(partida_eventstore::micros_to_datetime(at))
+                .fetch_all(&state.pool)
+                .await
+        }
+    }
+    .map_err(|e| db_error(&e))?;
     let scales: Vec<(String, i16)> = sqlx::query_as(&format!(
         "SELECT code, scale FROM {schema}.assets WHERE position <= $1 ORDER BY code"
     ))
@@ -146,6 +239,8 @@ pub(crate) async fn trial_balance(
         .collect();
     Ok(Json(TrialBalance {
         at_position: position,
+        as_of_effective: effective
+            .map(|at| partida_eventstore::format_timestamp(partida_eventstore::micros_to_datetime(at))),
         assets,
     }))
 }

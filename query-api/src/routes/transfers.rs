@@ -51,6 +51,11 @@ pub(crate) struct TransferView {
     #[serde(with = "super::timestamp")]
     #[schema(value_type = openapi::Timestamp)]
     recorded_at: OffsetDateTime,
+    /// When what moved takes effect for the books: the time the transfer was posted with, or
+    /// its recorded time; for a hold, when its post was recorded. Absent while nothing moved.
+    #[serde(with = "super::timestamp::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<openapi::Timestamp>)]
+    effective_at: Option<OffsetDateTime>,
 }
 
 /// A page of transfers.
@@ -62,7 +67,8 @@ pub(crate) struct TransferPage {
 }
 
 const COLUMNS: &str = "id, position, status, postings, held, expires_at, resolved_position, resolved_at, metadata, \
-    reverses, reversed_by, recorded_at";
+    reverses, reversed_by, recorded_at, \
+    CASE WHEN status = 'posted' THEN coalesce(effective_at, resolved_at, recorded_at) END AS effective_at";
 
 const STATUSES: [&str; 4] = ["posted", "pending", "voided", "expired"];
 
