@@ -1,8 +1,8 @@
 -- Effective dates (docs/adr/0008-ledger-depth.md, section 4).
 --
 -- A transfer may take effect for the books at another time than it is recorded. Entries and
--- transfers keep that time only where it differs: NULL means "when recorded", so nothing before
--- this migration needs rewriting and undated entries (nearly all) cost nothing more.
+-- transfers keep that time only for dated transfers: NULL means "when recorded", so nothing
+-- before this migration needs rewriting and undated entries (nearly all) cost nothing more.
 --
 -- A balance as of effective time T, as known at position N, is the running total at the last
 -- position recorded at or before T (at most N), corrected by the dated entries only: plus those

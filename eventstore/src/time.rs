@@ -31,14 +31,20 @@ pub fn format_timestamp(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the times RFC 3339 can write in UTC.
+const FIRST_MICROS: i64 = -62_135_596_800_000_000;
+const LAST_MICROS: i64 = 253_402_300_799_999_999;
+
 /// Microseconds from an RFC 3339 timestamp (any offset; finer digits than microseconds refused,
-/// since the log has none).
+/// since the log has none). Only times in years 1 to 9999 in UTC, which [`format_timestamp`]
+/// can write back: `9999-12-31T23:00:00-05:00` is in year 10000.
 pub fn parse_timestamp(text: &str) -> Option<i64> {
     let at = OffsetDateTime::parse(text, &::time::format_description::well_known::Rfc3339).ok()?;
     let nanos = at.unix_timestamp_nanos();
     (nanos % 1_000 == 0)
         .then(|| i64::try_from(nanos / 1_000).ok())
         .flatten()
+        .filter(|micros| (FIRST_MICROS..=LAST_MICROS).contains(micros))
 }
 
 #[cfg(test)]
@@ -58,6 +64,16 @@ mod tests {
             parse_timestamp("2023-11-14T23:13:20.000001+01:00"),
             Some(1_700_000_000_000_001)
         );
+        // Only what can be written back in UTC.
+        for edge in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"] {
+            let micros = parse_timestamp(edge).expect(edge);
+            assert_eq!(
+                parse_timestamp(&format_timestamp(micros_to_datetime(micros))),
+                Some(micros)
+            );
+        }
+        assert_eq!(parse_timestamp("9999-12-31T23:00:00-05:00"), None);
+        assert_eq!(parse_timestamp("0001-01-01T00:30:00+01:00"), None);
         assert_eq!(parse_timestamp("2023-11-14T22:13:20.0000011Z"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
     }

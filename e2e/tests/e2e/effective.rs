@@ -92,12 +92,15 @@ async fn balances_and_books_by_effective_time_as_known_at_a_position() {
         "effective_too_late",
     );
     assert_eq!(details["transfer"], "late");
-    let details = assert_error(
-        &stack.post("/v1/transfers", dated("bad", 1, "yesterday")).await,
-        400,
-        "validation_failed",
-    );
-    assert_eq!(details["field"], "effective_at");
+    // Not a time, or one RFC 3339 cannot write in UTC (year 0).
+    for bad in ["yesterday", "0001-01-01T00:30:00+01:00"] {
+        let details = assert_error(
+            &stack.post("/v1/transfers", dated("bad", 1, bad)).await,
+            400,
+            "validation_failed",
+        );
+        assert_eq!(details["field"], "effective_at", "{bad}");
+    }
     let mut dated_hold = dated("hold", 1, LAST_YEAR_END);
     dated_hold["pending"] = json!(true);
     let details = assert_error(&stack.post("/v1/transfers", dated_hold).await, 400, "validation_failed");
@@ -157,12 +160,15 @@ async fn balances_and_books_by_effective_time_as_known_at_a_position() {
         (&last_year["debits"], &last_year["credits"]),
         (&json!(300), &json!(300))
     );
-    let details = assert_error(
-        &stack.get("/v1/trial-balance?as_of_effective=soon").await,
-        400,
-        "validation_failed",
-    );
-    assert_eq!(details["field"], "as_of_effective");
+    // Year 10000 in UTC is no time either, rather than a silent 1970.
+    for bad in ["soon", "9999-12-31T23:00:00-05:00"] {
+        let details = assert_error(
+            &stack.get(&format!("/v1/trial-balance?as_of_effective={bad}")).await,
+            400,
+            "validation_failed",
+        );
+        assert_eq!(details["field"], "as_of_effective", "{bad}");
+    }
 
     // Entries and transfers say when they take effect.
     let (_, entries) = stack.get("/v1/accounts/alice/entries").await;

@@ -158,9 +158,21 @@ pub async fn change_account(id: String, change: String, key: String) -> Result<(
 }
 
 #[server(endpoint = "post_transfer")]
-pub async fn post_transfer(id: String, legs: Vec<LegInput>, memo: Option<String>) -> Result<(), UiError> {
+pub async fn post_transfer(
+    id: String,
+    legs: Vec<LegInput>,
+    memo: Option<String>,
+    effective_at: Option<String>,
+) -> Result<(), UiError> {
     let backend = crate::server::backend()?;
-    let written = crate::server::ops::post_transfer(&backend, &id, &legs, memo.as_deref().unwrap_or("")).await?;
+    let written = crate::server::ops::post_transfer(
+        &backend,
+        &id,
+        &legs,
+        memo.as_deref().unwrap_or(""),
+        effective_at.as_deref().unwrap_or(""),
+    )
+    .await?;
     crate::server::redirect_to_written("/transfers", &written.id, &written);
     Ok(())
 }

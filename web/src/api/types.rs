@@ -84,6 +84,9 @@ pub struct Transfer {
     pub reverses: Option<String>,
     pub reversed_by: Option<String>,
     pub recorded_at: String,
+    /// When what moved takes effect for the books; absent while nothing moved.
+    #[serde(default)]
+    pub effective_at: Option<String>,
 }
 
 fn posted() -> String {

@@ -69,6 +69,9 @@ pub fn NewTransferPage() -> impl IntoView {
     let memo = typed(&start, "memo")
         .or_else(|| query.with_untracked(|q| q.get("memo")))
         .unwrap_or_default();
+    let effective_at = typed(&start, "effective_at")
+        .or_else(|| query.with_untracked(|q| q.get("effective_at")))
+        .unwrap_or_default();
     // The transfer's id is chosen once per form: carried over from an earlier attempt, or new.
     let carried_id = typed(&start, "id").or_else(|| query.with_untracked(|q| q.get("id")));
     let id = Resource::new(
@@ -91,6 +94,7 @@ pub fn NewTransferPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || {
                 let memo = memo.clone();
+                let effective_at = effective_at.clone();
                 Suspend::new(async move {
                     let id = match id.await {
                         Ok(id) => id,
@@ -159,6 +163,14 @@ pub fn NewTransferPage() -> impl IntoView {
                             <div class="field">
                                 <label for="memo">"Memo (optional)"</label>
                                 <input id="memo" name="memo" value=memo maxlength="500"/>
+                            </div>
+                            <div class="field">
+                                <label for="effective_at">"Effective at, UTC (optional)"</label>
+                                <input id="effective_at" name="effective_at" type="datetime-local" step="1" value=effective_at
+                                    aria-describedby="effective_at-help"
+                                    aria-invalid=move || message("effective_at".to_owned()).is_some().to_string()/>
+                                <small id="effective_at-help" class="muted">"When it counts in the books, if not now: an earlier period, or at most a day ahead."</small>
+                                <small class="field-error" role="alert">{move || message("effective_at".to_owned())}</small>
                             </div>
                             <button type="submit" class="primary" disabled=move || post.pending().get()>
                                 {move || if post.pending().get() { "Posting…" } else { "Post transfer" }}

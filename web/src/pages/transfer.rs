@@ -45,6 +45,10 @@ fn TransferView(row: TransferRow) -> impl IntoView {
             <dt>"Status"</dt><dd data-field="status">{transfer.status.clone()}</dd>
             <dt>"Position"</dt><dd>{transfer.position}</dd>
             <dt>"Recorded"</dt><dd><Time at=transfer.recorded_at.clone()/></dd>
+            // Shown for a dated transfer only: a posted hold's effective time is its post's.
+            {transfer.effective_at.clone().filter(|at| transfer.held.is_none() && *at != transfer.recorded_at).map(|at| view! {
+                <dt>"Effective"</dt><dd data-field="effective_at"><Time at/></dd>
+            })}
             {transfer.expires_at.clone().map(|at| view! {
                 <dt>"Expires"</dt><dd><Time at/></dd>
             })}

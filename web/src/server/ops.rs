@@ -297,8 +297,18 @@ pub async fn change_account(backend: &Backend, id: &str, action: &str, key: &str
     backend.write(&path, &json!({}), key).await
 }
 
-pub async fn post_transfer(backend: &Backend, id: &str, legs: &[LegInput], memo: &str) -> Result<Written, UiError> {
-    let mut input = BTreeMap::from([("id".to_owned(), id.to_owned()), ("memo".to_owned(), memo.to_owned())]);
+pub async fn post_transfer(
+    backend: &Backend,
+    id: &str,
+    legs: &[LegInput],
+    memo: &str,
+    effective_at: &str,
+) -> Result<Written, UiError> {
+    let mut input = BTreeMap::from([
+        ("id".to_owned(), id.to_owned()),
+        ("memo".to_owned(), memo.to_owned()),
+        ("effective_at".to_owned(), effective_at.to_owned()),
+    ]);
     for (index, leg) in legs.iter().enumerate() {
         input.insert(format!("legs[{index}][debit]"), leg.debit.clone());
         input.insert(format!("legs[{index}][credit]"), leg.credit.clone());
@@ -355,10 +365,29 @@ pub async fn post_transfer(backend: &Backend, id: &str, legs: &[LegInput], memo:
     if !memo.trim().is_empty() {
         body["metadata"] = json!({"memo": memo.trim()});
     }
+    if let Some(at) = effective_at_utc(effective_at) {
+        body["effective_at"] = json!(at);
+    }
     backend.write("/v1/transfers", &body, None).await.map_err(|mut error| {
         // The API names fields of its own body; point them at the form's.
         error.field = error.field.map(|field| form_field(&field, &filled));
         error.with_input(input)
+    })
+}
+
+/// The form's effective time as the API takes it. A `datetime-local` control sends minutes or
+/// seconds and no zone, and the form asks for UTC; a time with a zone is passed on as typed (the
+/// API refuses what is no time, naming the field). Blank: none.
+fn effective_at_utc(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let zoned = text.ends_with(['Z', 'z']) || text.get(19..).is_some_and(|rest| rest.contains(['+', '-']));
+    Some(match (zoned, text.len()) {
+        (true, _) => text.to_owned(),
+        (false, 16) => format!("{text}:00Z"),
+        (false, _) => format!("{text}Z"),
     })
 }
 
@@ -406,6 +435,27 @@ pub async fn resolve_hold(backend: &Backend, id: &str, action: &str) -> Result<W
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_effective_time_as_utc_unless_zoned() {
+        assert_eq!(effective_at_utc("  "), None);
+        assert_eq!(
+            effective_at_utc("2026-10-31T23:59").as_deref(),
+            Some("2026-10-31T23:59:00Z")
+        );
+        assert_eq!(
+            effective_at_utc("2026-10-31T23:59:30").as_deref(),
+            Some("2026-10-31T23:59:30Z")
+        );
+        assert_eq!(
+            effective_at_utc("2026-10-31T23:59:30+02:00").as_deref(),
+            Some("2026-10-31T23:59:30+02:00")
+        );
+        assert_eq!(
+            effective_at_utc("2026-10-31T23:59:30Z").as_deref(),
+            Some("2026-10-31T23:59:30Z")
+        );
+    }
 
     #[test]
     fn maps_api_fields_to_form_legs() {
