@@ -145,7 +145,7 @@ def open_page(page, path, hydrated=True):
         page.wait_for_selector('[data-hydrated="true"]')
 
 
-def post_transfer_in_ui(page, legs, memo=""):
+def post_transfer_in_ui(page, legs, memo="", effective_at=""):
     """Fills the new-transfer form with `legs` (debit, credit, amount as typed) and posts it."""
     open_page(page, "/transfers/new")
     for index, (debit, credit, amount) in enumerate(legs):
@@ -156,6 +156,8 @@ def post_transfer_in_ui(page, legs, memo=""):
         page.get_by_label(f"Leg {index + 1} amount").fill(amount)
     if memo:
         page.get_by_label("Memo (optional)").fill(memo)
+    if effective_at:
+        page.get_by_label("Effective at, UTC (optional)").fill(effective_at)
     page.get_by_role("button", name="Post transfer").click()
 
 

@@ -86,24 +86,14 @@ def test_a_correction_is_dated_into_an_earlier_period(page, api, unique):
     api.account(funding)
     api.account(alice)
 
-    open_page(page, "/transfers/new")
-    page.get_by_label("Leg 1 from (debit)").fill(funding)
-    page.get_by_label("Leg 1 to (credit)").fill(alice)
-    page.get_by_label("Leg 1 amount").fill("12.00")
-    page.get_by_label("Effective at, UTC (optional)").fill("2025-12-31T23:00:30")
-    page.get_by_role("button", name="Post transfer").click()
+    post_transfer_in_ui(page, [(funding, alice, "12.00")], effective_at="2025-12-31T23:00:30")
     expect(page).to_have_url(re.compile(r"/transfers/t-[^?]+\?min_position=\d+$"))
     expect(page.locator('[data-field="effective_at"]')).to_have_text("2025-12-31 23:00:30 UTC")
     transfer_id = path_of(page).split("/")[2].split("?")[0]
     assert api.get(f"/v1/transfers/{transfer_id}")["effective_at"] == "2025-12-31T23:00:30.000000Z"
 
     # More than a day ahead is refused above the form, which keeps what was typed.
-    open_page(page, "/transfers/new")
-    page.get_by_label("Leg 1 from (debit)").fill(funding)
-    page.get_by_label("Leg 1 to (credit)").fill(alice)
-    page.get_by_label("Leg 1 amount").fill("1.00")
-    page.get_by_label("Effective at, UTC (optional)").fill("2099-01-01T00:00:30")
-    page.get_by_role("button", name="Post transfer").click()
+    post_transfer_in_ui(page, [(funding, alice, "1.00")], effective_at="2099-01-01T00:00:30")
     expect(page.locator('.form-error[data-code="effective_too_late"]')).to_be_visible()
     expect(page.get_by_label("Effective at, UTC (optional)")).to_have_value("2099-01-01T00:00:30")
 
