@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use ledger::{AccountId, AccountStatus, AssetCode, NormalSide};
+use ledger::{AccountId, AccountStatus, AssetCode};
 use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use super::books::{Effective, PointInTime};
+use super::books::{Effective, Line, PointInTime};
 use super::{db_error, page};
 use crate::AppState;
 use crate::consistency::{MinPosition, MinPositionQuery, Source};
@@ -399,7 +399,7 @@ pub(crate) async fn balance(
         return effective_balance(
             &state,
             id,
-            account,
+            account.asset,
             Effective::new(&state.pool, effective_at, known).await?,
         )
         .await
@@ -433,38 +433,15 @@ pub(crate) async fn balance(
 async fn effective_balance(
     state: &AppState,
     id: AccountId,
-    account: AccountView,
+    asset: String,
     effective: Effective,
 ) -> Result<Balance, ApiError> {
-    let schema = state.model.schema();
-    let sql = format!(
-        "WITH corrections AS ({}) \
-         SELECT coalesce(e.debits, 0) + coalesce(c.debits, 0), coalesce(e.credits, 0) + coalesce(c.credits, 0) \
-           FROM (SELECT 1) one \
-           LEFT JOIN LATERAL (SELECT debits, credits FROM {schema}.entries \
-                               WHERE account_id = $4 AND position <= $1 \
-                               ORDER BY position DESC, seq DESC LIMIT 1) e ON true \
-           LEFT JOIN corrections c ON true",
-        Effective::corrections(&schema, true)
-    );
-    let (debits, credits): (i64, i64) = sqlx::query_as(&sql)
-        .bind(effective.split)
-        .bind(effective.known)
-        .bind(partida_eventstore::micros_to_datetime(effective.at))
-        .bind(id.as_str())
-        .fetch_one(&state.pool)
-        .await
-        .map_err(|e| db_error(&e))?;
-    let side = if account.normal_side == "credit" {
-        NormalSide::Credit
-    } else {
-        NormalSide::Debit
-    };
-    let balance = ledger::signed_balance(side, debits, credits);
+    let lines = effective
+        .lines(&state.pool, &state.model.schema(), Some(id.as_str()))
+        .await?;
+    let totals = lines.first().map_or((0, 0, 0), Line::totals);
     Ok(Balance {
-        as_of_effective: Some(partida_eventstore::format_timestamp(
-            partida_eventstore::micros_to_datetime(effective.at),
-        )),
-        ..Balance::new(id, account.asset, effective.known, (debits, credits, balance))
+        as_of_effective: Some(effective.as_of()),
+        ..Balance::new(id, asset, effective.known, totals)
     })
 }

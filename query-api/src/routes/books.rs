@@ -90,20 +90,57 @@ impl Effective {
         Ok(Self { at, known, split })
     }
 
-    /// Per account: the debits and credits of the dated legs to add to (or, negative, take
-    /// from) its running totals at `split`. Binds `$1` = split, `$2` = known, `$3` = E.
-    pub(crate) fn corrections(schema: &str, only_account: bool) -> String {
-        let account = if only_account { "AND account_id = $4" } else { "" };
-        format!(
-            "SELECT account_id, \
-                    coalesce(sum(CASE WHEN side = 'debit' THEN sign * amount END), 0)::int8 AS debits, \
-                    coalesce(sum(CASE WHEN side = 'credit' THEN sign * amount END), 0)::int8 AS credits \
-               FROM (SELECT account_id, side, amount, CASE WHEN position > $1 THEN 1 ELSE -1 END AS sign \
-                       FROM {schema}.entries \
-                      WHERE effective_at IS NOT NULL AND position <= $2 {account} \
-                        AND ((position > $1 AND effective_at <= $3) OR (position <= $1 AND effective_at > $3))) d \
-              GROUP BY account_id"
-        )
+    /// E as the answers spell it.
+    pub(crate) fn as_of(&self) -> String {
+        partida_eventstore::format_timestamp(partida_eventstore::micros_to_datetime(self.at))
+    }
+
+    /// Every account's line opened by N (only `account`'s, when given), by asset and id: its
+    /// running totals at `split`, plus the dated legs' corrections (negative for those taken out).
+    pub(crate) async fn lines(
+        &self,
+        pool: &PgPool,
+        schema: &str,
+        account: Option<&str>,
+    ) -> Result<Vec<Line>, ApiError> {
+        // Separate statements with and without the account, so each is planned for its filter.
+        let (only_entries, only_accounts) = match account {
+            Some(_) => ("AND account_id = $4", "AND a.id = $4"),
+            None => ("", ""),
+        };
+        let sql = format!(
+            "WITH corrections AS ( \
+                 SELECT account_id, \
+                        coalesce(sum(CASE WHEN side = 'debit' THEN sign * amount END), 0)::int8 AS debits, \
+                        coalesce(sum(CASE WHEN side = 'credit' THEN sign * amount END), 0)::int8 AS credits \
+                   FROM (SELECT account_id, side, amount, CASE WHEN position > $1 THEN 1 ELSE -1 END AS sign \
+                           FROM {schema}.entries \
+                          WHERE effective_at IS NOT NULL AND position <= $2 {only_entries} \
+                            AND ((position > $1 AND effective_at <= $3) \
+                                 OR (position <= $1 AND effective_at > $3))) d \
+                  GROUP BY account_id) \
+             SELECT a.id, a.asset, a.normal_side, t.debits, t.credits, \
+                    CASE a.normal_side WHEN 'debit' THEN t.debits - t.credits \
+                                       ELSE t.credits - t.debits END AS balance \
+               FROM {schema}.accounts a \
+               LEFT JOIN LATERAL (SELECT debits, credits FROM {schema}.entries e \
+                                   WHERE e.account_id = a.id AND e.position <= $1 \
+                                   ORDER BY e.position DESC, e.seq DESC LIMIT 1) e ON true \
+               LEFT JOIN corrections c ON c.account_id = a.id \
+              CROSS JOIN LATERAL (SELECT coalesce(e.debits, 0) + coalesce(c.debits, 0) AS debits, \
+                                         coalesce(e.credits, 0) + coalesce(c.credits, 0) AS credits) t \
+              WHERE a.opened_position <= $2 {only_accounts} \
+              ORDER BY a.asset, a.id"
+        );
+        let query = sqlx::query_as(&sql)
+            .bind(self.split)
+            .bind(self.known)
+            .bind(partida_eventstore::micros_to_datetime(self.at));
+        match account {
+            Some(account) => query.bind(account).fetch_all(pool).await,
+            None => query.fetch_all(pool).await,
+        }
+        .map_err(|e| db_error(&e))
     }
 }
 
@@ -121,6 +158,13 @@ pub(crate) struct Line {
     debits: i64,
     credits: i64,
     balance: i64,
+}
+
+impl Line {
+    /// Debits, credits and the balance.
+    pub(crate) fn totals(&self) -> (i64, i64, i64) {
+        (self.debits, self.credits, self.balance)
+    }
 }
 
 /// The books as of a position.
@@ -160,7 +204,7 @@ pub(crate) async fn trial_balance(
     State(state): State<AppState>,
     Query(point): Query<PointInTime>,
 ) -> Result<Json<TrialBalance>, ApiError> {
-    let effective = point.effective()?;
+    let effective_at = point.effective()?;
     let position = match point.resolve(&state.pool).await? {
         Some(position) => position,
         None => state.model.reached().checkpoint,
@@ -168,7 +212,11 @@ pub(crate) async fn trial_balance(
     // The books as of N are final only once the projection has passed N.
     MinPosition(Some(position)).wait(&state, Source::Projection).await?;
     let schema = state.model.schema();
-    let lines: Vec<Line> = match effective {
+    let effective = match effective_at {
+        Some(at) => Some(Effective::new(&state.pool, at, position).await?),
+        None => None,
+    };
+    let lines: Vec<Line> = match &effective {
         None => {
             let sql = format!(
                 "SELECT a.id, a.asset, a.normal_side, coalesce(e.debits, 0) AS debits, \
@@ -180,35 +228,14 @@ pub(crate) async fn trial_balance(
                   WHERE a.opened_position <= $1 \
                   ORDER BY a.asset, a.id"
             );
-            sqlx::query_as(&sql).bind(position).fetch_all(&state.pool).await
-        }
-        Some(at) => {
-            let effective = Effective::new(&state.pool, at, position).await?;
-            let sql = format!(
-                "WITH corrections AS ({}) \
-                 SELECT a.id, a.asset, a.normal_side, t.debits, t.credits, \
-                        CASE a.normal_side WHEN 'debit' THEN t.debits - t.credits \
-                                           ELSE t.credits - t.debits END AS balance \
-                   FROM {schema}.accounts a \
-                   LEFT JOIN LATERAL (SELECT debits, credits FROM {schema}.entries e \
-                                       WHERE e.account_id = a.id AND e.position <= $1 \
-                                       ORDER BY e.position DESC, e.seq DESC LIMIT 1) e ON true \
-                   LEFT JOIN corrections c ON c.account_id = a.id \
-                  CROSS JOIN LATERAL (SELECT coalesce(e.debits, 0) + coalesce(c.debits, 0) AS debits, \
-                                             coalesce(e.credits, 0) + coalesce(c.credits, 0) AS credits) t \
-                  WHERE a.opened_position <= $2 \
-                  ORDER BY a.asset, a.id",
-                Effective::corrections(&schema, false)
-            );
             sqlx::query_as(&sql)
-                .bind(effective.split)
-                .bind(effective.known)
-                .bind(partida_eventstore::micros_to_datetime(at))
+                .bind(position)
                 .fetch_all(&state.pool)
                 .await
+                .map_err(|e| db_error(&e))?
         }
-    }
-    .map_err(|e| db_error(&e))?;
+        Some(effective) => effective.lines(&state.pool, &schema, None).await?,
+    };
     let scales: Vec<(String, i16)> = sqlx::query_as(&format!(
         "SELECT code, scale FROM {schema}.assets WHERE position <= $1 ORDER BY code"
     ))
@@ -239,8 +266,7 @@ pub(crate) async fn trial_balance(
         .collect();
     Ok(Json(TrialBalance {
         at_position: position,
-        as_of_effective: effective
-            .map(|at| partida_eventstore::format_timestamp(partida_eventstore::micros_to_datetime(at))),
+        as_of_effective: effective.as_ref().map(Effective::as_of),
         assets,
     }))
 }
