@@ -76,12 +76,11 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub auth: partida_auth::AuthConfig,
-    /// Log as JSON lines.
     /// How often the expiry sweeper looks for holds past their timeout, in milliseconds. One
     /// command-api instance sweeps at a time (the others stand by).
     #[arg(long, env = "PARTIDA_EXPIRY_INTERVAL_MS", default_value_t = 1_000)]
     pub expiry_interval_ms: u64,
-
+    /// Log as JSON lines.
     #[arg(long, env = "LOG_JSON")]
     pub log_json: bool,
 }

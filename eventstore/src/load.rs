@@ -61,14 +61,9 @@ impl Wanted {
                     wanted.accounts.insert(account.to_string());
                 }
                 Command::ResolveHold(c) => {
-                    // The hold names its accounts; they come with it (see `accounts_of_holds`).
+                    // The hold's legs name its accounts, which `LOAD_STATE` brings with it; a
+                    // post's legs must be between those same accounts, or it is refused.
                     wanted.transfers.insert(StreamId::Transfer(c.id.clone()).to_string());
-                    if let ledger::HoldAction::Post { postings: Some(legs) } = &c.action {
-                        for posting in legs {
-                            wanted.accounts.insert(posting.debit.to_string());
-                            wanted.accounts.insert(posting.credit.to_string());
-                        }
-                    }
                 }
                 Command::PostTransfer(c) => {
                     wanted.transfers.insert(StreamId::Transfer(c.id.clone()).to_string());

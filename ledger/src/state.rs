@@ -378,17 +378,19 @@ impl State {
             Event::AccountUnfrozen(e) => self.set_status(&e.id, AccountStatus::Open),
             Event::AccountClosed(e) => self.set_status(&e.id, AccountStatus::Closed),
             Event::TransferPosted(e) => {
-                self.post(&e.postings, Touch::Revise);
+                self.move_legs(&e.postings, Counters::Posted);
+                self.revise(&e.postings);
                 self.mark_reversed(e);
                 self.open_transfer(&e.id, event);
             }
             Event::TransferPending(e) => {
-                self.reserve(&e.postings, 1, Touch::Revise);
+                self.move_legs(&e.postings, Counters::Pending(1));
+                self.revise(&e.postings);
                 self.open_transfer(&e.id, event);
             }
-            Event::PendingPosted(e) => self.resolve(&e.id, Resolution::Posted(e.postings.clone())),
-            Event::PendingVoided(e) => self.resolve(&e.id, Resolution::Voided),
-            Event::PendingExpired(e) => self.resolve(&e.id, Resolution::Expired),
+            Event::PendingPosted(e) => self.resolve(&e.id, Resolution::Posted(e.postings.clone()), &e.postings),
+            Event::PendingVoided(e) => self.resolve(&e.id, Resolution::Voided, &[]),
+            Event::PendingExpired(e) => self.resolve(&e.id, Resolution::Expired, &[]),
         }
     }
 
@@ -406,7 +408,8 @@ impl State {
         match event {
             Event::TransferPosted(transfer) => {
                 let fingerprint = transfer.fingerprint();
-                self.post(&transfer.postings, Touch::Revise);
+                self.move_legs(&transfer.postings, Counters::Posted);
+                self.revise(&transfer.postings);
                 self.mark_reversed(&transfer);
                 let record = Transfer {
                     fingerprint,
@@ -426,59 +429,70 @@ impl State {
         }
     }
 
-    /// Releases a hold's reservation and records how it ended; a post also moves its amounts.
-    fn resolve(&mut self, id: &TransferId, resolution: Resolution) {
+    /// Releases a hold's reservation, records how it ended (`resolution`), and moves what its
+    /// post moves (`posted`, a subset of what was held).
+    fn resolve(&mut self, id: &TransferId, resolution: Resolution, posted: &[Posting]) {
         let Some(transfer) = self.transfers.get_mut(id) else {
             return;
         };
         let Some(hold) = transfer.hold.as_mut() else {
             return;
         };
-        let posted = match &resolution {
-            Resolution::Posted(postings) => postings.clone(),
-            Resolution::Voided | Resolution::Expired => Vec::new(),
-        };
         hold.resolution = Some(resolution);
-        let held = transfer.postings.clone();
-        // What is posted is a subset of what was held: the release revises every account once.
-        self.reserve(&held, -1, Touch::Revise);
-        self.post(&posted, Touch::Keep);
+        // Lent out while the accounts change, rather than copied.
+        let held = std::mem::take(&mut transfer.postings);
+        self.move_legs(&held, Counters::Pending(-1));
+        self.move_legs(posted, Counters::Posted);
+        // The held legs name every account the resolution changes.
+        self.revise(&held);
+        if let Some(transfer) = self.transfers.get_mut(id) {
+            transfer.postings = held;
+        }
     }
 
-    /// Moves amounts: the accounts' totals and the assets' posted volume.
-    fn post(&mut self, postings: &[Posting], touch: Touch) {
-        for (index, posting) in postings.iter().enumerate() {
-            let amount = posting.amount.get();
-            let [debit, credit] = touch.revisions(postings, index);
+    /// Adds the legs' amounts to the accounts' and assets' `counters`.
+    fn move_legs(&mut self, postings: &[Posting], counters: Counters) {
+        let sign = match counters {
+            Counters::Posted => 1,
+            Counters::Pending(sign) => sign,
+        };
+        for posting in postings {
+            let amount = sign * posting.amount.get();
             if let Some(account) = self.accounts.get_mut(&posting.debit) {
-                account.debits = account.debits.saturating_add(amount);
-                account.revision += debit;
+                let total = match counters {
+                    Counters::Posted => &mut account.debits,
+                    Counters::Pending(_) => &mut account.pending_debits,
+                };
+                *total = total.saturating_add(amount);
                 if let Some(asset) = self.assets.get_mut(&account.asset) {
-                    asset.posted = asset.posted.saturating_add(amount);
+                    let total = match counters {
+                        Counters::Posted => &mut asset.posted,
+                        Counters::Pending(_) => &mut asset.held,
+                    };
+                    *total = total.saturating_add(amount);
                 }
             }
             if let Some(account) = self.accounts.get_mut(&posting.credit) {
-                account.credits = account.credits.saturating_add(amount);
-                account.revision += credit;
+                let total = match counters {
+                    Counters::Posted => &mut account.credits,
+                    Counters::Pending(_) => &mut account.pending_credits,
+                };
+                *total = total.saturating_add(amount);
             }
         }
     }
 
-    /// Reserves (`sign` 1) or releases (`sign` -1) a hold's amounts.
-    fn reserve(&mut self, postings: &[Posting], sign: i64, touch: Touch) {
+    /// Counts one event on every account the legs name, each once.
+    fn revise(&mut self, postings: &[Posting]) {
         for (index, posting) in postings.iter().enumerate() {
-            let amount = sign * posting.amount.get();
-            let [debit, credit] = touch.revisions(postings, index);
-            if let Some(account) = self.accounts.get_mut(&posting.debit) {
-                account.pending_debits = account.pending_debits.saturating_add(amount);
-                account.revision += debit;
-                if let Some(asset) = self.assets.get_mut(&account.asset) {
-                    asset.held = asset.held.saturating_add(amount);
+            let earlier = &postings[..index];
+            // A leg's two accounts always differ.
+            for id in [&posting.debit, &posting.credit] {
+                if !earlier.iter().any(|p| &p.debit == id || &p.credit == id)
+                    && let Some(account) = self.accounts.get_mut(id)
+                {
+                    account.revision += 1;
                 }
-            }
-            if let Some(account) = self.accounts.get_mut(&posting.credit) {
-                account.pending_credits = account.pending_credits.saturating_add(amount);
-                account.revision += credit;
             }
         }
     }
@@ -490,25 +504,12 @@ impl State {
     }
 }
 
-/// Whether applying legs revises their accounts: each account once per event.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Touch {
-    Revise,
-    Keep,
-}
-
-impl Touch {
-    /// What leg `index` adds to its debit and credit accounts' revisions: 1 for an account no
-    /// earlier leg of the event named (a leg's two accounts always differ).
-    fn revisions(self, postings: &[Posting], index: usize) -> [i64; 2] {
-        if self == Self::Keep {
-            return [0, 0];
-        }
-        let earlier = &postings[..index];
-        let first = |id: &AccountId| i64::from(!earlier.iter().any(|p| &p.debit == id || &p.credit == id));
-        let posting = &postings[index];
-        [first(&posting.debit), first(&posting.credit)]
-    }
+/// Which totals legs move: what was posted, or what open holds reserve (1 to reserve, -1 to
+/// release).
+#[derive(Clone, Copy)]
+enum Counters {
+    Posted,
+    Pending(i64),
 }
 
 /// What a chain's events changed, to be put back if a later member is refused: each entry's

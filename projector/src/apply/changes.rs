@@ -228,6 +228,24 @@ fn touched_not_opened<'a>(decoded: &'a Decoded, holds: &'a HashMap<String, Vec<P
     wanted.difference(&opened).copied().collect()
 }
 
+/// The legs of the holds `ids` (resolved by a batch, opened before it).
+async fn load_holds(
+    conn: &mut PgConnection,
+    schema: &str,
+    ids: &[&str],
+) -> Result<HashMap<String, Vec<Posting>>, ApplyError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!("SELECT id, held FROM {schema}.transfers WHERE id = ANY($1) AND held IS NOT NULL");
+    let rows = sqlx::query_as::<_, (String, sqlx::types::Json<Vec<Posting>>)>(&sql)
+        .persistent(false)
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().map(|(id, held)| (id, held.0)).collect())
+}
+
 /// Account rows and open holds as they stand after the batches applied so far: lets a replay
 /// compute the next batch while the previous one is still being written.
 #[derive(Default)]
@@ -241,15 +259,12 @@ impl Changes {
     /// `schema`.
     pub async fn compute(conn: &mut PgConnection, schema: &str, events: &[StoredEvent]) -> Result<Self, ApplyError> {
         let decoded = decode(events)?;
+        let holds = load_holds(conn, schema, &resolved_not_opened(&decoded)).await?;
         let mut changes = Self::default();
-        changes.load_holds(conn, schema, &resolved_not_opened(&decoded)).await?;
-        let touched: Vec<String> = touched_not_opened(&decoded, &changes.holds)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
         changes
-            .load_accounts(conn, schema, &touched.iter().map(String::as_str).collect::<Vec<_>>())
+            .load_accounts(conn, schema, &touched_not_opened(&decoded, &holds))
             .await?;
+        changes.holds = holds;
         changes.apply_all(&decoded);
         Ok(changes)
     }
@@ -276,23 +291,6 @@ impl Changes {
         // What is left are the holds still open after the batch.
         cache.holds.extend(changes.holds.drain());
         Ok(changes)
-    }
-
-    /// Loads the legs of the holds `ids` (resolved by the batch, opened before it).
-    async fn load_holds(&mut self, conn: &mut PgConnection, schema: &str, ids: &[&str]) -> Result<(), ApplyError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let sql = format!("SELECT id, held FROM {schema}.transfers WHERE id = ANY($1) AND held IS NOT NULL");
-        for (id, held) in sqlx::query_as::<_, (String, sqlx::types::Json<Vec<Posting>>)>(&sql)
-            .persistent(false)
-            .bind(ids)
-            .fetch_all(&mut *conn)
-            .await?
-        {
-            self.holds.insert(id, held.0);
-        }
-        Ok(())
     }
 
     fn apply_all(&mut self, decoded: &Decoded) {
@@ -444,23 +442,18 @@ impl Changes {
                     resolution: None,
                 });
             }
-            Event::PendingPosted(PendingPosted { id, .. })
-            | Event::PendingVoided(PendingReleased { id })
-            | Event::PendingExpired(PendingReleased { id }) => self.resolve(id.as_str(), event, position, at),
+            Event::PendingPosted(e) => self.resolve(e.id.as_str(), ("posted", &e.postings), position, at),
+            Event::PendingVoided(e) => self.resolve(e.id.as_str(), ("voided", &[]), position, at),
+            Event::PendingExpired(e) => self.resolve(e.id.as_str(), ("expired", &[]), position, at),
         }
     }
 
-    /// Releases a hold's reservation; a post then moves its amounts, with entries under the
-    /// hold's id at the resolution's position.
-    fn resolve(&mut self, id: &str, event: &Event, position: i64, at: OffsetDateTime) {
+    /// Releases a hold's reservation and records how it ended (`status`); a post then moves
+    /// its amounts (`moved`), with entries under the hold's id at the resolution's position.
+    fn resolve(&mut self, id: &str, (status, moved): (&'static str, &[Posting]), position: i64, at: OffsetDateTime) {
         for posting in self.holds.remove(id).unwrap_or_default() {
             self.reserve(&posting, -1, position, at);
         }
-        let (status, moved) = match event {
-            Event::PendingPosted(e) => ("posted", e.postings.as_slice()),
-            Event::PendingVoided(_) => ("voided", &[][..]),
-            _ => ("expired", &[][..]),
-        };
         let mut assets = HashMap::new();
         for (index, posting) in moved.iter().enumerate() {
             let leg = Leg {

@@ -86,7 +86,7 @@ pub(crate) struct Effective {
 
 impl Effective {
     pub(crate) async fn new(pool: &PgPool, at: i64, known: i64) -> Result<Self, ApiError> {
-        let split = position_at(pool, at).await.map_err(|e| db_error(&e))?.min(known);
+        let split = position_at(pool, at, known).await.map_err(|e| db_error(&e))?;
         Ok(Self { at, known, split })
     }
 
@@ -276,15 +276,16 @@ async fn position_at_time(pool: &PgPool, text: &str) -> Result<i64, ApiError> {
     let micros = partida_eventstore::parse_timestamp(text).ok_or_else(|| {
         ApiError::validation("at_time must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z", "at_time")
     })?;
-    position_at(pool, micros).await.map_err(|e| db_error(&e))
+    let head = partida_eventstore::head(pool).await.map_err(|e| db_error(&e))?;
+    position_at(pool, micros, head).await.map_err(|e| db_error(&e))
 }
 
-/// The last position recorded at or before `micros` (0 when the log starts later).
-async fn position_at(pool: &PgPool, micros: i64) -> Result<i64, sqlx::Error> {
+/// The last position up to `last` recorded at or before `micros` (0 when the log starts later).
+async fn position_at(pool: &PgPool, micros: i64, last: i64) -> Result<i64, sqlx::Error> {
     let at = partida_eventstore::micros_to_datetime(micros);
-    let head = partida_eventstore::head(pool).await?;
-    // Invariant: every position <= low is at or before `at`; every position > high is after it.
-    let (mut low, mut high) = (0_i64, head);
+    // Invariant: every position <= low is at or before `at`; every position > high is after it
+    // (or past `last`).
+    let (mut low, mut high) = (0_i64, last);
     while low < high {
         let middle = low + (high - low + 1) / 2;
         let before: bool = sqlx::query_scalar("SELECT recorded_at <= $2 FROM events WHERE position = $1")
