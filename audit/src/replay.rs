@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use ledger::{
-    AccountLifecycle, AccountStatus, Command, DecodeError, Event, HoldAction, PostTransfer, RegisterAsset, ResolveHold,
-    State, Timestamp, decide,
+    AccountLifecycle, AccountStatus, Command, DecodeError, Event, HoldAction, Metadata, PostTransfer, RegisterAsset,
+    ResolveHold, SetMetadata, State, Subject, Timestamp, decide,
 };
 use partida_eventstore::StoredEvent;
 
@@ -218,7 +218,20 @@ fn command_for(event: &Event) -> Result<Command, String> {
         Event::PendingVoided(e) => resolution(&e.id, HoldAction::Void),
         // Decided at the event's recorded time: refused if the hold had not expired by then.
         Event::PendingExpired(e) => resolution(&e.id, HoldAction::Expire),
+        Event::AccountMetadataSet(e) => annotation(Subject::Account(e.id.clone()), &e.metadata)?,
+        Event::TransferMetadataSet(e) => annotation(Subject::Transfer(e.id.clone()), &e.metadata)?,
     })
+}
+
+/// A metadata change must name its subject (which must exist) and at least one key.
+fn annotation(subject: Subject, patch: &Metadata) -> Result<Command, String> {
+    let described = match &subject {
+        Subject::Account(id) => format!("account {id}"),
+        Subject::Transfer(id) => format!("transfer {id}"),
+    };
+    SetMetadata::new(subject, patch.clone())
+        .map(Command::SetMetadata)
+        .map_err(|error| format!("metadata change of {described} is malformed: {error}"))
 }
 
 fn resolution(id: &ledger::TransferId, action: HoldAction) -> Command {

@@ -16,7 +16,7 @@ use partida_testkit::ServiceRole;
 use serde_json::Value;
 
 /// A small but complete history: assets, accounts, transfers, a freeze, a reversal, holds posted
-/// in part, voided and left open.
+/// in part, voided and left open, metadata changes on an account and on transfers.
 async fn history(stack: &Stack) -> i64 {
     open_books(stack).await;
     transfer(stack, "fund", &[("bank", "alice", 10_000)]).await;
@@ -46,6 +46,17 @@ async fn history(stack: &Stack) -> i64 {
         ("/v1/transfers", hold("hold-open", 200)),
     ] {
         let (status, body) = stack.post(path, body).await;
+        assert!(status.is_success(), "{path}: {body}");
+    }
+    for (path, patch) in [
+        ("/v1/accounts/bob/metadata", serde_json::json!({"kyc": "done"})),
+        (
+            "/v1/transfers/pay/metadata",
+            serde_json::json!({"invoice": "F-7", "note": null}),
+        ),
+        ("/v1/transfers/hold-open/metadata", serde_json::json!({"order": 12})),
+    ] {
+        let (status, body) = stack.patch(path, patch).await;
         assert!(status.is_success(), "{path}: {body}");
         last = body["position"].as_i64().expect("position");
     }
@@ -182,7 +193,7 @@ async fn tampered_exports_fail_naming_the_position() {
 
     // A consistent forgery (every hash recomputed): the chain holds, the replay does not.
     let forged = forge(&lines, |event| {
-        if event.data["id"] == "pay" {
+        if event.event_type == "TransferPosted" && event.data["id"] == "pay" {
             event.data["postings"][0]["amount"] = Value::from(20_000);
         }
     });
@@ -212,6 +223,21 @@ async fn tampered_exports_fail_naming_the_position() {
     let report = verify_file(&write(&dir, "doubled.ndjson", &doubled), None).await;
     assert!(
         first_failure(&report).contains("was already reversed") || first_failure(&report).contains("reversed"),
+        "{}",
+        report.human()
+    );
+
+    // A metadata change moved to a transfer that never was, re-hashed.
+    let ghost = forge(&lines, |event| {
+        if event.event_type == "TransferMetadataSet" && event.data["id"] == "pay" {
+            event.data["id"] = Value::from("ghost");
+            event.stream_id = "transfer:ghost".into();
+            event.stream_version = 1;
+        }
+    });
+    let report = verify_file(&write(&dir, "ghost.ndjson", &ghost), None).await;
+    assert!(
+        first_failure(&report).contains("the domain refuses this TransferMetadataSet: transfer ghost"),
         "{}",
         report.human()
     );

@@ -84,7 +84,7 @@ impl Application {
             }
             None => None,
         };
-        let cors = partida_service::cors::layer(&config.cors_origins, &[Method::GET, Method::POST])
+        let cors = partida_service::cors::layer(&config.cors_origins, &[Method::GET, Method::POST, Method::PATCH])
             .map_err(anyhow::Error::msg)?;
         let (writer, task) = Writer::spawn(writer_config);
         let sweeper = expiry::Sweeper {

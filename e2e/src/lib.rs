@@ -169,6 +169,10 @@ impl Stack {
         self.http.get(&format!("{}{path}", self.query.url)).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.http.patch(&format!("{}{path}", self.command.url), body).await
+    }
+
     /// Reads `path` once the projection has reached `position` (read-your-writes).
     pub async fn get_at(&self, path: &str, position: i64) -> (StatusCode, Value) {
         let separator = if path.contains('?') { '&' } else { '?' };
@@ -211,6 +215,10 @@ impl Http {
 
     pub async fn get(&self, url: &str) -> (StatusCode, Value) {
         decode(self.client.get(url).send().await.expect("GET")).await
+    }
+
+    pub async fn patch(&self, url: &str, body: Value) -> (StatusCode, Value) {
+        decode(self.client.patch(url).json(&body).send().await.expect("PATCH")).await
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -317,10 +325,28 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
     let mut legs = 0;
     // (position, effective time) of each dated leg's entries, two per leg.
     let mut dated = Vec::new();
+    // Every account's and transfer's metadata: as opened, then patched.
+    let mut metadata: std::collections::HashMap<String, ledger::Metadata> = std::collections::HashMap::new();
     for stored in &events {
         let event = Event::decode(&stored.event_type, stored.schema_version, &stored.data).expect("decodes");
         match &event {
+            Event::AccountOpened(e) => {
+                metadata.insert(format!("account {}", e.id), e.metadata.clone());
+            }
+            Event::TransferPending(e) => {
+                metadata.insert(format!("transfer {}", e.id), e.metadata.clone());
+            }
+            Event::AccountMetadataSet(e) => {
+                ledger::apply_patch(metadata.entry(format!("account {}", e.id)).or_default(), &e.metadata);
+            }
+            Event::TransferMetadataSet(e) => {
+                ledger::apply_patch(metadata.entry(format!("transfer {}", e.id)).or_default(), &e.metadata);
+            }
+            _ => {}
+        }
+        match &event {
             Event::TransferPosted(t) => {
+                metadata.insert(format!("transfer {}", t.id), t.metadata.clone());
                 legs += t.postings.len() as i64;
                 if let Some(at) = t.effective_at_micros {
                     dated.extend(std::iter::repeat_n((stored.position, at), t.postings.len() * 2));
@@ -364,15 +390,36 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
         .expect("entries");
         assert_eq!(last.unwrap_or(0), account.balance(), "running balance of {id}");
     }
-    // The write side's revisions, which `revision` conditions are decided on, agree too.
-    let revisions: Vec<(String, i64)> = sqlx::query_as("SELECT id, revision FROM write_accounts")
+    // The write side's revisions, which `revision` conditions are decided on, and its stream
+    // versions agree too.
+    let revisions: Vec<(String, i64, i64)> = sqlx::query_as("SELECT id, revision, version FROM write_accounts")
         .fetch_all(pool)
         .await
         .expect("write_accounts");
     assert_eq!(revisions.len(), state.accounts.len(), "one write-side row per account");
-    for (id, revision) in revisions {
+    for (id, revision, version) in revisions {
         let account = &state.accounts[&ledger::AccountId::parse(id.as_str()).expect("id")];
-        assert_eq!(revision, account.revision, "write-side revision of {id}");
+        assert_eq!(
+            (revision, version),
+            (account.revision, account.version),
+            "write-side revision and version of {id}"
+        );
+    }
+    // Metadata, folded from the log's openings and patches.
+    let stored: Vec<(String, Value)> = sqlx::query_as(&format!(
+        "SELECT 'account ' || id, metadata FROM {schema}.accounts \
+         UNION ALL SELECT 'transfer ' || id, metadata FROM {schema}.transfers"
+    ))
+    .fetch_all(pool)
+    .await
+    .expect("metadata");
+    assert_eq!(stored.len(), metadata.len(), "one metadata per account and transfer");
+    for (subject, stored) in stored {
+        assert_eq!(
+            stored,
+            Value::Object(metadata[&subject].clone()),
+            "metadata of {subject}"
+        );
     }
     // Migration 0012's backfill (for logs written before revisions) computes the same from the
     // log alone, on both sides; tried in a transaction that is rolled back.

@@ -341,7 +341,7 @@ fn origin_stream(command: &Command) -> Option<StreamId> {
         Command::RegisterAsset(c) => Some(StreamId::Asset(c.code.clone())),
         Command::OpenAccount(c) => Some(StreamId::Account(c.id.clone())),
         Command::PostTransfer(c) => Some(StreamId::Transfer(c.id.clone())),
-        Command::ChangeAccount { .. } | Command::ResolveHold(_) => None,
+        Command::ChangeAccount { .. } | Command::ResolveHold(_) | Command::SetMetadata(_) => None,
     }
 }
 
@@ -366,6 +366,11 @@ fn mark_dirty(loaded: &Loaded, pending: &mut Pending, event: &Event) {
         Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
             pending.dirty_accounts.insert(e.id.clone());
         }
+        // The account's stream version moves; a transfer's lives in the log alone.
+        Event::AccountMetadataSet(e) => {
+            pending.dirty_accounts.insert(e.id.clone());
+        }
+        Event::TransferMetadataSet(_) => {}
         Event::TransferPosted(e) => legs(&e.postings),
         Event::TransferPending(e) => {
             legs(&e.postings);

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use ledger::{
     Account, AccountFlags, AccountId, AccountStatus, Asset, AssetCode, Command, Event, NormalSide, Resolution, Scale,
-    State, StreamId, Transfer, TransferId,
+    SetMetadata, State, StreamId, Subject, Transfer, TransferId,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -57,8 +57,18 @@ impl Wanted {
                     wanted.accounts.insert(c.id.to_string());
                     wanted.assets.insert(c.asset.to_string());
                 }
-                Command::ChangeAccount { account, .. } => {
+                Command::ChangeAccount { account, .. }
+                | Command::SetMetadata(SetMetadata {
+                    subject: Subject::Account(account),
+                    ..
+                }) => {
                     wanted.accounts.insert(account.to_string());
+                }
+                Command::SetMetadata(SetMetadata {
+                    subject: Subject::Transfer(id),
+                    ..
+                }) => {
+                    wanted.transfers.insert(StreamId::Transfer(id.clone()).to_string());
                 }
                 Command::ResolveHold(c) => {
                     // The hold's legs name its accounts, which `LOAD_STATE` brings with it; a
@@ -92,16 +102,19 @@ fn corrupt(what: &str) -> sqlx::Error {
 
 /// Everything a batch touches, in one round trip: the accounts (named, or held by the holds it
 /// names), the assets named or held by those accounts, the transfers (from the log: the first
-/// event of each stream, its resolution and its reversal), and the idempotency keys.
+/// event of each stream, its resolution, its reversal and its last version), and the idempotency
+/// keys.
 const LOAD_STATE: &str = "
 WITH transfers AS (
     SELECT e.stream_id, e.position, e.event_type, e.schema_version, e.data, r.data ->> 'id' AS reversed_by,
            s.event_type AS resolution_type, s.schema_version AS resolution_version, s.data AS resolution,
-           s.position AS resolution_position
+           s.position AS resolution_position,
+           (SELECT max(v.stream_version) FROM events v WHERE v.stream_id = e.stream_id) AS version
       FROM events e
       LEFT JOIN events r ON r.event_type = 'TransferPosted' AND r.data ? 'reverses'
                         AND r.data ->> 'reverses' = e.data ->> 'id'
-      LEFT JOIN events s ON s.stream_id = e.stream_id AND s.stream_version = 2
+      LEFT JOIN events s ON s.stream_id = e.stream_id AND s.stream_version > 1
+                        AND s.event_type IN ('PendingPosted', 'PendingVoided', 'PendingExpired')
      WHERE e.stream_id = ANY($3) AND e.stream_version = 1
 ), accounts AS (
     -- One array, so the primary key is probed for each id (an OR with a subquery scans).
@@ -125,7 +138,7 @@ SELECT 'asset', code, NULL, NULL, NULL, NULL, NULL, posted, held, NULL, NULL, NU
   FROM write_assets
  WHERE code = ANY($2) OR code IN (SELECT asset FROM accounts)
 UNION ALL
-SELECT 'transfer', stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL,
+SELECT 'transfer', stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, version, NULL, position, NULL,
        event_type, data, reversed_by, resolution_type, resolution, resolution_position, NULL, NULL, NULL,
        schema_version, resolution_version
   FROM transfers
@@ -218,8 +231,8 @@ fn add_asset(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Transfers are read from the log itself: the first event of the stream, its resolution (the
-/// second) and its reversal (through the `events_reversals` index).
+/// Transfers are read from the log itself: the first event of the stream, its resolution (by
+/// type), its reversal (through the `events_reversals` index) and its last version.
 fn add_transfer(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
     let event = stored_event(row, "event_type", "schema_version", "data")?.ok_or_else(|| corrupt("transfer event"))?;
     let mut transfer = Transfer::opened_by(&event).ok_or_else(|| corrupt("transfer event"))?;
@@ -228,6 +241,7 @@ fn add_transfer(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
         .map(TransferId::parse)
         .transpose()
         .map_err(|_| corrupt("transfer id"))?;
+    transfer.version = row.try_get::<Option<i64>, _>("version")?.unwrap_or(1);
     let StreamId::Transfer(id) = event.stream_id() else {
         return Err(corrupt("transfer event"));
     };

@@ -46,6 +46,8 @@ pub enum Command {
     PostTransfer(PostTransfer),
     /// Posts, voids or expires a pending transfer (a hold).
     ResolveHold(ResolveHold),
+    /// Changes an account's or a transfer's metadata.
+    SetMetadata(SetMetadata),
 }
 
 impl Command {
@@ -60,7 +62,7 @@ impl Command {
                 ..
             }) => legs.len(),
             Self::ResolveHold(_) => PostTransfer::MAX_POSTINGS,
-            Self::RegisterAsset(_) | Self::OpenAccount(_) | Self::ChangeAccount { .. } => 1,
+            Self::RegisterAsset(_) | Self::OpenAccount(_) | Self::ChangeAccount { .. } | Self::SetMetadata(_) => 1,
         }
     }
 }
@@ -339,6 +341,58 @@ fn check_legs(postings: &[Posting]) -> Result<(), PostingsError> {
         return Err(PostingsError::SameAccount { index });
     }
     Ok(())
+}
+
+/// What a metadata change is about: an account or a transfer, of any status.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Account(AccountId),
+    Transfer(TransferId),
+}
+
+/// Changes a subject's metadata by a patch: each key given replaces that key's whole value (a
+/// nested object is replaced, not merged), and a key given as `null` is removed. Construct it
+/// with [`SetMetadata::new`].
+///
+/// Metadata decides nothing: it is not loaded to decide, and a change to it is not an identical
+/// replay of an earlier one even when it changes nothing (retries are made safe with an
+/// idempotency key, as for lifecycle changes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetMetadata {
+    pub subject: Subject,
+    patch: Metadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a metadata change sets or removes at least one key")]
+pub struct EmptyPatch;
+
+impl SetMetadata {
+    pub fn new(subject: Subject, patch: Metadata) -> Result<Self, EmptyPatch> {
+        if patch.is_empty() {
+            return Err(EmptyPatch);
+        }
+        Ok(Self {
+            subject,
+            patch: normalized(patch),
+        })
+    }
+
+    /// The keys to set, and with `null` values the keys to remove; never empty.
+    pub fn patch(&self) -> &Metadata {
+        &self.patch
+    }
+}
+
+/// Applies a metadata patch (see [`SetMetadata`]) to `metadata`.
+pub fn apply_patch(metadata: &mut Metadata, patch: &Metadata) {
+    for (key, value) in patch {
+        if value.is_null() {
+            metadata.remove(key);
+        } else {
+            metadata.insert(key.clone(), value.clone());
+        }
+    }
 }
 
 /// Metadata as the log will store and read it back (see [`crate::canonical::normalize`]).

@@ -3,6 +3,7 @@
 
 use crate::command::{
     AccountLifecycle, Check, Command, HoldAction, OpenAccount, PostTransfer, Posting, RegisterAsset, ResolveHold,
+    SetMetadata, Subject,
 };
 use crate::event::{AccountLifecycleEvent, AssetRegistered, Event, PendingPosted, PendingReleased};
 use crate::ids::{AccountId, Amount, AssetCode, Timestamp, TransferId};
@@ -21,6 +22,7 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
         Command::ChangeAccount { account, change } => change_account(state, account, *change),
         Command::PostTransfer(c) => post_transfer(state, c, now),
         Command::ResolveHold(c) => resolve_hold(state, c, now),
+        Command::SetMetadata(c) => set_metadata(state, c),
     }
 }
 
@@ -61,6 +63,14 @@ pub fn linked_failed(chain: &str, member: usize, command: &Command, rejection: &
         Command::ChangeAccount { account, .. } => account.to_string(),
         Command::PostTransfer(c) => c.id.to_string(),
         Command::ResolveHold(c) => c.id.to_string(),
+        Command::SetMetadata(SetMetadata {
+            subject: Subject::Account(id),
+            ..
+        }) => id.to_string(),
+        Command::SetMetadata(SetMetadata {
+            subject: Subject::Transfer(id),
+            ..
+        }) => id.to_string(),
     };
     Rejection::LinkedFailed {
         chain: chain.to_owned(),
@@ -122,6 +132,21 @@ fn change_account(state: &State, id: &AccountId, change: AccountLifecycle) -> Re
         }),
         (AccountLifecycle::Close, _) => Ok(vec![Event::AccountClosed(event)]),
     }
+}
+
+/// Any account or transfer, whatever its status, may be annotated: a closed account or a voided
+/// hold is still a record someone may need to label.
+fn set_metadata(state: &State, c: &SetMetadata) -> Result<Vec<Event>, Rejection> {
+    match &c.subject {
+        Subject::Account(id) => {
+            find_account(state, id)?;
+        }
+        Subject::Transfer(id) if !state.transfers.contains_key(id) => {
+            return Err(Rejection::TransferNotFound { transfer: id.clone() });
+        }
+        Subject::Transfer(_) => {}
+    }
+    Ok(vec![c.to_event()])
 }
 
 fn find_account<'s>(state: &'s State, id: &AccountId) -> Result<&'s Account, Rejection> {

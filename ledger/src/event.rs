@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::command::{Metadata, OpenAccount, Posting};
+use crate::command::{Metadata, OpenAccount, Posting, SetMetadata, Subject};
 use crate::ids::{AccountId, AssetCode, IdError, Scale, TransferId};
 
 /// The schema version of every event type but `TransferPosted`, and of a `TransferPosted` without
@@ -108,6 +108,32 @@ pub struct PendingReleased {
     pub id: TransferId,
 }
 
+/// A subject's metadata changed by a patch (see [`SetMetadata`]): `metadata` holds the keys set,
+/// and the keys removed with `null` values. Readers fold the patches over the metadata the
+/// subject was opened with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetadataSet<Id> {
+    pub id: Id,
+    pub metadata: Metadata,
+}
+
+impl SetMetadata {
+    /// The event recording this change.
+    pub fn to_event(&self) -> Event {
+        let metadata = self.patch().clone();
+        match &self.subject {
+            Subject::Account(id) => Event::AccountMetadataSet(MetadataSet {
+                id: id.clone(),
+                metadata,
+            }),
+            Subject::Transfer(id) => Event::TransferMetadataSet(MetadataSet {
+                id: id.clone(),
+                metadata,
+            }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     AssetRegistered(AssetRegistered),
@@ -120,6 +146,8 @@ pub enum Event {
     PendingPosted(PendingPosted),
     PendingVoided(PendingReleased),
     PendingExpired(PendingReleased),
+    AccountMetadataSet(MetadataSet<AccountId>),
+    TransferMetadataSet(MetadataSet<TransferId>),
 }
 
 /// Why a stored event could not be read back.
@@ -149,6 +177,8 @@ impl Event {
             Self::PendingPosted(_) => "PendingPosted",
             Self::PendingVoided(_) => "PendingVoided",
             Self::PendingExpired(_) => "PendingExpired",
+            Self::AccountMetadataSet(_) => "AccountMetadataSet",
+            Self::TransferMetadataSet(_) => "TransferMetadataSet",
         }
     }
 
@@ -175,6 +205,8 @@ impl Event {
             Self::TransferPending(e) => StreamId::Transfer(e.id.clone()),
             Self::PendingPosted(e) => StreamId::Transfer(e.id.clone()),
             Self::PendingVoided(e) | Self::PendingExpired(e) => StreamId::Transfer(e.id.clone()),
+            Self::AccountMetadataSet(e) => StreamId::Account(e.id.clone()),
+            Self::TransferMetadataSet(e) => StreamId::Transfer(e.id.clone()),
         }
     }
 
@@ -188,6 +220,8 @@ impl Event {
             Self::TransferPending(e) => serde_json::to_value(e),
             Self::PendingPosted(e) => serde_json::to_value(e),
             Self::PendingVoided(e) | Self::PendingExpired(e) => serde_json::to_value(e),
+            Self::AccountMetadataSet(e) => serde_json::to_value(e),
+            Self::TransferMetadataSet(e) => serde_json::to_value(e),
         };
         // These types hold only strings, integers, booleans and JSON objects: they always encode.
         encoded.unwrap_or(Value::Null)
@@ -249,6 +283,8 @@ impl Event {
             "PendingPosted" => Self::PendingPosted(Deserialize::deserialize(data).map_err(malformed)?),
             "PendingVoided" => Self::PendingVoided(Deserialize::deserialize(data).map_err(malformed)?),
             "PendingExpired" => Self::PendingExpired(Deserialize::deserialize(data).map_err(malformed)?),
+            "AccountMetadataSet" => Self::AccountMetadataSet(Deserialize::deserialize(data).map_err(malformed)?),
+            "TransferMetadataSet" => Self::TransferMetadataSet(Deserialize::deserialize(data).map_err(malformed)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }
@@ -266,6 +302,8 @@ impl Event {
                 | "PendingPosted"
                 | "PendingVoided"
                 | "PendingExpired"
+                | "AccountMetadataSet"
+                | "TransferMetadataSet"
         )
     }
 }

@@ -18,13 +18,13 @@ mod state;
 pub mod testing;
 
 pub use command::{
-    AccountFlags, AccountLifecycle, Check, Command, Condition, Hold, HoldAction, Metadata, NormalSide, OpenAccount,
-    PostTransfer, Posting, PostingsError, RegisterAsset, ResolveHold,
+    AccountFlags, AccountLifecycle, Check, Command, Condition, EmptyPatch, Hold, HoldAction, Metadata, NormalSide,
+    OpenAccount, PostTransfer, Posting, PostingsError, RegisterAsset, ResolveHold, SetMetadata, Subject, apply_patch,
 };
 pub use decide::{decide, decide_chain, linked_failed};
 pub use event::{
-    AccountLifecycleEvent, AccountOpened, AssetRegistered, DecodeError, Event, PendingPosted, PendingReleased,
-    SCHEMA_VERSION, StreamId, TRANSFER_POSTED_V2, TransferPending, TransferPosted,
+    AccountLifecycleEvent, AccountOpened, AssetRegistered, DecodeError, Event, MetadataSet, PendingPosted,
+    PendingReleased, SCHEMA_VERSION, StreamId, TRANSFER_POSTED_V2, TransferPending, TransferPosted,
 };
 pub use ids::{AccountId, Amount, AssetCode, IdError, Scale, Timestamp, TransferId};
 pub use rejection::{LimitFlag, Rejection};
@@ -38,6 +38,8 @@ mod chain_tests;
 mod effective_tests;
 #[cfg(test)]
 mod hold_tests;
+#[cfg(test)]
+mod metadata_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]

@@ -50,6 +50,12 @@ fn command() -> impl Strategy<Value = Command> {
             }),
         3 => (transfer_id(), hold_action())
             .prop_map(|(id, action)| Command::ResolveHold(ResolveHold { id: self::transfer_id(&id), action })),
+        1 => (prop_oneof![
+                account().prop_map(|id| Subject::Account(account_id(id))),
+                transfer_id().prop_map(|id| Subject::Transfer(self::transfer_id(&id))),
+            ], metadata())
+            .prop_filter_map("a patch names a key", |(subject, patch)| SetMetadata::new(subject, patch).ok())
+            .prop_map(Command::SetMetadata),
     ]
 }
 
@@ -191,7 +197,7 @@ proptest! {
                 Event::PendingPosted(PendingPosted { id, .. })
                 | Event::PendingVoided(PendingReleased { id })
                 | Event::PendingExpired(PendingReleased { id }) => &state.transfers[id].postings,
-                Event::AssetRegistered(_) => &[],
+                Event::AssetRegistered(_) | Event::AccountMetadataSet(_) | Event::TransferMetadataSet(_) => &[],
             };
             let touched: std::collections::BTreeSet<&AccountId> = legs.iter().flat_map(|p| [&p.debit, &p.credit]).collect();
             for id in touched {

@@ -84,8 +84,9 @@ pub struct Account {
     pub pending_credits: i64,
     /// Events in the account's stream so far.
     pub version: i64,
-    /// Events that changed the account so far: its own, and every transfer, hold and
-    /// resolution with a leg on it (each once). A transfer can require it unchanged.
+    /// Events that changed the account so far: its opening and lifecycle changes, and every
+    /// transfer, hold and resolution with a leg on it (each once); not metadata changes, which
+    /// decide nothing. A transfer can require it unchanged.
     pub revision: i64,
     pub fingerprint: Fingerprint,
 }
@@ -127,6 +128,8 @@ pub struct Transfer {
     pub reversed_by: Option<TransferId>,
     /// Present for a pending transfer.
     pub hold: Option<HoldState>,
+    /// Events in the transfer's stream so far: its first, its resolution, metadata changes.
+    pub version: i64,
 }
 
 impl Transfer {
@@ -138,6 +141,7 @@ impl Transfer {
                 postings: e.postings.clone(),
                 reversed_by: None,
                 hold: None,
+                version: 1,
             }),
             Event::TransferPending(e) => Some(Self {
                 fingerprint: e.fingerprint(),
@@ -147,6 +151,7 @@ impl Transfer {
                     expires_at_micros: e.expires_at_micros,
                     resolution: None,
                 }),
+                version: 1,
             }),
             _ => None,
         }
@@ -339,9 +344,7 @@ impl State {
         match stream {
             StreamId::Asset(code) => i64::from(self.assets.contains_key(code)),
             StreamId::Account(id) => self.accounts.get(id).map_or(0, |a| a.version),
-            StreamId::Transfer(id) => self.transfers.get(id).map_or(0, |t| {
-                1 + i64::from(t.hold.as_ref().is_some_and(|h| h.resolution.is_some()))
-            }),
+            StreamId::Transfer(id) => self.transfers.get(id).map_or(0, |t| t.version),
         }
     }
 
@@ -391,6 +394,17 @@ impl State {
             Event::PendingPosted(e) => self.resolve(&e.id, Resolution::Posted(e.postings.clone()), &e.postings),
             Event::PendingVoided(e) => self.resolve(&e.id, Resolution::Voided, &[]),
             Event::PendingExpired(e) => self.resolve(&e.id, Resolution::Expired, &[]),
+            // Metadata decides nothing, so the state keeps none: only the streams grow.
+            Event::AccountMetadataSet(e) => {
+                if let Some(account) = self.accounts.get_mut(&e.id) {
+                    account.version += 1;
+                }
+            }
+            Event::TransferMetadataSet(e) => {
+                if let Some(transfer) = self.transfers.get_mut(&e.id) {
+                    transfer.version += 1;
+                }
+            }
         }
     }
 
@@ -416,6 +430,7 @@ impl State {
                     postings: transfer.postings,
                     reversed_by: None,
                     hold: None,
+                    version: 1,
                 };
                 self.transfers.insert(transfer.id, record);
             }
@@ -439,6 +454,7 @@ impl State {
             return;
         };
         hold.resolution = Some(resolution);
+        transfer.version += 1;
         // Lent out while the accounts change, rather than copied.
         let held = std::mem::take(&mut transfer.postings);
         self.move_legs(&held, Counters::Pending(-1));
@@ -530,6 +546,8 @@ impl State {
             Event::AssetRegistered(e) => undo.assets.push((e.code.clone(), self.assets.get(&e.code).cloned())),
             Event::AccountOpened(e) => accounts.push(&e.id),
             Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => accounts.push(&e.id),
+            Event::AccountMetadataSet(e) => accounts.push(&e.id),
+            Event::TransferMetadataSet(e) => transfers.push(&e.id),
             Event::TransferPosted(e) => {
                 accounts.extend(e.postings.iter().flat_map(|p| [&p.debit, &p.credit]));
                 transfers.push(&e.id);

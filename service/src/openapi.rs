@@ -144,6 +144,28 @@ impl PartialSchema for Metadata {
 
 impl ToSchema for Metadata {}
 
+/// A change to metadata: the keys to set, and with `null` values the keys to remove.
+pub struct MetadataPatch;
+
+impl PartialSchema for MetadataPatch {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .min_properties(Some(1))
+            .description(Some(format!(
+                "A change to metadata: each key given replaces that key's whole value (a nested object is \
+                 replaced, not merged), and a key given as null is removed; other keys stay. At least one key, \
+                 at most {} bytes as compact JSON and {} levels deep; no string in it may contain U+0000.",
+                crate::metadata::MAX_BYTES,
+                crate::metadata::MAX_DEPTH,
+            )))
+            .examples([json!({"tier": "gold", "old_reference": null})])
+            .into()
+    }
+}
+
+impl ToSchema for MetadataPatch {}
+
 /// RFC 3339 in UTC with microseconds, like the log.
 pub struct Timestamp;
 

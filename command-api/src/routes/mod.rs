@@ -4,6 +4,7 @@ mod accounts;
 mod assets;
 mod audit;
 mod health;
+mod metadata;
 mod transfers;
 
 use axum::Router;
@@ -45,12 +46,14 @@ fn api(batch_body_bytes: usize, auth: &Authenticator) -> OpenApiRouter<AppState>
         .routes(routes!(accounts::open))
         .routes(routes!(accounts::freeze))
         .routes(routes!(accounts::unfreeze))
-        .routes(routes!(accounts::close));
+        .routes(routes!(accounts::close))
+        .routes(routes!(metadata::account));
     let (schemas, paths, batch) = routes!(transfers::batch);
     let transfer = OpenApiRouter::new()
         .routes(routes!(transfers::post))
         .routes(routes!(transfers::post_pending))
         .routes(routes!(transfers::void_pending))
+        .routes(routes!(metadata::transfer))
         .routes((schemas, paths, batch.layer(DefaultBodyLimit::max(batch_body_bytes))));
     let audit = OpenApiRouter::new().routes(routes!(audit::sign));
     OpenApiRouter::new()

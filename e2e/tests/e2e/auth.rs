@@ -15,10 +15,12 @@ pub(crate) const COMMAND: &[(&str, &str, Permission)] = &[
     ("POST", "/v1/accounts/x/freeze", Permission::Administer),
     ("POST", "/v1/accounts/x/unfreeze", Permission::Administer),
     ("POST", "/v1/accounts/x/close", Permission::Administer),
+    ("PATCH", "/v1/accounts/x/metadata", Permission::Administer),
     ("POST", "/v1/transfers", Permission::Transfer),
     ("POST", "/v1/transfers/batch", Permission::Transfer),
     ("POST", "/v1/transfers/x/post", Permission::Transfer),
     ("POST", "/v1/transfers/x/void", Permission::Transfer),
+    ("PATCH", "/v1/transfers/x/metadata", Permission::Transfer),
     ("POST", "/v1/audit/checkpoints", Permission::Audit),
     ("GET", "/v1/whoami", Permission::Authenticated),
 ];
@@ -35,6 +37,7 @@ pub(crate) const QUERY: &[(&str, &str, Permission)] = &[
     ("GET", "/v1/streams/account:bank", Permission::Read),
     ("GET", "/v1/projections", Permission::Read),
     ("GET", "/v1/trial-balance", Permission::Read),
+    ("GET", "/v1/balances", Permission::Read),
     ("GET", "/v1/live", Permission::Read),
     ("GET", "/v1/audit/export", Permission::Audit),
     ("GET", "/v1/audit/checkpoints", Permission::Audit),
@@ -51,7 +54,7 @@ async fn call(client: &reqwest::Client, method: &str, url: &str, token: Option<&
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    if method == Method::POST {
+    if method == Method::POST || method == Method::PATCH {
         request = request.json(&json!({}));
     }
     let response = request.send().await.expect("request");

@@ -35,7 +35,7 @@ async fn only_configured_origins_get_cross_origin_access() {
     assert!(allowed.status().is_success(), "{}", allowed.status());
     assert_eq!(header(&allowed, "access-control-allow-origin"), Some(CONSOLE));
     let methods = header(&allowed, "access-control-allow-methods").unwrap_or_default();
-    assert!(methods.contains("POST"), "{methods}");
+    assert!(methods.contains("POST") && methods.contains("PATCH"), "{methods}");
     let headers = header(&allowed, "access-control-allow-headers").unwrap_or_default();
     assert!(
         headers.contains("idempotency-key") && headers.contains("authorization"),

@@ -13,6 +13,7 @@ mod flows;
 mod holds;
 mod limits;
 mod live;
+mod metadata;
 mod openapi;
 mod projector;
 mod roles;

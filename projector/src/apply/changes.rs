@@ -43,6 +43,8 @@ pub(crate) struct AccountRow {
     pub last_position: i64,
     pub updated_at: OffsetDateTime,
     pub opening: Option<Opening>,
+    /// For an account opened before the batch: the batch's metadata patches, composed.
+    pub metadata_patch: Option<Metadata>,
 }
 
 impl AccountRow {
@@ -60,6 +62,7 @@ impl AccountRow {
             last_position: self.last_position,
             updated_at: self.updated_at,
             opening: None,
+            metadata_patch: None,
         }
     }
 
@@ -75,6 +78,24 @@ impl AccountRow {
         self.last_position = position;
         self.updated_at = at;
     }
+
+    /// Applies a metadata patch: to the opening row, or composed with the batch's others for
+    /// the table's row. The revision does not count it (see `ledger::Account::revision`).
+    fn annotate(&mut self, patch: &Metadata, position: i64, at: OffsetDateTime) {
+        match &mut self.opening {
+            Some(opening) => ledger::apply_patch(&mut opening.metadata, patch),
+            None => compose(&mut self.metadata_patch, patch),
+        }
+        self.last_position = position;
+        self.updated_at = at;
+    }
+}
+
+/// `later` applied after `patches`: still a patch, whose `null`s remove.
+fn compose(patches: &mut Option<Metadata>, later: &Metadata) {
+    patches
+        .get_or_insert_with(Metadata::new)
+        .extend(later.iter().map(|(k, v)| (k.clone(), v.clone())));
 }
 
 pub(crate) struct EntryRow {
@@ -97,7 +118,7 @@ pub(crate) struct TransferRow {
     pub position: i64,
     /// What moved: for a hold, nothing until it is posted.
     pub postings: Value,
-    pub metadata: Value,
+    pub metadata: Metadata,
     pub reverses: Option<String>,
     /// Set here when the reversal is in the same batch (an UPDATE could not see the row yet).
     pub reversed_by: Option<String>,
@@ -123,7 +144,6 @@ struct Leg<'a> {
 
 /// How a hold ended: its status, what moved, and when.
 pub(crate) struct ResolutionRow {
-    pub id: String,
     pub status: &'static str,
     pub postings: Value,
     pub position: i64,
@@ -143,13 +163,24 @@ pub(crate) struct Changes {
     pub accounts: BTreeMap<String, AccountRow>,
     pub entries: Vec<EntryRow>,
     pub transfers: Vec<TransferRow>,
-    /// (original, reversal) for originals applied by an earlier batch.
-    pub reversals: Vec<(String, String)>,
-    /// Resolutions of holds applied by an earlier batch.
-    pub resolutions: Vec<ResolutionRow>,
+    /// Where each of `transfers` is.
+    batch_transfers: HashMap<String, usize>,
+    /// What the batch changes on transfers applied by an earlier one, by id: one row each, as
+    /// one statement cannot update a row twice.
+    pub earlier: BTreeMap<String, TransferUpdate>,
     pub totals: BTreeMap<String, TotalsDelta>,
     /// The legs of the open holds the batch resolves or opens.
     holds: HashMap<String, Vec<Posting>>,
+}
+
+/// What a batch changes on a transfer applied by an earlier batch.
+#[derive(Default)]
+pub(crate) struct TransferUpdate {
+    /// A hold's resolution.
+    pub resolution: Option<ResolutionRow>,
+    pub reversed_by: Option<String>,
+    /// The batch's metadata patches, composed.
+    pub metadata_patch: Option<Metadata>,
 }
 
 /// Events read back into domain events, with their position and time.
@@ -216,13 +247,16 @@ fn touched_not_opened<'a>(decoded: &'a Decoded, holds: &'a HashMap<String, Vec<P
             Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
                 wanted.insert(e.id.as_str());
             }
+            Event::AccountMetadataSet(e) => {
+                wanted.insert(e.id.as_str());
+            }
             Event::TransferPosted(e) => {
                 for p in &e.postings {
                     wanted.insert(p.debit.as_str());
                     wanted.insert(p.credit.as_str());
                 }
             }
-            Event::AssetRegistered(_) => {}
+            Event::AssetRegistered(_) | Event::TransferMetadataSet(_) => {}
         }
     }
     wanted.difference(&opened).copied().collect()
@@ -333,6 +367,7 @@ impl Changes {
                 last_position: row.try_get("last_position")?,
                 updated_at: row.try_get("updated_at")?,
                 opening: None,
+                metadata_patch: None,
             };
             self.accounts.insert(row.try_get("id")?, account);
         }
@@ -363,6 +398,7 @@ impl Changes {
                     revision: 1,
                     last_position: position,
                     updated_at: at,
+                    metadata_patch: None,
                     opening: Some(Opening {
                         name: e.name.clone(),
                         flags: e.flags,
@@ -396,16 +432,17 @@ impl Changes {
                     totals.transfers += 1;
                 }
                 if let Some(original) = &e.reverses {
-                    match self.transfers.iter_mut().find(|t| t.id == original.as_str()) {
-                        Some(row) => row.reversed_by = Some(e.id.to_string()),
-                        None => self.reversals.push((original.to_string(), e.id.to_string())),
+                    let by = Some(e.id.to_string());
+                    match self.in_batch(original.as_str()) {
+                        Some(row) => row.reversed_by = by,
+                        None => self.earlier.entry(original.to_string()).or_default().reversed_by = by,
                     }
                 }
-                self.transfers.push(TransferRow {
+                self.push_transfer(TransferRow {
                     id: e.id.to_string(),
                     position,
                     postings: serde_json::to_value(&e.postings).unwrap_or(Value::Null),
-                    metadata: Value::Object(e.metadata.clone()),
+                    metadata: e.metadata.clone(),
                     reverses: e.reverses.as_ref().map(ToString::to_string),
                     reversed_by: None,
                     recorded_at: at,
@@ -427,11 +464,11 @@ impl Changes {
                     self.totals.entry(asset).or_default().transfers += 1;
                 }
                 self.holds.insert(e.id.to_string(), e.postings.clone());
-                self.transfers.push(TransferRow {
+                self.push_transfer(TransferRow {
                     id: e.id.to_string(),
                     position,
                     postings: Value::Array(Vec::new()),
-                    metadata: Value::Object(e.metadata.clone()),
+                    metadata: e.metadata.clone(),
                     reverses: None,
                     reversed_by: None,
                     recorded_at: at,
@@ -445,7 +482,30 @@ impl Changes {
             Event::PendingPosted(e) => self.resolve(e.id.as_str(), ("posted", &e.postings), position, at),
             Event::PendingVoided(e) => self.resolve(e.id.as_str(), ("voided", &[]), position, at),
             Event::PendingExpired(e) => self.resolve(e.id.as_str(), ("expired", &[]), position, at),
+            Event::AccountMetadataSet(e) => {
+                if let Some(account) = self.accounts.get_mut(e.id.as_str()) {
+                    account.annotate(&e.metadata, position, at);
+                }
+            }
+            Event::TransferMetadataSet(e) => match self.in_batch(e.id.as_str()) {
+                Some(row) => ledger::apply_patch(&mut row.metadata, &e.metadata),
+                None => compose(
+                    &mut self.earlier.entry(e.id.to_string()).or_default().metadata_patch,
+                    &e.metadata,
+                ),
+            },
         }
+    }
+
+    fn push_transfer(&mut self, row: TransferRow) {
+        self.batch_transfers.insert(row.id.clone(), self.transfers.len());
+        self.transfers.push(row);
+    }
+
+    /// The row of a transfer applied by this batch.
+    fn in_batch(&mut self, id: &str) -> Option<&mut TransferRow> {
+        let index = *self.batch_transfers.get(id)?;
+        self.transfers.get_mut(index)
     }
 
     /// Releases a hold's reservation and records how it ended (`status`); a post then moves
@@ -468,16 +528,15 @@ impl Changes {
         for (asset, amount) in assets {
             self.totals.entry(asset).or_default().posted += amount;
         }
-        let resolution = ResolutionRow {
-            id: id.to_owned(),
+        let resolution = Some(ResolutionRow {
             status,
             postings: serde_json::to_value(moved).unwrap_or(Value::Null),
             position,
             at,
-        };
-        match self.transfers.iter_mut().find(|t| t.id == id) {
-            Some(row) => row.resolution = Some(resolution),
-            None => self.resolutions.push(resolution),
+        });
+        match self.in_batch(id) {
+            Some(row) => row.resolution = resolution,
+            None => self.earlier.entry(id.to_owned()).or_default().resolution = resolution,
         }
     }
 

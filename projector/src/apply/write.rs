@@ -1,11 +1,16 @@
 //! Writes a batch's changes in one statement: each read table's rows as `UNNEST` arrays in
-//! data-modifying CTEs. One round trip whatever the batch holds. (Sibling CTEs cannot see each
-//! other's rows, which is why a reversal in the same batch as its original is resolved in memory.)
+//! data-modifying CTEs. One round trip whatever the batch holds. Sibling CTEs cannot see each
+//! other's rows, and one statement cannot update a row twice, so everything a batch does to a
+//! row is gathered in memory first: a transfer opened in the batch is inserted as it ends the
+//! batch, and one applied before gets a single update.
 
+use ledger::Metadata;
+use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::changes::{AccountRow, Changes, Opening};
 
+/// Parameters are numbered table by table, in the order they are bound in [`write`].
 fn statement(schema: &str) -> String {
     format!(
         "WITH assets AS (
@@ -13,49 +18,55 @@ fn statement(schema: &str) -> String {
             SELECT * FROM UNNEST($1::text[], $2::int2[], $3::int8[], $4::timestamptz[])
         ), opened AS (
             INSERT INTO {schema}.accounts (id, asset, name, normal_side, debits_must_not_exceed_credits,
-                credits_must_not_exceed_debits, metadata, status, debits, credits, balance, opened_position,
-                last_position, opened_at, updated_at, pending_debits, pending_credits, revision)
-            SELECT i, a, n, s, f1, f2, m::jsonb, st, d, c, b, op, lp, oa, ua, pd, pc, rv
+                credits_must_not_exceed_debits, metadata, status, debits, credits, balance, pending_debits,
+                pending_credits, revision, opened_position, last_position, opened_at, updated_at)
+            SELECT i, a, n, s, f1, f2, m::jsonb, st, d, c, b, pd, pc, rv, op, lp, oa, ua
               FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[], $11::text[],
                           $12::text[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[],
-                          $18::timestamptz[], $19::timestamptz[], $62::int8[], $63::int8[], $64::int8[])
-                AS u(i, a, n, s, f1, f2, m, st, d, c, b, op, lp, oa, ua, pd, pc, rv)
+                          $18::int8[], $19::int8[], $20::int8[], $21::timestamptz[], $22::timestamptz[])
+                AS u(i, a, n, s, f1, f2, m, st, d, c, b, pd, pc, rv, op, lp, oa, ua)
         ), updated AS (
             UPDATE {schema}.accounts a
-               SET status = u.st, debits = u.d, credits = u.c, balance = u.b, last_position = u.lp, updated_at = u.ua,
-                   pending_debits = u.pd, pending_credits = u.pc, revision = u.rv
-              FROM UNNEST($20::text[], $21::text[], $22::int8[], $23::int8[], $24::int8[], $25::int8[],
-                          $26::timestamptz[], $50::int8[], $51::int8[], $65::int8[])
-                AS u(i, st, d, c, b, lp, ua, pd, pc, rv)
+               SET status = u.st, debits = u.d, credits = u.c, balance = u.b, pending_debits = u.pd,
+                   pending_credits = u.pc, revision = u.rv, last_position = u.lp, updated_at = u.ua,
+                   metadata = CASE WHEN u.m IS NULL THEN a.metadata ELSE metadata_patched(a.metadata, u.m::jsonb) END
+              FROM UNNEST($23::text[], $24::text[], $25::int8[], $26::int8[], $27::int8[], $28::int8[],
+                          $29::int8[], $30::int8[], $31::int8[], $32::timestamptz[], $33::text[])
+                AS u(i, st, d, c, b, pd, pc, rv, lp, ua, m)
              WHERE a.id = u.i
         ), entries AS (
             INSERT INTO {schema}.entries (account_id, position, seq, transfer_id, side, amount, debits, credits,
                                           balance, recorded_at, effective_at)
-            SELECT * FROM UNNEST($27::text[], $28::int8[], $29::int4[], $30::text[], $31::text[], $32::int8[],
-                                 $33::int8[], $34::int8[], $35::int8[], $36::timestamptz[], $66::timestamptz[])
+            SELECT * FROM UNNEST($34::text[], $35::int8[], $36::int4[], $37::text[], $38::text[], $39::int8[],
+                                 $40::int8[], $41::int8[], $42::int8[], $43::timestamptz[], $44::timestamptz[])
         ), transfers AS (
             INSERT INTO {schema}.transfers (id, position, postings, metadata, reverses, reversed_by, recorded_at,
-                                            status, held, expires_at, resolved_position, resolved_at, effective_at)
-            SELECT i, p, ps::jsonb, m::jsonb, r, rb, at, st, h::jsonb, x, rp, ra, ea
-              FROM UNNEST($37::text[], $38::int8[], $39::text[], $40::text[], $41::text[], $42::text[],
-                          $43::timestamptz[], $52::text[], $53::text[], $54::timestamptz[], $55::int8[],
-                          $56::timestamptz[], $67::timestamptz[]) AS u(i, p, ps, m, r, rb, at, st, h, x, rp, ra, ea)
-        ), resolved AS (
+                                            effective_at, status, held, expires_at, resolved_position, resolved_at)
+            SELECT i, p, ps::jsonb, m::jsonb, r, rb, at, ea, st, h::jsonb, x, rp, ra
+              FROM UNNEST($45::text[], $46::int8[], $47::text[], $48::text[], $49::text[], $50::text[],
+                          $51::timestamptz[], $52::timestamptz[], $53::text[], $54::text[], $55::timestamptz[],
+                          $56::int8[], $57::timestamptz[]) AS u(i, p, ps, m, r, rb, at, ea, st, h, x, rp, ra)
+        ), earlier AS (
             UPDATE {schema}.transfers t
-               SET status = u.st, postings = u.ps::jsonb, resolved_position = u.rp, resolved_at = u.ra
-              FROM UNNEST($57::text[], $58::text[], $59::text[], $60::int8[], $61::timestamptz[])
-                AS u(i, st, ps, rp, ra)
+               SET status = coalesce(u.st, t.status), postings = coalesce(u.ps::jsonb, t.postings),
+                   resolved_position = coalesce(u.rp, t.resolved_position),
+                   resolved_at = coalesce(u.ra, t.resolved_at), reversed_by = coalesce(u.rb, t.reversed_by),
+                   metadata = CASE WHEN u.m IS NULL THEN t.metadata ELSE metadata_patched(t.metadata, u.m::jsonb) END
+              FROM UNNEST($58::text[], $59::text[], $60::text[], $61::int8[], $62::timestamptz[], $63::text[],
+                          $64::text[]) AS u(i, st, ps, rp, ra, rb, m)
              WHERE t.id = u.i
-        ), reversed AS (
-            UPDATE {schema}.transfers t SET reversed_by = u.by
-              FROM UNNEST($44::text[], $45::text[]) AS u(original, by) WHERE t.id = u.original
         )
         INSERT INTO {schema}.totals AS t (asset, posted, accounts, transfers)
-        SELECT * FROM UNNEST($46::text[], $47::int8[], $48::int8[], $49::int8[])
+        SELECT * FROM UNNEST($65::text[], $66::int8[], $67::int8[], $68::int8[])
         ON CONFLICT (asset) DO UPDATE SET posted = t.posted + EXCLUDED.posted,
                                           accounts = t.accounts + EXCLUDED.accounts,
                                           transfers = t.transfers + EXCLUDED.transfers"
     )
+}
+
+fn json_text(metadata: &Metadata) -> String {
+    // A map of JSON values always encodes.
+    serde_json::to_string(metadata).unwrap_or_default()
 }
 
 pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
@@ -72,8 +83,8 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
         .collect();
     let entries = &changes.entries;
     let transfers = &changes.transfers;
+    let earlier = &changes.earlier;
     let totals = &changes.totals;
-    let resolutions = &changes.resolutions;
     let sql = statement(schema);
     sqlx::query(&sql)
         // assets
@@ -106,25 +117,37 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
         .bind(
             opened
                 .iter()
-                .map(|(_, _, o)| serde_json::Value::Object(o.metadata.clone()).to_string())
+                .map(|(_, _, o)| json_text(&o.metadata))
                 .collect::<Vec<_>>(),
         )
         .bind(opened.iter().map(|(_, r, _)| r.status.as_str()).collect::<Vec<_>>())
         .bind(opened.iter().map(|(_, r, _)| r.debits).collect::<Vec<_>>())
         .bind(opened.iter().map(|(_, r, _)| r.credits).collect::<Vec<_>>())
         .bind(opened.iter().map(|(_, r, _)| r.balance()).collect::<Vec<_>>())
+        .bind(opened.iter().map(|(_, r, _)| r.pending_debits).collect::<Vec<_>>())
+        .bind(opened.iter().map(|(_, r, _)| r.pending_credits).collect::<Vec<_>>())
+        .bind(opened.iter().map(|(_, r, _)| r.revision).collect::<Vec<_>>())
         .bind(opened.iter().map(|(_, _, o)| o.opened_position).collect::<Vec<_>>())
         .bind(opened.iter().map(|(_, r, _)| r.last_position).collect::<Vec<_>>())
         .bind(opened.iter().map(|(_, _, o)| o.opened_at).collect::<Vec<_>>())
         .bind(opened.iter().map(|(_, r, _)| r.updated_at).collect::<Vec<_>>())
-        // accounts changed
+        // accounts opened before
         .bind(updated.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
         .bind(updated.iter().map(|(_, r)| r.status.as_str()).collect::<Vec<_>>())
         .bind(updated.iter().map(|(_, r)| r.debits).collect::<Vec<_>>())
         .bind(updated.iter().map(|(_, r)| r.credits).collect::<Vec<_>>())
         .bind(updated.iter().map(|(_, r)| r.balance()).collect::<Vec<_>>())
+        .bind(updated.iter().map(|(_, r)| r.pending_debits).collect::<Vec<_>>())
+        .bind(updated.iter().map(|(_, r)| r.pending_credits).collect::<Vec<_>>())
+        .bind(updated.iter().map(|(_, r)| r.revision).collect::<Vec<_>>())
         .bind(updated.iter().map(|(_, r)| r.last_position).collect::<Vec<_>>())
         .bind(updated.iter().map(|(_, r)| r.updated_at).collect::<Vec<_>>())
+        .bind(
+            updated
+                .iter()
+                .map(|(_, r)| r.metadata_patch.as_ref().map(json_text))
+                .collect::<Vec<_>>(),
+        )
         // entries
         .bind(entries.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>())
         .bind(entries.iter().map(|r| r.position).collect::<Vec<_>>())
@@ -136,7 +159,9 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
         .bind(entries.iter().map(|r| r.credits).collect::<Vec<_>>())
         .bind(entries.iter().map(|r| r.balance).collect::<Vec<_>>())
         .bind(entries.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
-        // transfers
+        // set only where it differs from the recorded time
+        .bind(entries.iter().map(|r| r.effective_at).collect::<Vec<_>>())
+        // transfers applied in this batch, as it leaves them
         .bind(transfers.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
         .bind(transfers.iter().map(|r| r.position).collect::<Vec<_>>())
         .bind(
@@ -145,28 +170,11 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
                 .map(|r| r.resolution.as_ref().map_or(&r.postings, |o| &o.postings).to_string())
                 .collect::<Vec<_>>(),
         )
-        .bind(transfers.iter().map(|r| r.metadata.to_string()).collect::<Vec<_>>())
+        .bind(transfers.iter().map(|r| json_text(&r.metadata)).collect::<Vec<_>>())
         .bind(transfers.iter().map(|r| r.reverses.as_deref()).collect::<Vec<_>>())
         .bind(transfers.iter().map(|r| r.reversed_by.as_deref()).collect::<Vec<_>>())
         .bind(transfers.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
-        // reversals of earlier transfers
-        .bind(
-            changes
-                .reversals
-                .iter()
-                .map(|(original, _)| original.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(changes.reversals.iter().map(|(_, by)| by.as_str()).collect::<Vec<_>>())
-        // totals
-        .bind(totals.keys().map(String::as_str).collect::<Vec<_>>())
-        .bind(totals.values().map(|t| t.posted).collect::<Vec<_>>())
-        .bind(totals.values().map(|t| t.accounts).collect::<Vec<_>>())
-        .bind(totals.values().map(|t| t.transfers).collect::<Vec<_>>())
-        // added with holds: the changed accounts' pending amounts
-        .bind(updated.iter().map(|(_, r)| r.pending_debits).collect::<Vec<_>>())
-        .bind(updated.iter().map(|(_, r)| r.pending_credits).collect::<Vec<_>>())
-        // the transfers' status, holds and resolutions in this batch
+        .bind(transfers.iter().map(|r| r.effective_at).collect::<Vec<_>>())
         .bind(
             transfers
                 .iter()
@@ -176,7 +184,7 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
         .bind(
             transfers
                 .iter()
-                .map(|r| r.held.as_ref().map(ToString::to_string))
+                .map(|r| r.held.as_ref().map(Value::to_string))
                 .collect::<Vec<_>>(),
         )
         .bind(transfers.iter().map(|r| r.expires_at).collect::<Vec<_>>())
@@ -192,21 +200,44 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
                 .map(|r| r.resolution.as_ref().map(|o| o.at))
                 .collect::<Vec<_>>(),
         )
-        // resolutions of earlier holds
-        .bind(resolutions.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
-        .bind(resolutions.iter().map(|r| r.status).collect::<Vec<_>>())
-        .bind(resolutions.iter().map(|r| r.postings.to_string()).collect::<Vec<_>>())
-        .bind(resolutions.iter().map(|r| r.position).collect::<Vec<_>>())
-        .bind(resolutions.iter().map(|r| r.at).collect::<Vec<_>>())
-        // the opened accounts' pending amounts
-        .bind(opened.iter().map(|(_, r, _)| r.pending_debits).collect::<Vec<_>>())
-        .bind(opened.iter().map(|(_, r, _)| r.pending_credits).collect::<Vec<_>>())
-        // added with conditions: revisions
-        .bind(opened.iter().map(|(_, r, _)| r.revision).collect::<Vec<_>>())
-        .bind(updated.iter().map(|(_, r)| r.revision).collect::<Vec<_>>())
-        // added with effective dates: set only where they differ from the recorded time
-        .bind(entries.iter().map(|r| r.effective_at).collect::<Vec<_>>())
-        .bind(transfers.iter().map(|r| r.effective_at).collect::<Vec<_>>())
+        // transfers applied before: resolved, reversed or annotated
+        .bind(earlier.keys().map(String::as_str).collect::<Vec<_>>())
+        .bind(
+            earlier
+                .values()
+                .map(|u| u.resolution.as_ref().map(|o| o.status))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            earlier
+                .values()
+                .map(|u| u.resolution.as_ref().map(|o| o.postings.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            earlier
+                .values()
+                .map(|u| u.resolution.as_ref().map(|o| o.position))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            earlier
+                .values()
+                .map(|u| u.resolution.as_ref().map(|o| o.at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(earlier.values().map(|u| u.reversed_by.as_deref()).collect::<Vec<_>>())
+        .bind(
+            earlier
+                .values()
+                .map(|u| u.metadata_patch.as_ref().map(json_text))
+                .collect::<Vec<_>>(),
+        )
+        // totals
+        .bind(totals.keys().map(String::as_str).collect::<Vec<_>>())
+        .bind(totals.values().map(|t| t.posted).collect::<Vec<_>>())
+        .bind(totals.values().map(|t| t.accounts).collect::<Vec<_>>())
+        .bind(totals.values().map(|t| t.transfers).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     Ok(())

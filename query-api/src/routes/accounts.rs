@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use super::books::{Effective, Line, PointInTime};
+use super::select::{metadata_condition, metadata_filter};
 use super::{db_error, page};
 use crate::AppState;
 use crate::consistency::{MinPosition, MinPositionQuery, Source};
@@ -57,8 +58,9 @@ pub(crate) struct AccountView {
     pending_credits: i64,
     /// The balance less what open holds would take from it: what a new transfer can spend.
     available: i64,
-    /// How many events changed the account (its own, and every transfer, hold and resolution
-    /// with a leg on it). A transfer's `revision` condition requires it unchanged.
+    /// How many events changed the account (its opening and lifecycle changes, and every
+    /// transfer, hold and resolution with a leg on it; not metadata changes). A transfer's
+    /// `revision` condition requires it unchanged.
     #[schema(minimum = 1)]
     revision: i64,
     opened_position: i64,
@@ -98,6 +100,9 @@ pub(crate) struct ListParams {
     /// Only ids starting with this.
     #[param(value_type = Option<openapi::AccountId>)]
     prefix: Option<String>,
+    /// Only accounts whose metadata contains this JSON object (`@>`).
+    #[param(example = r#"{"tier":"gold"}"#)]
+    metadata: Option<String>,
     /// The last id of the previous page (its `next`).
     #[param(value_type = Option<openapi::AccountId>)]
     after: Option<String>,
@@ -106,7 +111,7 @@ pub(crate) struct ListParams {
     limit: Option<i64>,
 }
 
-/// Accounts by id, filtered by asset, status and id prefix; `next` continues the list.
+/// Accounts by id, filtered by asset, status, id prefix and metadata; `next` continues the list.
 #[utoipa::path(
     get,
     path = "/v1/accounts",
@@ -140,11 +145,14 @@ pub(crate) async fn list(
         AccountStatus::parse(status)
             .ok_or_else(|| ApiError::validation("status must be open, frozen or closed", "status"))?;
     }
+    let metadata = metadata_filter(params.metadata.as_deref())?;
     min.wait(&state, Source::Projection).await?;
+    let by_metadata = metadata_condition(metadata.as_deref(), "", 6);
     let sql = format!(
         "SELECT {ACCOUNT_COLUMNS} FROM {}.accounts \
           WHERE ($1::text IS NULL OR asset = $1) AND ($2::text IS NULL OR status = $2) \
             AND ($3::text IS NULL OR (id >= $3 AND starts_with(id, $3))) AND ($4::text IS NULL OR id > $4) \
+            {by_metadata} \
           ORDER BY id LIMIT $5",
         state.model.schema()
     );
@@ -154,6 +162,7 @@ pub(crate) async fn list(
         .bind(&params.prefix)
         .bind(&params.after)
         .bind(limit)
+        .bind(metadata)
         .fetch_all(&state.pool)
         .await
         .map_err(|e| db_error(&e))?;

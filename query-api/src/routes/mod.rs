@@ -3,11 +3,13 @@
 mod accounts;
 mod assets;
 mod audit;
+mod balances;
 mod books;
 mod live;
 mod log;
 mod page;
 mod projections;
+mod select;
 mod transfers;
 
 use axum::Router;
@@ -59,6 +61,7 @@ fn api(auth: &Authenticator) -> OpenApiRouter<AppState> {
         .routes(routes!(log::stream))
         .routes(routes!(projections::list))
         .routes(routes!(books::trial_balance))
+        .routes(routes!(balances::balances))
         .routes(routes!(live::live));
     let audit = OpenApiRouter::new()
         .routes(routes!(audit::export))

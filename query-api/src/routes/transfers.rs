@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
+use super::select::{metadata_condition, metadata_filter};
 use super::{db_error, page};
 use crate::AppState;
 use crate::consistency::{MinPosition, MinPositionQuery, Source};
@@ -86,9 +87,13 @@ pub(crate) struct ListParams {
     /// Only transfers in this state: `posted`, `pending`, `voided` or `expired`.
     #[param(pattern = "^(posted|pending|voided|expired)$")]
     status: Option<String>,
+    /// Only transfers whose metadata contains this JSON object (`@>`).
+    #[param(example = r#"{"order":"1042"}"#)]
+    metadata: Option<String>,
 }
 
-/// Transfers by position, oldest first or (`order=desc`) newest first.
+/// Transfers by position, oldest first or (`order=desc`) newest first, filtered by status and
+/// metadata.
 #[utoipa::path(
     get,
     path = "/v1/transfers",
@@ -115,9 +120,11 @@ pub(crate) async fn list(
             "status",
         ));
     }
+    let metadata = metadata_filter(params.metadata.as_deref())?;
     min.wait(&state, Source::Projection).await?;
+    let by_metadata = metadata_condition(metadata.as_deref(), "", 4);
     let sql = format!(
-        "SELECT {COLUMNS} FROM {}.transfers WHERE position {} $1 AND ($3::text IS NULL OR status = $3) \
+        "SELECT {COLUMNS} FROM {}.transfers WHERE position {} $1 AND ($3::text IS NULL OR status = $3) {by_metadata} \
           ORDER BY position {} LIMIT $2",
         state.model.schema(),
         params.order.after(),
@@ -127,6 +134,7 @@ pub(crate) async fn list(
         .bind(after)
         .bind(limit)
         .bind(&params.status)
+        .bind(metadata)
         .fetch_all(&state.pool)
         .await
         .map_err(|e| db_error(&e))?;

@@ -157,6 +157,15 @@ pub async fn change_account(id: String, change: String, key: String) -> Result<(
     Ok(())
 }
 
+/// Sets one metadata key of an account (`value` text), or removes it (`value` empty).
+#[server(endpoint = "set_account_metadata")]
+pub async fn set_account_metadata(id: String, entry_key: String, value: String, key: String) -> Result<(), UiError> {
+    let backend = crate::server::backend()?;
+    let written = crate::server::ops::set_account_metadata(&backend, &id, (&entry_key, &value), &key).await?;
+    crate::server::redirect_to_written("/accounts", &id, &written);
+    Ok(())
+}
+
 #[server(endpoint = "post_transfer")]
 pub async fn post_transfer(
     id: String,

@@ -90,7 +90,22 @@ impl Backend {
 
     /// `POST` a command to command-api; `Idempotency-Key` when given.
     pub async fn write(&self, path: &str, body: &Value, idempotency_key: Option<&str>) -> Result<Written, UiError> {
-        let mut request = self.authorized(self.http.post(format!("{}{path}", self.command_url)));
+        self.send(reqwest::Method::POST, path, body, idempotency_key).await
+    }
+
+    /// [`write`](Self::write) with `PATCH`.
+    pub async fn patch(&self, path: &str, body: &Value, idempotency_key: Option<&str>) -> Result<Written, UiError> {
+        self.send(reqwest::Method::PATCH, path, body, idempotency_key).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Written, UiError> {
+        let mut request = self.authorized(self.http.request(method, format!("{}{path}", self.command_url)));
         if let Some(key) = idempotency_key {
             request = request.header("idempotency-key", key);
         }

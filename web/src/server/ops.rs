@@ -297,6 +297,36 @@ pub async fn change_account(backend: &Backend, id: &str, action: &str, key: &str
     backend.write(&path, &json!({}), key).await
 }
 
+/// The longest metadata key the console sets.
+const MAX_METADATA_KEY_CHARS: usize = 256;
+
+/// Sets one metadata key of an account to a text value, or removes it when `value` is empty.
+pub async fn set_account_metadata(
+    backend: &Backend,
+    id: &str,
+    (entry_key, value): (&str, &str),
+    key: &str,
+) -> Result<Written, UiError> {
+    let entry_key = entry_key.trim();
+    if entry_key.is_empty() || entry_key.chars().count() > MAX_METADATA_KEY_CHARS {
+        return Err(UiError::field(
+            "validation_failed",
+            "entry_key",
+            format!("A key is 1 to {MAX_METADATA_KEY_CHARS} characters."),
+        ));
+    }
+    let value = match value.trim() {
+        "" => Value::Null,
+        text => Value::String(text.to_owned()),
+    };
+    let mut patch = serde_json::Map::new();
+    patch.insert(entry_key.to_owned(), value);
+    let path = format!("/v1/accounts/{}/metadata", segment(id));
+    // The key, chosen when the page was shown, makes a double click one change.
+    let key = Some(key).filter(|k| !k.is_empty());
+    backend.patch(&path, &Value::Object(patch), key).await
+}
+
 pub async fn post_transfer(
     backend: &Backend,
     id: &str,

@@ -336,3 +336,23 @@ def test_the_system_page_shows_the_latest_signed_checkpoint(page, api, unique):
     facts = page.locator("[data-checkpoint]")
     expect(facts).to_contain_text(checkpoint["merkle_root"])
     expect(facts).to_contain_text(checkpoint["key_id"])
+
+
+def test_metadata_is_set_and_removed_from_the_account_page(page, api, unique):
+    id = f"meta-{unique}"
+    api.account(id)
+    open_page(page, f"/accounts/{id}")
+    metadata = page.get_by_role("region", name="Metadata")
+    expect(metadata).to_contain_text("No metadata.")
+    metadata.get_by_label("Key").fill("tier")
+    metadata.get_by_label("Value").fill("gold")
+    metadata.get_by_role("button", name="Set").click()
+    expect(page.locator('tr[data-key="tier"]')).to_contain_text("gold")
+    assert api.get(f"/v1/accounts/{id}")["metadata"] == {"tier": "gold"}
+
+    metadata.get_by_role("button", name="Remove tier").click()
+    expect(metadata).to_contain_text("No metadata.")
+    assert api.get(f"/v1/accounts/{id}")["metadata"] == {}
+    events = api.get(f"/v1/streams/account:{id}")["events"]
+    assert [e["event_type"] for e in events] == ["AccountOpened", "AccountMetadataSet", "AccountMetadataSet"]
+    assert events[2]["data"]["metadata"] == {"tier": None}
