@@ -179,8 +179,7 @@ async fn change(
     id: Result<Path<String>, PathRejection>,
     change: AccountLifecycle,
 ) -> Result<Response, ApiError> {
-    let Path(raw) = id.map_err(|e| ApiError::validation(e.body_text(), "id"))?;
-    let account = AccountId::parse(raw).map_err(|e| ApiError::validation(format!("id: {e}"), "id"))?;
+    let account = super::path_id(id, AccountId::parse)?;
     let route = format!(
         "POST /v1/accounts/{account}/{}",
         serde_json::to_value(change).unwrap_or_default().as_str().unwrap_or("")

@@ -34,7 +34,7 @@ pub(super) async fn account(
     id: Result<Path<String>, PathRejection>,
     Json(patch): Json<Metadata>,
 ) -> Result<Response, ApiError> {
-    let id = AccountId::parse(path(id)?).map_err(|e| ApiError::validation(format!("id: {e}"), "id"))?;
+    let id = super::path_id(id, AccountId::parse)?;
     let route = format!("PATCH /v1/accounts/{id}/metadata");
     set(
         &state,
@@ -68,7 +68,7 @@ pub(super) async fn transfer(
     id: Result<Path<String>, PathRejection>,
     Json(patch): Json<Metadata>,
 ) -> Result<Response, ApiError> {
-    let id = TransferId::parse(path(id)?).map_err(|e| ApiError::validation(format!("id: {e}"), "id"))?;
+    let id = super::path_id(id, TransferId::parse)?;
     let route = format!("PATCH /v1/transfers/{id}/metadata");
     set(
         &state,
@@ -78,11 +78,6 @@ pub(super) async fn transfer(
         id.as_str(),
     )
     .await
-}
-
-fn path(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    id.map(|Path(raw)| raw)
-        .map_err(|e| ApiError::validation(e.body_text(), "id"))
 }
 
 async fn set(

@@ -8,7 +8,8 @@ mod metadata;
 mod transfers;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::StatusCode;
 use axum::routing::get;
 use partida_auth::{Authenticator, Permission, guarded};
@@ -63,6 +64,16 @@ fn api(batch_body_bytes: usize, auth: &Authenticator) -> OpenApiRouter<AppState>
         .merge(partida_auth::whoami_router(auth))
         .routes(routes!(partida_service::health::healthz))
         .routes(routes!(health::readyz))
+}
+
+/// The id in the path, read by `parse` (`AccountId::parse`, `TransferId::parse`); a `400` naming
+/// `id` when it is missing or malformed.
+fn path_id<I>(
+    path: Result<Path<String>, PathRejection>,
+    parse: impl FnOnce(String) -> Result<I, ledger::IdError>,
+) -> Result<I, ApiError> {
+    let Path(raw) = path.map_err(|e| ApiError::validation(e.body_text(), "id"))?;
+    parse(raw).map_err(|e| ApiError::validation(format!("id: {e}"), "id"))
 }
 
 async fn not_found() -> ApiError {

@@ -298,8 +298,7 @@ async fn resolve(
     id: Result<Path<String>, PathRejection>,
     action: HoldAction,
 ) -> Result<Response, ApiError> {
-    let Path(raw) = id.map_err(|e| ApiError::validation(e.body_text(), "id"))?;
-    let id = TransferId::parse(raw).map_err(|e| ApiError::validation(format!("id: {e}"), "id"))?;
+    let id = super::path_id(id, TransferId::parse)?;
     let command = Command::ResolveHold(ResolveHold { id: id.clone(), action });
     let reply = state.writer.submit(meta.natural(command)).await;
     respond(id.as_str(), reply)

@@ -18,10 +18,13 @@ pub(crate) fn metadata_filter(raw: Option<&str>) -> Result<Option<String>, ApiEr
         _ => return Err(invalid("must be a JSON object, e.g. {\"tier\":\"gold\"}".to_owned())),
     };
     partida_service::metadata::check(&object).map_err(invalid)?;
+    if object.is_empty() {
+        return Ok(None);
+    }
     let object = Value::Object(object);
     // PostgreSQL's jsonb refuses U+0000.
     partida_service::reject_nul(&object, "metadata")?;
-    Ok((object != Value::Object(serde_json::Map::new())).then(|| object.to_string()))
+    Ok(Some(object.to_string()))
 }
 
 /// `AND` the SQL condition for a [`metadata_filter`] bound as `$n`, when there is one. It repeats
