@@ -140,6 +140,7 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
     }
     let (assets, problems) = replay.finish();
     report.assets = assets;
+    report.personal_data = replay.personal_data();
     for problem in problems {
         report.fail(Failure::new("double entry", None, problem));
     }

@@ -14,6 +14,20 @@ use partida_eventstore::StoredEvent;
 #[derive(Default)]
 pub struct Replay {
     state: State,
+    /// How many sealed values each subject has in the log.
+    sealed: BTreeMap<String, usize>,
+}
+
+/// What the log holds of personal data (docs/PERSONAL-DATA.md). The auditor reads none of it:
+/// it counts the sealed values, and those of erased subjects are unreadable for everyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PersonalData {
+    /// Values sealed under `metadata.personal`, and the subjects they belong to.
+    pub sealed_values: usize,
+    pub subjects: usize,
+    /// Subjects erased (their keys destroyed), and how many of the sealed values were theirs.
+    pub erased_subjects: usize,
+    pub erased_values: usize,
 }
 
 /// One asset's totals after the replay.
@@ -73,8 +87,44 @@ impl Replay {
                 ));
             }
         }
+        let mut event = event;
+        if let Some(metadata) = event.metadata_mut() {
+            self.count_personal(position, metadata)?;
+        }
         self.state.apply_owned(event);
         Ok(())
+    }
+
+    /// Personal data in the log must be sealed: a `personal` value that is neither sealed nor
+    /// `null` (a patch removing it) is personal data in the clear, which no erasure can reach.
+    fn count_personal(&mut self, position: i64, metadata: &Metadata) -> Result<(), String> {
+        let Some(value) = metadata.get(partida_eventstore::personal::PERSONAL) else {
+            return Ok(());
+        };
+        if value.is_null() {
+            return Ok(());
+        }
+        let subject = partida_eventstore::personal::sealed_form(value)
+            .map(|(subject, _)| subject)
+            .ok_or_else(|| format!("position {position}: metadata.personal holds personal data that is not sealed"))?;
+        *self.sealed.entry(subject.to_owned()).or_default() += 1;
+        Ok(())
+    }
+
+    /// The personal data the log holds, as far as the replay went.
+    pub fn personal_data(&self) -> PersonalData {
+        let erased = |subject: &str| ledger::SubjectId::parse(subject).is_ok_and(|id| self.state.erased.contains(&id));
+        PersonalData {
+            sealed_values: self.sealed.values().sum(),
+            subjects: self.sealed.len(),
+            erased_subjects: self.state.erased.len(),
+            erased_values: self
+                .sealed
+                .iter()
+                .filter(|(subject, _)| erased(subject))
+                .map(|(_, values)| values)
+                .sum(),
+        }
     }
 
     /// Double entry per asset: the debits and the credits of its accounts each equal what was
@@ -220,6 +270,7 @@ fn command_for(event: &Event) -> Result<Command, String> {
         Event::PendingExpired(e) => resolution(&e.id, HoldAction::Expire),
         Event::AccountMetadataSet(e) => annotation(Subject::Account(e.id.clone()), &e.metadata)?,
         Event::TransferMetadataSet(e) => annotation(Subject::Transfer(e.id.clone()), &e.metadata)?,
+        Event::PersonalDataErased(e) => Command::ErasePersonalData(e.subject.clone()),
     })
 }
 

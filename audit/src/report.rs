@@ -5,7 +5,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::compare::{Comparison, Difference};
-use crate::replay::AssetTotals;
+use crate::replay::{AssetTotals, PersonalData};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
@@ -49,6 +49,7 @@ pub struct Report {
     /// Where the keys that checked the signatures came from.
     pub keys_from: Option<String>,
     pub assets: Vec<AssetTotals>,
+    pub personal_data: PersonalData,
     pub compared: Vec<Compared>,
     pub failures: Vec<Failure>,
 }
@@ -66,6 +67,7 @@ impl Report {
             checkpoints_beyond: 0,
             keys_from: None,
             assets: Vec::new(),
+            personal_data: PersonalData::default(),
             compared: Vec::new(),
             failures: Vec::new(),
         }
@@ -133,6 +135,14 @@ impl Report {
                 out,
                 "  asset        {} (scale {}): {} accounts, {} posted in minor units",
                 asset.asset, asset.scale, asset.accounts, asset.posted
+            );
+        }
+        let personal = &self.personal_data;
+        if personal.sealed_values > 0 || personal.erased_subjects > 0 {
+            let _ = writeln!(
+                out,
+                "  personal     {} sealed values of {} subjects; {} subjects erased, {} of those values unreadable for good",
+                personal.sealed_values, personal.subjects, personal.erased_subjects, personal.erased_values
             );
         }
         for compared in &self.compared {

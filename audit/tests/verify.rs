@@ -16,7 +16,8 @@ use partida_testkit::ServiceRole;
 use serde_json::Value;
 
 /// A small but complete history: assets, accounts, transfers, a freeze, a reversal, holds posted
-/// in part, voided and left open, metadata changes on an account and on transfers.
+/// in part, voided and left open, metadata changes on an account and on transfers, personal
+/// data of two subjects and one subject erased.
 async fn history(stack: &Stack) -> i64 {
     open_books(stack).await;
     transfer(stack, "fund", &[("bank", "alice", 10_000)]).await;
@@ -34,7 +35,6 @@ async fn history(stack: &Stack) -> i64 {
         serde_json::json!({"id": id, "pending": true, "timeout_secs": 3_600,
             "postings": [{"debit": "alice", "credit": "bob", "amount": amount}]})
     };
-    let mut last = 0;
     for (path, body) in [
         ("/v1/transfers", hold("hold-part", 1_000)),
         (
@@ -55,12 +55,21 @@ async fn history(stack: &Stack) -> i64 {
             serde_json::json!({"invoice": "F-7", "note": null}),
         ),
         ("/v1/transfers/hold-open/metadata", serde_json::json!({"order": 12})),
+        (
+            "/v1/accounts/alice/metadata",
+            serde_json::json!({"personal": {"subject": "customer-1", "data": {"name": "Alice A."}}}),
+        ),
+        (
+            "/v1/transfers/hold-void/metadata",
+            serde_json::json!({"personal": {"subject": "customer-2", "data": "Bob B."}}),
+        ),
     ] {
         let (status, body) = stack.patch(path, patch).await;
         assert!(status.is_success(), "{path}: {body}");
-        last = body["position"].as_i64().expect("position");
     }
-    last
+    let (status, body) = stack.post("/v1/subjects/customer-1/erase", serde_json::json!({})).await;
+    assert!(status.is_success(), "{body}");
+    body["position"].as_i64().expect("position")
 }
 
 async fn export(stack: &Stack) -> Vec<String> {
@@ -144,6 +153,31 @@ async fn an_honest_export_verifies_and_matches_the_read_tables() {
     assert_eq!((eur.held, eur.pending_debits, eur.pending_credits), (200, 200, 200));
     assert_eq!(report.compared[0].accounts, 4);
     assert!(report.compared[0].differences.is_empty());
+    // The personal data is counted, never read: the erased subject's value is unreadable.
+    let personal = &report.personal_data;
+    assert_eq!(
+        (
+            personal.sealed_values,
+            personal.subjects,
+            personal.erased_subjects,
+            personal.erased_values
+        ),
+        (2, 2, 1, 1),
+        "{}",
+        report.human()
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|line| !line.contains("Alice A.") && !line.contains("Bob B."))
+    );
+    assert!(
+        report
+            .human()
+            .contains("2 sealed values of 2 subjects; 1 subjects erased"),
+        "{}",
+        report.human()
+    );
 
     // The same records written with whitespace: data and metadata are no longer their canonical
     // text, so they are parsed and encoded rather than hashed as written, to the same hashes.
@@ -238,6 +272,19 @@ async fn tampered_exports_fail_naming_the_position() {
     let report = verify_file(&write(&dir, "ghost.ndjson", &ghost), None).await;
     assert!(
         first_failure(&report).contains("the domain refuses this TransferMetadataSet: transfer ghost"),
+        "{}",
+        report.human()
+    );
+
+    // Personal data put in the clear, re-hashed: no erasure could reach it.
+    let clear = forge(&lines, |event| {
+        if event.event_type == "TransferMetadataSet" && event.data["id"] == "hold-void" {
+            event.data["metadata"]["personal"] = serde_json::json!({"subject": "customer-2", "data": "Bob B."});
+        }
+    });
+    let report = verify_file(&write(&dir, "clear.ndjson", &clear), None).await;
+    assert!(
+        first_failure(&report).contains("metadata.personal holds personal data that is not sealed"),
         "{}",
         report.human()
     );

@@ -25,6 +25,8 @@ pub use config::{Cli, Config, Subcommand};
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub writer: Writer,
+    /// For what is not the writer's: subject keys.
+    pub pool: sqlx::PgPool,
     pub limits: config::Limits,
     /// Present when a signing key is configured.
     pub signing: Option<std::sync::Arc<signing::Signing>>,
@@ -58,7 +60,7 @@ impl Application {
         writer_config.queue_capacity = config.queue_capacity;
         writer_config.max_batch_commands = config.max_batch_commands;
         writer_config.max_batch_postings = config.max_batch_postings;
-        // For what is not the writer's: token lookups and signing rounds.
+        // For what is not the writer's: token lookups, subject keys and signing rounds.
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(3))
@@ -94,6 +96,7 @@ impl Application {
         };
         let state = AppState {
             writer,
+            pool,
             limits: config.limits(),
             signing: signing.clone(),
         };

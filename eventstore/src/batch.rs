@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use ledger::log::{Hash, RecordFields};
 use ledger::{
-    AccountId, AssetCode, Command, Event, PendingPosted, PendingReleased, Rejection, StreamId, Timestamp, TransferId,
+    AccountId, AssetCode, Command, Event, PendingPosted, PendingReleased, Rejection, StreamId, SubjectId, Timestamp,
+    TransferId,
 };
 use serde_json::Value;
 use sqlx::{Executor, PgConnection, Row};
@@ -95,6 +96,8 @@ pub(crate) struct Pending {
     pub new_holds: Vec<(TransferId, i64)>,
     /// Holds resolved in this batch, to leave `write_pending`.
     pub resolved_holds: Vec<TransferId>,
+    /// Data subjects erased in this batch, whose keys the same statement destroys.
+    pub erased_subjects: Vec<SubjectId>,
 }
 
 pub(crate) struct NewRow {
@@ -181,6 +184,7 @@ async fn decide_and_stage(
         new_keys: Vec::new(),
         new_holds: Vec::new(),
         resolved_holds: Vec::new(),
+        erased_subjects: Vec::new(),
     };
     let mut loaded = load::load(conn, units).await?;
     let mut replies = Vec::with_capacity(units.len());
@@ -341,6 +345,7 @@ fn origin_stream(command: &Command) -> Option<StreamId> {
         Command::RegisterAsset(c) => Some(StreamId::Asset(c.code.clone())),
         Command::OpenAccount(c) => Some(StreamId::Account(c.id.clone())),
         Command::PostTransfer(c) => Some(StreamId::Transfer(c.id.clone())),
+        Command::ErasePersonalData(subject) => Some(StreamId::Subject(subject.clone())),
         Command::ChangeAccount { .. } | Command::ResolveHold(_) | Command::SetMetadata(_) => None,
     }
 }
@@ -371,6 +376,7 @@ fn mark_dirty(loaded: &Loaded, pending: &mut Pending, event: &Event) {
             pending.dirty_accounts.insert(e.id.clone());
         }
         Event::TransferMetadataSet(_) => {}
+        Event::PersonalDataErased(e) => pending.erased_subjects.push(e.subject.clone()),
         Event::TransferPosted(e) => legs(&e.postings),
         Event::TransferPending(e) => {
             legs(&e.postings);

@@ -9,6 +9,7 @@ pub mod checkpoint;
 mod load;
 mod log;
 mod persist;
+pub mod personal;
 mod rebuild;
 mod time;
 mod writer;

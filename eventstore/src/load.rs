@@ -36,6 +36,7 @@ struct Wanted {
     accounts: BTreeSet<String>,
     assets: BTreeSet<String>,
     transfers: BTreeSet<String>,
+    subjects: BTreeSet<String>,
     keys: BTreeSet<String>,
 }
 
@@ -70,6 +71,9 @@ impl Wanted {
                 }) => {
                     wanted.transfers.insert(StreamId::Transfer(id.clone()).to_string());
                 }
+                Command::ErasePersonalData(subject) => {
+                    wanted.subjects.insert(StreamId::Subject(subject.clone()).to_string());
+                }
                 Command::ResolveHold(c) => {
                     // The hold's legs name its accounts, which `LOAD_STATE` brings with it; a
                     // post's legs must be between those same accounts, or it is refused.
@@ -102,8 +106,8 @@ fn corrupt(what: &str) -> sqlx::Error {
 
 /// Everything a batch touches, in one round trip: the accounts (named, or held by the holds it
 /// names), the assets named or held by those accounts, the transfers (from the log: the first
-/// event of each stream, its resolution, its reversal and its last version), and the idempotency
-/// keys.
+/// event of each stream, its resolution, its reversal and its last version), the erased subjects
+/// (their streams' one event) and the idempotency keys.
 const LOAD_STATE: &str = "
 WITH transfers AS (
     SELECT e.stream_id, e.position, e.event_type, e.schema_version, e.data, r.data ->> 'id' AS reversed_by,
@@ -145,7 +149,11 @@ SELECT 'transfer', stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NU
 UNION ALL
 SELECT 'key', key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL,
        NULL, NULL, NULL, NULL, NULL, NULL, request_hash, response, NULL, NULL, NULL
-  FROM idempotency_keys WHERE key = ANY($4)";
+  FROM idempotency_keys WHERE key = ANY($4)
+UNION ALL
+SELECT 'subject', stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM events WHERE stream_id = ANY($5) AND stream_version = 1";
 
 pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<Loaded, sqlx::Error> {
     let wanted = Wanted::of(units);
@@ -157,6 +165,7 @@ pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<
         .bind(as_strs(&wanted.assets))
         .bind(as_strs(&wanted.transfers))
         .bind(as_strs(&wanted.keys))
+        .bind(as_strs(&wanted.subjects))
         .fetch_all(&mut *conn)
         .await?;
     let mut loaded = Loaded {
@@ -170,6 +179,7 @@ pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<
             "account" => add_account(&row, &mut loaded)?,
             "asset" => add_asset(&row, &mut loaded)?,
             "transfer" => add_transfer(&row, &mut loaded)?,
+            "subject" => add_subject(&row, &mut loaded)?,
             _ => add_key(&row, &mut loaded)?,
         }
     }
@@ -279,6 +289,16 @@ fn stored_event(
     Event::decode(event_type, version, &data)
         .map(Some)
         .map_err(|_| corrupt("transfer event"))
+}
+
+fn add_subject(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
+    let stream = StreamId::parse(row.try_get::<&str, _>("key")?).map_err(|_| corrupt("subject stream"))?;
+    let StreamId::Subject(subject) = &stream else {
+        return Err(corrupt("subject stream"));
+    };
+    loaded.state.erased.insert(subject.clone());
+    loaded.origins.insert(stream, row.try_get("position")?);
+    Ok(())
 }
 
 fn add_key(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {

@@ -1,11 +1,12 @@
 //! Writes a decided batch in one statement: every table's rows as `UNNEST` arrays in
 //! data-modifying CTEs, the head moved and the notification sent in the same statement. One round
 //! trip whatever the batch size; the database's checks (the chain trigger, the head trigger, the
-//! limit constraints) run at its end, over everything it wrote.
+//! limit constraints) run at its end, over everything it wrote. An erasure destroys its subject's
+//! key in the same statement, so the event and the key's destruction commit together.
 
 use std::collections::HashMap;
 
-use ledger::{AccountId, AssetCode, State, StreamId, TransferId};
+use ledger::{AccountId, AssetCode, State, StreamId, SubjectId, TransferId};
 use sqlx::PgConnection;
 
 use crate::EVENTS_CHANNEL;
@@ -44,6 +45,10 @@ WITH new_events AS (
 ), keys AS (
     INSERT INTO idempotency_keys (key, request_hash, position, response, created_at)
     SELECT k, h, p, r::jsonb, $7 FROM UNNEST($27::text[], $28::bytea[], $29::int8[], $30::text[]) AS u(k, h, p, r)
+), erased AS (
+    INSERT INTO subject_keys (subject, key, erased_at)
+    SELECT s, NULL, $7 FROM UNNEST($41::text[]) AS u(s)
+    ON CONFLICT (subject) DO UPDATE SET key = NULL, erased_at = EXCLUDED.erased_at
 ), head AS (
     UPDATE event_head SET position = $31, hash = $32, recorded_at = $7
 )
@@ -118,6 +123,14 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
         )
         // added with conditions: revisions
         .bind(accounts.revisions)
+        // added with personal data: the subjects whose keys are destroyed
+        .bind(
+            pending
+                .erased_subjects
+                .iter()
+                .map(SubjectId::as_str)
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *conn)
         .await?;
     Ok(())

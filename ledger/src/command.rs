@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AccountId, Amount, AssetCode, Scale, Timestamp, TransferId};
+use crate::ids::{AccountId, Amount, AssetCode, Scale, SubjectId, Timestamp, TransferId};
 
 /// Free-form client data attached to accounts and transfers: always a JSON object.
 pub type Metadata = serde_json::Map<String, serde_json::Value>;
@@ -48,6 +48,9 @@ pub enum Command {
     ResolveHold(ResolveHold),
     /// Changes an account's or a transfer's metadata.
     SetMetadata(SetMetadata),
+    /// Records that a data subject's personal data is erased: its key is destroyed with the
+    /// event, so what was sealed under it can no longer be read.
+    ErasePersonalData(SubjectId),
 }
 
 impl Command {
@@ -62,7 +65,11 @@ impl Command {
                 ..
             }) => legs.len(),
             Self::ResolveHold(_) => PostTransfer::MAX_POSTINGS,
-            Self::RegisterAsset(_) | Self::OpenAccount(_) | Self::ChangeAccount { .. } | Self::SetMetadata(_) => 1,
+            Self::RegisterAsset(_)
+            | Self::OpenAccount(_)
+            | Self::ChangeAccount { .. }
+            | Self::SetMetadata(_)
+            | Self::ErasePersonalData(_) => 1,
         }
     }
 }

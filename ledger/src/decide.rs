@@ -5,8 +5,8 @@ use crate::command::{
     AccountLifecycle, Check, Command, HoldAction, OpenAccount, PostTransfer, Posting, RegisterAsset, ResolveHold,
     SetMetadata, Subject,
 };
-use crate::event::{AccountLifecycleEvent, AssetRegistered, Event, PendingPosted, PendingReleased};
-use crate::ids::{AccountId, Amount, AssetCode, Timestamp, TransferId};
+use crate::event::{AccountLifecycleEvent, AssetRegistered, Event, PendingPosted, PendingReleased, PersonalDataErased};
+use crate::ids::{AccountId, Amount, AssetCode, SubjectId, Timestamp, TransferId};
 use crate::rejection::{LimitFlag, Rejection};
 use crate::state::{Account, AccountStatus, Resolution, State, Transfer, Undo};
 
@@ -23,6 +23,7 @@ pub fn decide(state: &State, command: &Command, now: Timestamp) -> Result<Vec<Ev
         Command::PostTransfer(c) => post_transfer(state, c, now),
         Command::ResolveHold(c) => resolve_hold(state, c, now),
         Command::SetMetadata(c) => set_metadata(state, c),
+        Command::ErasePersonalData(subject) => Ok(erase_personal_data(state, subject)),
     }
 }
 
@@ -71,6 +72,7 @@ pub fn linked_failed(chain: &str, member: usize, command: &Command, rejection: &
             subject: Subject::Transfer(id),
             ..
         }) => id.to_string(),
+        Command::ErasePersonalData(subject) => subject.to_string(),
     };
     Rejection::LinkedFailed {
         chain: chain.to_owned(),
@@ -78,6 +80,18 @@ pub fn linked_failed(chain: &str, member: usize, command: &Command, rejection: &
         id,
         code: rejection.code(),
     }
+}
+
+/// Erasing is idempotent by the subject: an erased subject stays erased, and erasing it again is
+/// an identical replay answered with the first erasure. A subject never written is erased too, so
+/// nothing can be sealed for it later.
+fn erase_personal_data(state: &State, subject: &SubjectId) -> Vec<Event> {
+    if state.erased.contains(subject) {
+        return vec![];
+    }
+    vec![Event::PersonalDataErased(PersonalDataErased {
+        subject: subject.clone(),
+    })]
 }
 
 fn register_asset(state: &State, c: &RegisterAsset) -> Result<Vec<Event>, Rejection> {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::command::{Metadata, OpenAccount, Posting, SetMetadata, Subject};
-use crate::ids::{AccountId, AssetCode, IdError, Scale, TransferId};
+use crate::ids::{AccountId, AssetCode, IdError, Scale, SubjectId, TransferId};
 
 /// The schema version of every event type but `TransferPosted`, and of a `TransferPosted` without
 /// an effective time. An event is written with the lowest version that can hold it (see
@@ -117,6 +117,13 @@ pub struct MetadataSet<Id> {
     pub metadata: Metadata,
 }
 
+/// A data subject's personal data erased: its key was destroyed in the same transaction that
+/// appended this event, the first and only one of the subject's stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalDataErased {
+    pub subject: SubjectId,
+}
+
 impl SetMetadata {
     /// The event recording this change.
     pub fn to_event(&self) -> Event {
@@ -148,6 +155,7 @@ pub enum Event {
     PendingExpired(PendingReleased),
     AccountMetadataSet(MetadataSet<AccountId>),
     TransferMetadataSet(MetadataSet<TransferId>),
+    PersonalDataErased(PersonalDataErased),
 }
 
 /// Why a stored event could not be read back.
@@ -179,6 +187,7 @@ impl Event {
             Self::PendingExpired(_) => "PendingExpired",
             Self::AccountMetadataSet(_) => "AccountMetadataSet",
             Self::TransferMetadataSet(_) => "TransferMetadataSet",
+            Self::PersonalDataErased(_) => "PersonalDataErased",
         }
     }
 
@@ -207,6 +216,27 @@ impl Event {
             Self::PendingVoided(e) | Self::PendingExpired(e) => StreamId::Transfer(e.id.clone()),
             Self::AccountMetadataSet(e) => StreamId::Account(e.id.clone()),
             Self::TransferMetadataSet(e) => StreamId::Transfer(e.id.clone()),
+            Self::PersonalDataErased(e) => StreamId::Subject(e.subject.clone()),
+        }
+    }
+
+    /// The metadata the event carries, if its type carries any: opened accounts, transfers, holds
+    /// and metadata patches.
+    pub fn metadata_mut(&mut self) -> Option<&mut Metadata> {
+        match self {
+            Self::AccountOpened(e) => Some(&mut e.metadata),
+            Self::TransferPosted(e) => Some(&mut e.metadata),
+            Self::TransferPending(e) => Some(&mut e.metadata),
+            Self::AccountMetadataSet(e) => Some(&mut e.metadata),
+            Self::TransferMetadataSet(e) => Some(&mut e.metadata),
+            Self::AssetRegistered(_)
+            | Self::AccountFrozen(_)
+            | Self::AccountUnfrozen(_)
+            | Self::AccountClosed(_)
+            | Self::PendingPosted(_)
+            | Self::PendingVoided(_)
+            | Self::PendingExpired(_)
+            | Self::PersonalDataErased(_) => None,
         }
     }
 
@@ -222,6 +252,7 @@ impl Event {
             Self::PendingVoided(e) | Self::PendingExpired(e) => serde_json::to_value(e),
             Self::AccountMetadataSet(e) => serde_json::to_value(e),
             Self::TransferMetadataSet(e) => serde_json::to_value(e),
+            Self::PersonalDataErased(e) => serde_json::to_value(e),
         };
         // These types hold only strings, integers, booleans and JSON objects: they always encode.
         encoded.unwrap_or(Value::Null)
@@ -285,6 +316,7 @@ impl Event {
             "PendingExpired" => Self::PendingExpired(Deserialize::deserialize(data).map_err(malformed)?),
             "AccountMetadataSet" => Self::AccountMetadataSet(Deserialize::deserialize(data).map_err(malformed)?),
             "TransferMetadataSet" => Self::TransferMetadataSet(Deserialize::deserialize(data).map_err(malformed)?),
+            "PersonalDataErased" => Self::PersonalDataErased(Deserialize::deserialize(data).map_err(malformed)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }
@@ -304,16 +336,18 @@ impl Event {
                 | "PendingExpired"
                 | "AccountMetadataSet"
                 | "TransferMetadataSet"
+                | "PersonalDataErased"
         )
     }
 }
 
-/// A stream id as stored: `asset:{code}`, `account:{id}` or `transfer:{id}`.
+/// A stream id as stored: `asset:{code}`, `account:{id}`, `transfer:{id}` or `subject:{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StreamId {
     Asset(AssetCode),
     Account(AccountId),
     Transfer(TransferId),
+    Subject(SubjectId),
 }
 
 impl StreamId {
@@ -322,6 +356,7 @@ impl StreamId {
             Some(("asset", code)) => AssetCode::parse(code).map(Self::Asset),
             Some(("account", id)) => AccountId::parse(id).map(Self::Account),
             Some(("transfer", id)) => TransferId::parse(id).map(Self::Transfer),
+            Some(("subject", id)) => SubjectId::parse(id).map(Self::Subject),
             _ => Err(IdError::BadId {
                 max: AccountId::MAX_LEN,
             }),
@@ -337,6 +372,7 @@ impl StreamId {
             Self::Asset(code) => ("asset:", code.as_str()),
             Self::Account(id) => ("account:", id.as_str()),
             Self::Transfer(id) => ("transfer:", id.as_str()),
+            Self::Subject(id) => ("subject:", id.as_str()),
         };
         text.strip_prefix(prefix) == Some(id)
     }
@@ -348,6 +384,7 @@ impl fmt::Display for StreamId {
             Self::Asset(code) => write!(f, "asset:{code}"),
             Self::Account(id) => write!(f, "account:{id}"),
             Self::Transfer(id) => write!(f, "transfer:{id}"),
+            Self::Subject(id) => write!(f, "subject:{id}"),
         }
     }
 }

@@ -73,6 +73,12 @@ client_id!(
     /// A transfer id chosen by the client; it is the transfer's idempotency key.
     TransferId
 );
+client_id!(
+    /// A data subject: the person whose personal data metadata may carry, sealed under the
+    /// subject's own key, e.g. `customer-42`. A pseudonym, never the person's name: the log keeps
+    /// it forever.
+    SubjectId
+);
 
 /// A registered asset's code, e.g. `EUR`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

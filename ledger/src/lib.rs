@@ -24,9 +24,9 @@ pub use command::{
 pub use decide::{decide, decide_chain, linked_failed};
 pub use event::{
     AccountLifecycleEvent, AccountOpened, AssetRegistered, DecodeError, Event, MetadataSet, PendingPosted,
-    PendingReleased, SCHEMA_VERSION, StreamId, TRANSFER_POSTED_V2, TransferPending, TransferPosted,
+    PendingReleased, PersonalDataErased, SCHEMA_VERSION, StreamId, TRANSFER_POSTED_V2, TransferPending, TransferPosted,
 };
-pub use ids::{AccountId, Amount, AssetCode, IdError, Scale, Timestamp, TransferId};
+pub use ids::{AccountId, Amount, AssetCode, IdError, Scale, SubjectId, Timestamp, TransferId};
 pub use rejection::{LimitFlag, Rejection};
 pub use state::{
     Account, AccountStatus, Asset, Fingerprint, HoldState, Resolution, State, Transfer, Undo, evolve, signed_balance,
@@ -40,6 +40,8 @@ mod effective_tests;
 mod hold_tests;
 #[cfg(test)]
 mod metadata_tests;
+#[cfg(test)]
+mod personal_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]

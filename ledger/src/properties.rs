@@ -56,6 +56,8 @@ fn command() -> impl Strategy<Value = Command> {
             ], metadata())
             .prop_filter_map("a patch names a key", |(subject, patch)| SetMetadata::new(subject, patch).ok())
             .prop_map(Command::SetMetadata),
+        1 => prop::sample::select(vec!["s1", "s2"])
+            .prop_map(|id| Command::ErasePersonalData(subject_id(id))),
     ]
 }
 
@@ -197,7 +199,10 @@ proptest! {
                 Event::PendingPosted(PendingPosted { id, .. })
                 | Event::PendingVoided(PendingReleased { id })
                 | Event::PendingExpired(PendingReleased { id }) => &state.transfers[id].postings,
-                Event::AssetRegistered(_) | Event::AccountMetadataSet(_) | Event::TransferMetadataSet(_) => &[],
+                Event::AssetRegistered(_)
+                | Event::AccountMetadataSet(_)
+                | Event::TransferMetadataSet(_)
+                | Event::PersonalDataErased(_) => &[],
             };
             let touched: std::collections::BTreeSet<&AccountId> = legs.iter().flat_map(|p| [&p.debit, &p.credit]).collect();
             for id in touched {

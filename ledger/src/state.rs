@@ -3,7 +3,7 @@
 //! The writer loads just the part of the state a batch touches; anything absent from the maps is
 //! treated as nonexistent, so the loader must bring every id a command names.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::canonical;
 use crate::command::{AccountFlags, Metadata, NormalSide, OpenAccount, PostTransfer, Posting};
 use crate::event::{Event, PendingPosted, PendingReleased, StreamId, TransferPending, TransferPosted};
-use crate::ids::{AccountId, AssetCode, Scale, TransferId};
+use crate::ids::{AccountId, AssetCode, Scale, SubjectId, TransferId};
 
 /// SHA-256 of a command's canonical body: equal fingerprints mean an identical replay.
 pub type Fingerprint = [u8; 32];
@@ -31,6 +31,8 @@ pub struct State {
     pub assets: Map<AssetCode, Asset>,
     pub accounts: Map<AccountId, Account>,
     pub transfers: Map<TransferId, Transfer>,
+    /// The data subjects whose personal data is erased.
+    pub erased: HashSet<SubjectId, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,6 +347,7 @@ impl State {
             StreamId::Asset(code) => i64::from(self.assets.contains_key(code)),
             StreamId::Account(id) => self.accounts.get(id).map_or(0, |a| a.version),
             StreamId::Transfer(id) => self.transfers.get(id).map_or(0, |t| t.version),
+            StreamId::Subject(id) => i64::from(self.erased.contains(id)),
         }
     }
 
@@ -404,6 +407,9 @@ impl State {
                 if let Some(transfer) = self.transfers.get_mut(&e.id) {
                     transfer.version += 1;
                 }
+            }
+            Event::PersonalDataErased(e) => {
+                self.erased.insert(e.subject.clone());
             }
         }
     }
@@ -535,6 +541,7 @@ pub struct Undo {
     assets: Vec<(AssetCode, Option<Asset>)>,
     accounts: Vec<(AccountId, Option<Account>)>,
     transfers: Vec<(TransferId, Option<Transfer>)>,
+    erased: Vec<SubjectId>,
 }
 
 impl State {
@@ -548,6 +555,11 @@ impl State {
             Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => accounts.push(&e.id),
             Event::AccountMetadataSet(e) => accounts.push(&e.id),
             Event::TransferMetadataSet(e) => transfers.push(&e.id),
+            Event::PersonalDataErased(e) => {
+                if !self.erased.contains(&e.subject) {
+                    undo.erased.push(e.subject.clone());
+                }
+            }
             Event::TransferPosted(e) => {
                 accounts.extend(e.postings.iter().flat_map(|p| [&p.debit, &p.credit]));
                 transfers.push(&e.id);
@@ -594,6 +606,9 @@ impl State {
         }
         for (id, saved) in undo.transfers.into_iter().rev() {
             restore(&mut self.transfers, id, saved);
+        }
+        for subject in undo.erased {
+            self.erased.remove(&subject);
         }
     }
 }

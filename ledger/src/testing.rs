@@ -11,7 +11,7 @@ use crate::command::{
 };
 use crate::decide::decide;
 use crate::event::Event;
-use crate::ids::{AccountId, Amount, AssetCode, Scale, Timestamp, TransferId};
+use crate::ids::{AccountId, Amount, AssetCode, Scale, SubjectId, Timestamp, TransferId};
 use crate::rejection::Rejection;
 use crate::state::State;
 
@@ -95,6 +95,10 @@ pub fn account_id(id: &str) -> AccountId {
 
 pub fn transfer_id(id: &str) -> TransferId {
     TransferId::parse(id).expect("valid transfer id")
+}
+
+pub fn subject_id(id: &str) -> SubjectId {
+    SubjectId::parse(id).expect("valid subject id")
 }
 
 pub fn register_asset(code: &str, scale: u8) -> RegisterAsset {

@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use partida_eventstore::personal::Keys;
 use partida_eventstore::{StoredEvent, events_after};
 use std::str::FromStr;
 use tokio::sync::mpsc;
@@ -112,7 +113,7 @@ pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> a
 /// Replays the log from the start into `schema` in three overlapping stages, until a read finds
 /// less than a full batch; returns the position reached.
 async fn replay(pool: &PgPool, schema: &str, batch_size: i64) -> anyhow::Result<i64> {
-    let (events_tx, mut events_rx) = mpsc::channel::<Vec<StoredEvent>>(2);
+    let (events_tx, mut events_rx) = mpsc::channel::<(Vec<StoredEvent>, Keys)>(2);
     let (changes_tx, mut changes_rx) = mpsc::channel::<(i64, Changes)>(2);
     let reader = tokio::spawn({
         let pool = pool.clone();
@@ -125,7 +126,8 @@ async fn replay(pool: &PgPool, schema: &str, batch_size: i64) -> anyhow::Result<
                 };
                 let full = events.len() as i64 == batch_size;
                 after = last;
-                if events_tx.send(events).await.is_err() || !full {
+                let keys = Keys::for_events(&pool, &events).await?;
+                if events_tx.send((events, keys)).await.is_err() || !full {
                     break;
                 }
             }
@@ -134,9 +136,9 @@ async fn replay(pool: &PgPool, schema: &str, batch_size: i64) -> anyhow::Result<
     });
     let computer = tokio::spawn(async move {
         let mut cache = Cache::default();
-        while let Some(events) = events_rx.recv().await {
+        while let Some((events, keys)) = events_rx.recv().await {
             let last = events.last().map_or(0, |e| e.position);
-            let changes = Changes::compute_cached(&mut cache, &events)?;
+            let changes = Changes::compute_cached(&mut cache, &events, &keys)?;
             if changes_tx.send((last, changes)).await.is_err() {
                 break;
             }

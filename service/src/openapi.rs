@@ -93,6 +93,15 @@ wire_string!(
     "order-1042"
 );
 wire_string!(
+    /// A data subject: whose personal data it is.
+    SubjectId,
+    "^[A-Za-z0-9:._-]+$",
+    1,
+    128,
+    "A data subject chosen by the client, a pseudonym (never a name): 1 to 128 characters of [A-Za-z0-9:._-].",
+    "customer-42"
+);
+wire_string!(
     /// An asset's code.
     AssetCode,
     "^[A-Z][A-Z0-9_]*$",
@@ -133,7 +142,10 @@ impl PartialSchema for Metadata {
             .schema_type(Type::Object)
             .description(Some(format!(
                 "Free-form client data: a JSON object, returned with its keys sorted. At most {} bytes as \
-                 compact JSON and {} levels deep (the object itself is level 1); no string in it may contain U+0000.",
+                 compact JSON and {} levels deep (the object itself is level 1); no string in it may contain U+0000. \
+                 Personal data goes under the key `personal`, as `{{\"subject\": id, \"data\": value}}`: it is \
+                 sealed under the subject's key before it reaches the log, and reads as `{{\"subject\", \"erased\": true}}` \
+                 once the subject is erased (docs/PERSONAL-DATA.md).",
                 crate::metadata::MAX_BYTES,
                 crate::metadata::MAX_DEPTH,
             )))

@@ -72,7 +72,7 @@ pub(crate) struct FlagsDoc {
         (status = 201, description = "Opened.", body = Written),
         (status = 200, description = "Already opened so: the first write.", body = Written),
         (status = 409, description = "The id is taken by another account.", body = ErrorBody),
-        (status = 422, description = "Refused: `asset_not_found`.", body = ErrorBody),
+        (status = 422, description = "Refused: `asset_not_found`, `personal_data_erased`.", body = ErrorBody),
     )
 )]
 pub(super) async fn open(
@@ -94,7 +94,7 @@ pub(super) async fn open(
         ));
     }
     let id = body.id.clone();
-    let command = OpenAccount::new(
+    let mut command = OpenAccount::new(
         body.id,
         body.asset,
         name.to_owned(),
@@ -102,6 +102,7 @@ pub(super) async fn open(
         body.flags,
         body.metadata,
     );
+    super::personal::seal(&state, &mut command.metadata, "").await?;
     let reply = state.writer.submit(meta.natural(Command::OpenAccount(command))).await;
     respond(id.as_str(), reply)
 }

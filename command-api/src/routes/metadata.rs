@@ -25,7 +25,7 @@ use crate::request::{IdempotencyKeyHeader, WriteMeta, Written, respond};
         (status = 201, description = "Changed.", body = Written),
         (status = 200, description = "A retry with the same `Idempotency-Key`: the first answer.", body = Written),
         (status = 409, description = "The key was used for another request.", body = ErrorBody),
-        (status = 422, description = "Refused: `account_not_found`.", body = ErrorBody),
+        (status = 422, description = "Refused: `account_not_found`, `personal_data_erased`.", body = ErrorBody),
     )
 )]
 pub(super) async fn account(
@@ -59,7 +59,7 @@ pub(super) async fn account(
         (status = 201, description = "Changed.", body = Written),
         (status = 200, description = "A retry with the same `Idempotency-Key`: the first answer.", body = Written),
         (status = 409, description = "The key was used for another request.", body = ErrorBody),
-        (status = 422, description = "Refused: `transfer_not_found`.", body = ErrorBody),
+        (status = 422, description = "Refused: `transfer_not_found`, `personal_data_erased`.", body = ErrorBody),
     )
 )]
 pub(super) async fn transfer(
@@ -88,6 +88,10 @@ async fn set(
     id: &str,
 ) -> Result<Response, ApiError> {
     partida_service::metadata::check(&patch).map_err(|e| ApiError::validation(format!("metadata {e}"), "metadata"))?;
+    let mut patch = patch;
+    super::personal::seal(state, &mut patch, "").await?;
+    // The request's hash for `Idempotency-Key` covers the sealed patch: no digest of personal
+    // data outlives an erasure.
     let body = Value::Object(patch.clone());
     let command = SetMetadata::new(subject, patch).map_err(|e| ApiError::validation(e.to_string(), "metadata"))?;
     let reply = state

@@ -5,6 +5,7 @@ mod assets;
 mod audit;
 mod health;
 mod metadata;
+mod personal;
 mod transfers;
 
 use axum::Router;
@@ -48,7 +49,8 @@ fn api(batch_body_bytes: usize, auth: &Authenticator) -> OpenApiRouter<AppState>
         .routes(routes!(accounts::freeze))
         .routes(routes!(accounts::unfreeze))
         .routes(routes!(accounts::close))
-        .routes(routes!(metadata::account));
+        .routes(routes!(metadata::account))
+        .routes(routes!(personal::erase));
     let (schemas, paths, batch) = routes!(transfers::batch);
     let transfer = OpenApiRouter::new()
         .routes(routes!(transfers::post))

@@ -316,7 +316,7 @@ async fn resolve(
         (status = 201, description = "Posted.", body = Written),
         (status = 200, description = "Already posted so: the first write.", body = Written),
         (status = 409, description = "The id is taken by another transfer.", body = ErrorBody),
-        (status = 422, description = "Refused by a rule, e.g. `limit_exceeded` (a limit flag, counting what holds reserve), `condition_failed`, `effective_too_late`, `account_frozen`, `asset_mismatch`, `already_reversed`, `transfer_not_posted`.", body = ErrorBody),
+        (status = 422, description = "Refused by a rule, e.g. `limit_exceeded` (a limit flag, counting what holds reserve), `condition_failed`, `effective_too_late`, `account_frozen`, `asset_mismatch`, `already_reversed`, `transfer_not_posted`, `personal_data_erased`.", body = ErrorBody),
     )
 )]
 pub(super) async fn post(
@@ -331,6 +331,8 @@ pub(super) async fn post(
             "chain",
         ));
     }
+    let mut transfer = transfer;
+    super::personal::seal(&state, &mut transfer.metadata, "").await?;
     let id = transfer.id.clone();
     let reply = state.writer.submit(meta.natural(Command::PostTransfer(transfer))).await;
     respond(id.as_str(), reply)
@@ -419,7 +421,9 @@ pub(super) async fn batch(
     check_chains_consecutive(&labels)?;
 
     let key = meta.key("POST /v1/transfers/batch", &json!({ "transfers": &body.transfers }));
-    let items = parse_items(body.transfers, &labels);
+    let mut items = parse_items(body.transfers);
+    seal_items(&state, &mut items).await;
+    fail_chains(&mut items, &labels);
     // Counted as the writer counts them: a resolution that names no legs as a hold's most.
     let postings: usize = items
         .iter()
@@ -488,11 +492,9 @@ enum Item {
     Failed(Value, ApiError),
 }
 
-/// Parses every item. A malformed item fails alone, unless it is in a chain: then every other
-/// member fails with it, as `linked_failed`, and none is submitted.
-fn parse_items(raw: Vec<Value>, labels: &[Option<String>]) -> Vec<Item> {
-    let mut items: Vec<Item> = raw
-        .into_iter()
+/// Parses every item; a malformed one fails alone (see [`fail_chains`]).
+fn parse_items(raw: Vec<Value>) -> Vec<Item> {
+    raw.into_iter()
         .enumerate()
         .map(|(index, raw)| {
             let resolution = raw.get("resolve").is_some();
@@ -514,7 +516,25 @@ fn parse_items(raw: Vec<Value>, labels: &[Option<String>]) -> Vec<Item> {
                 Err(error) => Item::Failed(raw_id, error),
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Seals the personal data of each transfer to submit; one that cannot be sealed fails.
+async fn seal_items(state: &AppState, items: &mut [Item]) {
+    for (index, item) in items.iter_mut().enumerate() {
+        let Item::Submit(id, Command::PostTransfer(transfer), _) = item else {
+            continue;
+        };
+        if let Err(error) = super::personal::seal(state, &mut transfer.metadata, &format!("transfers[{index}].")).await
+        {
+            *item = Item::Failed(json!(id), error);
+        }
+    }
+}
+
+/// A failed item fails alone, unless it is in a chain: then every other member fails with it,
+/// as `linked_failed`, and none is submitted.
+fn fail_chains(items: &mut [Item], labels: &[Option<String>]) {
     let mut index = 0;
     while index < items.len() {
         let Some(label) = &labels[index] else {
@@ -548,7 +568,6 @@ fn parse_items(raw: Vec<Value>, labels: &[Option<String>]) -> Vec<Item> {
         }
         index = chain.end;
     }
-    items
 }
 
 /// A chain's members are consecutive items: a label cannot come back after another item.

@@ -16,6 +16,7 @@ pub(crate) const COMMAND: &[(&str, &str, Permission)] = &[
     ("POST", "/v1/accounts/x/unfreeze", Permission::Administer),
     ("POST", "/v1/accounts/x/close", Permission::Administer),
     ("PATCH", "/v1/accounts/x/metadata", Permission::Administer),
+    ("POST", "/v1/subjects/x/erase", Permission::Administer),
     ("POST", "/v1/transfers", Permission::Transfer),
     ("POST", "/v1/transfers/batch", Permission::Transfer),
     ("POST", "/v1/transfers/x/post", Permission::Transfer),

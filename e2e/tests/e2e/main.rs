@@ -15,6 +15,7 @@ mod limits;
 mod live;
 mod metadata;
 mod openapi;
+mod personal;
 mod projector;
 mod roles;
 mod writers;

@@ -41,6 +41,7 @@ async fn the_writer_appends_and_keeps_write_state_and_nothing_else() {
         "ALTER TABLE events DISABLE TRIGGER USER",
         "DELETE FROM write_accounts",
         "DELETE FROM checkpoints",
+        "DELETE FROM subject_keys",
         "UPDATE api_tokens SET revoked_at = NULL",
         "INSERT INTO api_tokens (id, subject, role, token_hash) VALUES (gen_random_uuid(), 'x', 'admin', '\\x00')",
         "UPDATE projections SET checkpoint = 0",
@@ -72,6 +73,7 @@ async fn the_reader_only_selects() {
         "INSERT INTO idempotency_keys SELECT * FROM idempotency_keys",
         "SELECT count(*) FROM write_accounts",
         "SELECT count(*) FROM idempotency_keys",
+        "SELECT count(*) FROM subject_keys",
     ] {
         assert_refused(&mut reader, statement, PERMISSION_DENIED).await;
     }

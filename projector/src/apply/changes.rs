@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ledger::{AccountFlags, AccountStatus, Event, Metadata, NormalSide, PendingPosted, PendingReleased, Posting};
+use partida_eventstore::personal::Keys;
 use partida_eventstore::{StoredEvent, micros_to_datetime};
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
@@ -171,6 +172,9 @@ pub(crate) struct Changes {
     pub totals: BTreeMap<String, TotalsDelta>,
     /// The legs of the open holds the batch resolves or opens.
     holds: HashMap<String, Vec<Posting>>,
+    /// The data subjects the batch erases: their personal data leaves every row after the
+    /// batch's rows are written.
+    pub erased: Vec<String>,
 }
 
 /// What a batch changes on a transfer applied by an earlier batch.
@@ -186,12 +190,18 @@ pub(crate) struct TransferUpdate {
 /// Events read back into domain events, with their position and time.
 type Decoded = Vec<(i64, OffsetDateTime, Event)>;
 
-fn decode(events: &[StoredEvent]) -> Result<Decoded, ApplyError> {
+/// Reads `events` back, opening the personal data they seal with `keys`.
+fn decode(events: &[StoredEvent], keys: &Keys) -> Result<Decoded, ApplyError> {
     events
         .iter()
         .map(|e| {
             Event::decode(&e.event_type, e.schema_version, &e.data)
-                .map(|event| (e.position, micros_to_datetime(e.recorded_at_micros), event))
+                .map(|mut event| {
+                    if let Some(metadata) = event.metadata_mut() {
+                        keys.open(metadata);
+                    }
+                    (e.position, micros_to_datetime(e.recorded_at_micros), event)
+                })
                 .map_err(|source| ApplyError::Decode {
                     position: e.position,
                     source,
@@ -256,7 +266,7 @@ fn touched_not_opened<'a>(decoded: &'a Decoded, holds: &'a HashMap<String, Vec<P
                     wanted.insert(p.credit.as_str());
                 }
             }
-            Event::AssetRegistered(_) | Event::TransferMetadataSet(_) => {}
+            Event::AssetRegistered(_) | Event::TransferMetadataSet(_) | Event::PersonalDataErased(_) => {}
         }
     }
     wanted.difference(&opened).copied().collect()
@@ -292,7 +302,8 @@ impl Changes {
     /// The changes of `events`, starting from the account rows and holds in the tables of
     /// `schema`.
     pub async fn compute(conn: &mut PgConnection, schema: &str, events: &[StoredEvent]) -> Result<Self, ApplyError> {
-        let decoded = decode(events)?;
+        let keys = Keys::for_events(&mut *conn, events).await?;
+        let decoded = decode(events, &keys)?;
         let holds = load_holds(conn, schema, &resolved_not_opened(&decoded)).await?;
         let mut changes = Self::default();
         changes
@@ -304,9 +315,9 @@ impl Changes {
     }
 
     /// The changes of `events`, starting from the account rows and holds in `cache`; the cache
-    /// is then moved past them.
-    pub fn compute_cached(cache: &mut Cache, events: &[StoredEvent]) -> Result<Self, ApplyError> {
-        let decoded = decode(events)?;
+    /// is then moved past them. `keys` open the personal data the events seal.
+    pub fn compute_cached(cache: &mut Cache, events: &[StoredEvent], keys: &Keys) -> Result<Self, ApplyError> {
+        let decoded = decode(events, keys)?;
         let mut changes = Self::default();
         for id in resolved_not_opened(&decoded) {
             if let Some(legs) = cache.holds.remove(id) {
@@ -494,6 +505,7 @@ impl Changes {
                     &e.metadata,
                 ),
             },
+            Event::PersonalDataErased(e) => self.erased.push(e.subject.to_string()),
         }
     }
 

@@ -5,12 +5,13 @@
 //! batch, and one applied before gets a single update.
 
 use ledger::Metadata;
+use partida_eventstore::personal;
 use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::changes::{AccountRow, Changes, Opening};
 
-/// Parameters are numbered table by table, in the order they are bound in [`write`].
+/// Parameters are numbered table by table, in the order they are bound in [`write_rows`].
 fn statement(schema: &str) -> String {
     format!(
         "WITH assets AS (
@@ -69,7 +70,34 @@ fn json_text(metadata: &Metadata) -> String {
     serde_json::to_string(metadata).unwrap_or_default()
 }
 
+/// Replaces the personal data of a subject with the erased form in every row holding it; the
+/// partial metadata indexes serve the containment.
+fn erase_statement(schema: &str) -> String {
+    format!(
+        "WITH accounts AS (
+             UPDATE {schema}.accounts SET metadata = jsonb_set(metadata, '{{personal}}', $2)
+              WHERE metadata <> '{{}}'::jsonb AND metadata @> $1
+         )
+         UPDATE {schema}.transfers SET metadata = jsonb_set(metadata, '{{personal}}', $2)
+          WHERE metadata <> '{{}}'::jsonb AND metadata @> $1"
+    )
+}
+
 pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
+    write_rows(conn, schema, changes).await?;
+    // After the rows: the batch's own rows may hold what it erases (opened while the key
+    // still existed, when an earlier batch's read raced the erasure).
+    for subject in &changes.erased {
+        sqlx::query(&erase_statement(schema))
+            .bind(serde_json::json!({ personal::PERSONAL: { "subject": subject } }))
+            .bind(serde_json::json!({ "subject": subject, "erased": true }))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn write_rows(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
     let assets = &changes.assets;
     let opened: Vec<(&String, &AccountRow, &Opening)> = changes
         .accounts
