@@ -132,11 +132,14 @@ fn open_with(key: &[u8; 32], subject: &str, sealed: &str) -> Option<Value> {
     serde_json::from_slice(&data).ok()
 }
 
-/// The sealed form's subject and text, when `value` is one.
+/// The sealed form's subject and text, when `value` is exactly one: an object of a valid
+/// subject id and base64 text, and nothing else.
 pub fn sealed_form(value: &Value) -> Option<(&str, &str)> {
-    let subject = value.get("subject")?.as_str()?;
-    let sealed = value.get("sealed")?.as_str()?;
-    Some((subject, sealed))
+    let fields = value.as_object().filter(|fields| fields.len() == 2)?;
+    let subject = fields.get("subject")?.as_str()?;
+    let sealed = fields.get("sealed")?.as_str()?;
+    let valid = SubjectId::parse(subject).is_ok() && BASE64.decode(sealed).is_ok();
+    valid.then_some((subject, sealed))
 }
 
 /// The subject whose personal data the stored event seals, if any: every event type that
@@ -250,10 +253,18 @@ mod tests {
         keys.open(&mut erased);
         assert_eq!(erased, metadata(json!({"subject": "c-1", "erased": true})));
 
-        // Anything else under the key is left as it is.
-        let mut other = metadata(json!(null));
-        keys.open(&mut other);
-        assert_eq!(other, metadata(json!(null)));
+        // Anything else under the key is left as it is, and is not a sealed form.
+        for value in [
+            json!(null),
+            json!({"subject": "c-1", "sealed": sealed, "data": "Ada"}),
+            json!({"subject": "c 1", "sealed": sealed}),
+            json!({"subject": "c-1", "sealed": "not base64!"}),
+        ] {
+            assert_eq!(sealed_form(&value), None, "{value}");
+            let mut other = metadata(value.clone());
+            keys.open(&mut other);
+            assert_eq!(other, metadata(value));
+        }
         Ok(())
     }
 }

@@ -46,7 +46,7 @@ pub(super) async fn seal(state: &AppState, metadata: &mut Metadata, prefix: &str
     path = "/v1/subjects/{id}/erase",
     operation_id = "erasePersonalData",
     tag = "subjects",
-    params(("id" = openapi::SubjectId, Path, description = "The data subject.")),
+    params(("id" = inline(openapi::SubjectId), Path, description = "The data subject.")),
     responses(
         (status = 201, description = "Erased.", body = Written),
         (status = 200, description = "Already erased: the first erasure.", body = Written),

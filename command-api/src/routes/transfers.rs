@@ -422,7 +422,6 @@ pub(super) async fn batch(
 
     let key = meta.key("POST /v1/transfers/batch", &json!({ "transfers": &body.transfers }));
     let mut items = parse_items(body.transfers);
-    seal_items(&state, &mut items).await;
     fail_chains(&mut items, &labels);
     // Counted as the writer counts them: a resolution that names no legs as a hold's most.
     let postings: usize = items
@@ -435,6 +434,9 @@ pub(super) async fn batch(
     if postings > limits.batch_max_postings {
         return Err(too_large("postings", limits.batch_max_postings));
     }
+    // Only once the batch is known to fit: sealing reads (and may create) subject keys.
+    seal_items(&state, &mut items).await?;
+    fail_chains(&mut items, &labels);
     let submissions: Vec<Submission> = items
         .iter()
         .filter_map(|item| match item {
@@ -519,21 +521,28 @@ fn parse_items(raw: Vec<Value>) -> Vec<Item> {
         .collect()
 }
 
-/// Seals the personal data of each transfer to submit; one that cannot be sealed fails.
-async fn seal_items(state: &AppState, items: &mut [Item]) {
+/// Seals the personal data of each transfer to submit; one whose data is malformed or whose
+/// subject is erased fails alone. The subject keys being out of reach fails the whole request
+/// (`503`): a retry must meet the same items, or its `Idempotency-Key` would conflict.
+async fn seal_items(state: &AppState, items: &mut [Item]) -> Result<(), ApiError> {
     for (index, item) in items.iter_mut().enumerate() {
         let Item::Submit(id, Command::PostTransfer(transfer), _) = item else {
             continue;
         };
-        if let Err(error) = super::personal::seal(state, &mut transfer.metadata, &format!("transfers[{index}].")).await
-        {
+        let prefix = format!("transfers[{index}].");
+        if let Err(error) = super::personal::seal(state, &mut transfer.metadata, &prefix).await {
+            if error.status == StatusCode::SERVICE_UNAVAILABLE {
+                return Err(error);
+            }
             *item = Item::Failed(json!(id), error);
         }
     }
+    Ok(())
 }
 
 /// A failed item fails alone, unless it is in a chain: then every other member fails with it,
-/// as `linked_failed`, and none is submitted.
+/// as `linked_failed`, and none is submitted. A chain whose members all failed already is left
+/// as it is, so this can run again after more items fail.
 fn fail_chains(items: &mut [Item], labels: &[Option<String>]) {
     let mut index = 0;
     while index < items.len() {
@@ -543,6 +552,10 @@ fn fail_chains(items: &mut [Item], labels: &[Option<String>]) {
         };
         let members = labels[index..].iter().take_while(|l| l.as_ref() == Some(label)).count();
         let chain = index..index + members;
+        if items[chain.clone()].iter().all(|item| matches!(item, Item::Failed(..))) {
+            index = chain.end;
+            continue;
+        }
         let malformed = items[chain.clone()]
             .iter()
             .position(|item| matches!(item, Item::Failed(..)));

@@ -85,14 +85,25 @@ fn erase_statement(schema: &str) -> String {
 
 pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
     write_rows(conn, schema, changes).await?;
+    if changes.erased.is_empty() {
+        return Ok(());
+    }
     // After the rows: the batch's own rows may hold what it erases (opened while the key
-    // still existed, when an earlier batch's read raced the erasure).
-    for subject in &changes.erased {
-        sqlx::query(&erase_statement(schema))
-            .bind(serde_json::json!({ personal::PERSONAL: { "subject": subject } }))
-            .bind(serde_json::json!({ "subject": subject, "erased": true }))
-            .execute(&mut *conn)
+    // still existed, when an earlier batch's read raced the erasure). In every generation, not
+    // only `schema`: the one a rebuild replaced stays readable until the next rebuild drops it,
+    // and one being rebuilt may already hold the subject's rows.
+    let generations: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^ledger_g[0-9]+$'")
+            .fetch_all(&mut *conn)
             .await?;
+    for subject in &changes.erased {
+        for generation in &generations {
+            sqlx::query(&erase_statement(generation))
+                .bind(serde_json::json!({ personal::PERSONAL: { "subject": subject } }))
+                .bind(serde_json::json!({ "subject": subject, "erased": true }))
+                .execute(&mut *conn)
+                .await?;
+        }
     }
     Ok(())
 }

@@ -47,7 +47,7 @@ pub(crate) struct BalanceGroup {
     asset: String,
     /// The group's value of the `group_by` key; null for the accounts without it, and when
     /// not grouping.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value)]
     value: Option<Value>,
     /// How many accounts the group sums.
     #[schema(minimum = 1)]

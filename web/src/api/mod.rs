@@ -166,6 +166,14 @@ pub async fn set_account_metadata(id: String, entry_key: String, value: String, 
     Ok(())
 }
 
+/// Erases the personal data of `subject`, then shows account `id` once the erasure is projected.
+#[server(endpoint = "erase_subject")]
+pub async fn erase_subject(id: String, subject: String) -> Result<(), UiError> {
+    let written = crate::server::ops::erase_subject(&crate::server::backend()?, &subject).await?;
+    crate::server::redirect_to_written("/accounts", &id, &written);
+    Ok(())
+}
+
 #[server(endpoint = "post_transfer")]
 pub async fn post_transfer(
     id: String,

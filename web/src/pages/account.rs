@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::types::Account;
-use crate::api::{AccountDetail, ChangeAccount, SetAccountMetadata, load_account};
+use crate::api::{AccountDetail, ChangeAccount, EraseSubject, SetAccountMetadata, load_account};
 use crate::components::chart::BalanceChart;
 use crate::components::common::{Amount, ErrorBox, Pager, Status, Time};
 use crate::pages::{query_param, refresh_on};
@@ -28,12 +28,13 @@ pub fn AccountPage() -> impl IntoView {
     );
     let change = ServerAction::<ChangeAccount>::new();
     let annotate = ServerAction::<SetAccountMetadata>::new();
+    let erase = ServerAction::<EraseSubject>::new();
     view! {
         <Title text=move || format!("Account {}", id.get())/>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(detail) => view! { <AccountView detail change annotate/> }.into_any(),
+                    Ok(detail) => view! { <AccountView detail change annotate erase/> }.into_any(),
                     Err(error) => view! { <h1>"Account " {id.get_untracked()}</h1><ErrorBox error/> }.into_any(),
                 }
             })}
@@ -46,6 +47,7 @@ fn AccountView(
     detail: AccountDetail,
     change: ServerAction<ChangeAccount>,
     annotate: ServerAction<SetAccountMetadata>,
+    erase: ServerAction<EraseSubject>,
 ) -> impl IntoView {
     let AccountDetail {
         account,
@@ -82,6 +84,7 @@ fn AccountView(
         <BalanceChart points=history scale asset=asset.clone()/>
         <Actions account=account.clone() change/>
         <MetadataEditor account=account.clone() annotate/>
+        <PersonalData account=account.clone() erase/>
         <section aria-labelledby="entries-title">
             <h2 id="entries-title">"Entries"</h2>
             {if entries.items.is_empty() {
@@ -179,6 +182,45 @@ fn MetadataEditor(account: Account, annotate: ServerAction<SetAccountMetadata>) 
             </ActionForm>
         </section>
     }
+}
+
+/// The account's personal data, when its metadata has any (`personal`): whose it is, and a form
+/// that erases it. Erasing destroys the subject's key, so it reaches every account and transfer
+/// of the subject, for good.
+#[component]
+fn PersonalData(account: Account, erase: ServerAction<EraseSubject>) -> impl IntoView {
+    let personal = account.metadata.get("personal").cloned().unwrap_or_default();
+    let Some(subject) = personal.get("subject").and_then(|s| s.as_str()).map(str::to_owned) else {
+        return ().into_any();
+    };
+    let erased = personal.get("erased").and_then(|e| e.as_bool()) == Some(true);
+    let error = move || erase.value().get().and_then(Result::err);
+    let state = if erased {
+        view! { <p data-field="personal">"The personal data of " <strong>{subject.clone()}</strong> " is erased."</p> }
+            .into_any()
+    } else {
+        let label = format!("Erase personal data of {subject}");
+        view! {
+            <p data-field="personal">
+                "Sealed under the key of data subject " <strong>{subject.clone()}</strong>
+                ". Erasing destroys the key: the subject's personal data on every account and transfer becomes unreadable for good."
+            </p>
+            <ActionForm action=erase attr:class="inline">
+                <input type="hidden" name="id" value=account.id.clone()/>
+                <input type="hidden" name="subject" value=subject.clone()/>
+                <button type="submit" class="danger">{label}</button>
+            </ActionForm>
+        }
+        .into_any()
+    };
+    view! {
+        <section aria-labelledby="personal-title" class="personal">
+            <h2 id="personal-title">"Personal data"</h2>
+            {move || error().map(|e| view! { <p class="form-error" role="alert">{e.message}</p> })}
+            {state}
+        </section>
+    }
+    .into_any()
 }
 
 /// Freeze, unfreeze and close, each a form that works without JavaScript. The idempotency key

@@ -297,6 +297,12 @@ pub async fn change_account(backend: &Backend, id: &str, action: &str, key: &str
     backend.write(&path, &json!({}), key).await
 }
 
+/// Erases a data subject's personal data: its key is destroyed, everywhere, for good.
+pub async fn erase_subject(backend: &Backend, subject: &str) -> Result<Written, UiError> {
+    let path = format!("/v1/subjects/{}/erase", segment(subject));
+    backend.write(&path, &json!({}), None).await
+}
+
 /// The longest metadata key the console sets.
 const MAX_METADATA_KEY_CHARS: usize = 256;
 

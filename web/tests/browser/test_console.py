@@ -356,3 +356,20 @@ def test_metadata_is_set_and_removed_from_the_account_page(page, api, unique):
     events = api.get(f"/v1/streams/account:{id}")["events"]
     assert [e["event_type"] for e in events] == ["AccountOpened", "AccountMetadataSet", "AccountMetadataSet"]
     assert events[2]["data"]["metadata"] == {"tier": None}
+
+
+def test_personal_data_is_erased_from_the_account_page(page, api, unique):
+    id, subject = f"pii-{unique}", f"customer-{unique}"
+    personal = {"subject": subject, "data": {"name": "Ann Example"}}
+    status, body = api.post("/v1/accounts", {"id": id, "asset": "EUR", "name": id, "metadata": {"personal": personal}})
+    assert status == 201, body
+    open_page(page, f"/accounts/{id}")
+    section = page.get_by_role("region", name="Personal data")
+    expect(section).to_contain_text(f"Sealed under the key of data subject {subject}")
+    expect(page.locator('tr[data-key="personal"]')).to_contain_text("Ann Example")
+    section.get_by_role("button", name=f"Erase personal data of {subject}").click()
+    expect(section).to_contain_text(f"The personal data of {subject} is erased.")
+    expect(page.locator('tr[data-key="personal"]')).not_to_contain_text("Ann Example")
+    assert api.get(f"/v1/accounts/{id}")["metadata"]["personal"] == {"subject": subject, "erased": True}
+    events = api.get(f"/v1/streams/subject:{subject}")["events"]
+    assert [e["event_type"] for e in events] == ["PersonalDataErased"]
