@@ -59,7 +59,7 @@ impl Replay {
     /// [`in_stream`] (on another thread).
     pub fn apply_decoded(&mut self, at: Placed, decoded: Result<Decoded, String>) -> Result<(), String> {
         let position = at.position;
-        let Decoded { event, command } = decoded?;
+        let Decoded { mut event, command } = decoded?;
         let event_type = event.event_type();
         let stream = event.stream_id();
         let version = self.state.stream_version(&stream) + 1;
@@ -87,7 +87,6 @@ impl Replay {
                 ));
             }
         }
-        let mut event = event;
         if let Some(metadata) = event.metadata_mut() {
             self.count_personal(position, metadata)?;
         }
@@ -113,16 +112,15 @@ impl Replay {
 
     /// The personal data the log holds, as far as the replay went.
     pub fn personal_data(&self) -> PersonalData {
-        let erased = |subject: &str| ledger::SubjectId::parse(subject).is_ok_and(|id| self.state.erased.contains(&id));
         PersonalData {
             sealed_values: self.sealed.values().sum(),
             subjects: self.sealed.len(),
             erased_subjects: self.state.erased.len(),
             erased_values: self
-                .sealed
+                .state
+                .erased
                 .iter()
-                .filter(|(subject, _)| erased(subject))
-                .map(|(_, values)| values)
+                .filter_map(|subject| self.sealed.get(subject.as_str()))
                 .sum(),
         }
     }

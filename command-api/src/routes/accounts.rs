@@ -102,7 +102,7 @@ pub(super) async fn open(
         body.flags,
         body.metadata,
     );
-    super::personal::seal(&state, &mut command.metadata, "").await?;
+    super::personal::seal(&state, &mut command.metadata).await?;
     let reply = state.writer.submit(meta.natural(Command::OpenAccount(command))).await;
     respond(id.as_str(), reply)
 }

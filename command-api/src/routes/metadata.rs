@@ -83,13 +83,12 @@ pub(super) async fn transfer(
 async fn set(
     state: &AppState,
     meta: &WriteMeta,
-    (subject, patch): (Subject, Metadata),
+    (subject, mut patch): (Subject, Metadata),
     route: &str,
     id: &str,
 ) -> Result<Response, ApiError> {
     partida_service::metadata::check(&patch).map_err(|e| ApiError::validation(format!("metadata {e}"), "metadata"))?;
-    let mut patch = patch;
-    super::personal::seal(state, &mut patch, "").await?;
+    super::personal::seal(state, &mut patch).await?;
     // The request's hash for `Idempotency-Key` covers the sealed patch: no digest of personal
     // data outlives an erasure.
     let body = Value::Object(patch.clone());

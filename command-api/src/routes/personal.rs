@@ -14,25 +14,30 @@ use serde_json::json;
 use crate::AppState;
 use crate::request::{WriteMeta, Written, respond};
 
-/// Seals `metadata.personal` in place, if the metadata has one. `prefix` locates the metadata
-/// in the request (`""`, or a batch item's `transfers[3].`).
-pub(super) async fn seal(state: &AppState, metadata: &mut Metadata, prefix: &str) -> Result<(), ApiError> {
-    personal::seal(&state.pool, metadata).await.map_err(|error| {
-        let field = format!("{prefix}metadata.{}", personal::PERSONAL);
-        match error {
-            SealError::Malformed(_) => ApiError::validation(format!("{field}: {error}"), field),
-            SealError::Erased(subject) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "personal_data_erased",
-                format!("the personal data of subject {subject} is erased; nothing can be recorded for it again"),
-            )
-            .with_details(json!({ "subject": subject.as_str() })),
-            SealError::Database(cause) => {
-                tracing::warn!(error = %cause, "the subject keys could not be read");
-                ApiError::unavailable("the subject keys could not be read; retry shortly")
-            }
+/// Seals `metadata.personal` in place, if the metadata has one.
+pub(super) async fn seal(state: &AppState, metadata: &mut Metadata) -> Result<(), ApiError> {
+    personal::seal(&state.pool, metadata)
+        .await
+        .map_err(|error| api_error(error, ""))
+}
+
+/// A failure to seal in the one error shape. `prefix` locates the metadata in the request (`""`,
+/// or a batch item's `transfers[3].`).
+pub(super) fn api_error(error: SealError, prefix: &str) -> ApiError {
+    let field = format!("{prefix}metadata.{}", personal::PERSONAL);
+    match error {
+        SealError::Malformed(_) => ApiError::validation(format!("{field}: {error}"), field),
+        SealError::Erased(subject) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "personal_data_erased",
+            format!("the personal data of subject {subject} is erased; nothing can be recorded for it again"),
+        )
+        .with_details(json!({ "subject": subject.as_str() })),
+        SealError::Database(cause) => {
+            tracing::warn!(error = %cause, "the subject keys could not be read");
+            ApiError::unavailable("the subject keys could not be read; retry shortly")
         }
-    })
+    }
 }
 
 /// Erases a data subject's personal data (crypto-shredding): the subject's key is destroyed in

@@ -6,6 +6,7 @@ use ledger::{
     AccountId, Check, Command, Condition, HoldAction, Metadata, PostTransfer, Posting, PostingsError, Rejection,
     ResolveHold, Timestamp, TransferId,
 };
+use partida_eventstore::personal::SealError;
 use partida_eventstore::{AppendError, Reply, Submission};
 use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Json};
@@ -324,15 +325,14 @@ pub(super) async fn post(
     meta: WriteMeta,
     Json(body): Json<TransferBody>,
 ) -> Result<Response, ApiError> {
-    let (transfer, chain) = body.into_command("")?;
+    let (mut transfer, chain) = body.into_command("")?;
     if chain.is_some() {
         return Err(ApiError::validation(
             "chain: only the items of a batch form chains",
             "chain",
         ));
     }
-    let mut transfer = transfer;
-    super::personal::seal(&state, &mut transfer.metadata, "").await?;
+    super::personal::seal(&state, &mut transfer.metadata).await?;
     let id = transfer.id.clone();
     let reply = state.writer.submit(meta.natural(Command::PostTransfer(transfer))).await;
     respond(id.as_str(), reply)
@@ -530,11 +530,10 @@ async fn seal_items(state: &AppState, items: &mut [Item]) -> Result<(), ApiError
             continue;
         };
         let prefix = format!("transfers[{index}].");
-        if let Err(error) = super::personal::seal(state, &mut transfer.metadata, &prefix).await {
-            if error.status == StatusCode::SERVICE_UNAVAILABLE {
-                return Err(error);
-            }
-            *item = Item::Failed(json!(id), error);
+        match partida_eventstore::personal::seal(&state.pool, &mut transfer.metadata).await {
+            Ok(()) => {}
+            Err(error @ SealError::Database(_)) => return Err(super::personal::api_error(error, &prefix)),
+            Err(error) => *item = Item::Failed(json!(id), super::personal::api_error(error, &prefix)),
         }
     }
     Ok(())
