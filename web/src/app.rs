@@ -8,9 +8,9 @@ use leptos_router::{SsrMode, path};
 use crate::api::{Logout, whoami};
 use crate::components::live::{LiveStatus, provide_live};
 use crate::pages::{
-    account::AccountPage, accounts::AccountsPage, dashboard::DashboardPage, events::EventsPage, login::LoginPage,
-    new_account::NewAccountPage, new_transfer::NewTransferPage, system::SystemPage, transfer::TransferPage,
-    transfers::TransfersPage,
+    account::AccountPage, accounts::AccountsPage, balances::BalancesPage, dashboard::DashboardPage, events::EventsPage,
+    login::LoginPage, new_account::NewAccountPage, new_transfer::NewTransferPage, system::SystemPage,
+    transfer::TransferPage, transfers::TransfersPage, trial_balance::TrialBalancePage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -53,6 +53,8 @@ pub fn App() -> impl IntoView {
                         <A href="/accounts">"Accounts"</A>
                         <A href="/transfers" exact=true>"Transfers"</A>
                         <A href="/transfers/new">"New transfer"</A>
+                        <A href="/balances">"Balances"</A>
+                        <A href="/trial-balance">"Trial balance"</A>
                         <A href="/log">"Event log"</A>
                         <A href="/system">"System"</A>
                     </nav>
@@ -71,6 +73,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/transfers") view=TransfersPage ssr=SsrMode::Async/>
                         <Route path=path!("/transfers/new") view=NewTransferPage ssr=SsrMode::Async/>
                         <Route path=path!("/transfers/:id") view=TransferPage ssr=SsrMode::Async/>
+                        <Route path=path!("/balances") view=BalancesPage ssr=SsrMode::Async/>
+                        <Route path=path!("/trial-balance") view=TrialBalancePage ssr=SsrMode::Async/>
                         <Route path=path!("/log") view=EventsPage ssr=SsrMode::Async/>
                         <Route path=path!("/system") view=SystemPage ssr=SsrMode::Async/>
                     </Routes>

@@ -9,6 +9,7 @@ pub mod money;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
+pub mod url;
 
 /// The browser's entry point: takes over the server-rendered page.
 #[cfg(feature = "hydrate")]

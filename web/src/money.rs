@@ -2,8 +2,10 @@
 //! EUR at scale 2 is 100.00 EUR); the console shows and parses decimal strings with the asset's
 //! scale, digit by digit, never through a float.
 
-/// `minor` units at `scale` decimals, with thousands separated by commas: `-1,234.56`.
-pub fn format_amount(minor: i64, scale: u8) -> String {
+/// `minor` units at `scale` decimals, with thousands separated by commas: `-1,234.56`. Sums of
+/// many accounts may pass the 64-bit range, so any integer up to 128 bits is taken.
+pub fn format_amount(minor: impl Into<i128>, scale: u8) -> String {
+    let minor: i128 = minor.into();
     let digits = minor.unsigned_abs().to_string();
     let scale = usize::from(scale);
     let padded = if digits.len() <= scale {
@@ -94,6 +96,7 @@ mod tests {
         assert_eq!(format_amount(1_000, 0), "1,000");
         assert_eq!(format_amount(i64::MIN, 0), "-9,223,372,036,854,775,808");
         assert_eq!(format_amount(1, 18), "0.000000000000000001");
+        assert_eq!(format_amount(i128::from(i64::MAX) * 3, 2), "276,701,161,105,643,274.21");
     }
 
     #[test]

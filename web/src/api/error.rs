@@ -21,6 +21,10 @@ pub struct UiError {
     /// error (with JavaScript off, after a redirect) still shows it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub input: BTreeMap<String, String>,
+    /// The API's `details`, for a page that words them better than the code can alone (boxed:
+    /// errors travel in every `Result`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Box<Value>>,
 }
 
 impl UiError {
@@ -30,6 +34,7 @@ impl UiError {
             message: message.into(),
             field: None,
             input: BTreeMap::new(),
+            details: None,
         }
     }
 
@@ -104,6 +109,7 @@ impl UiError {
             message: plain,
             field: details.get("field").and_then(Value::as_str).map(str::to_owned),
             input: BTreeMap::new(),
+            details: Some(details).filter(|d| !d.is_null()).map(|d| Box::new(d.clone())),
         }
     }
 }

@@ -143,6 +143,9 @@ impl LogEvent {
             "AccountUnfrozen" => format!("account {} unfrozen", text("id")),
             "AccountClosed" => format!("account {} closed", text("id")),
             "AssetRegistered" => format!("asset {} registered", text("code")),
+            "AccountMetadataSet" => format!("metadata of account {} changed", text("id")),
+            "TransferMetadataSet" => format!("metadata of transfer {} changed", text("id")),
+            "PersonalDataErased" => format!("personal data of {} erased", text("subject")),
             other => format!("{other} on {}", self.stream_id),
         }
     }
@@ -207,4 +210,58 @@ pub struct Operator {
     pub subject: String,
     pub role: String,
     pub permissions: Vec<String>,
+}
+
+/// One account's line of a trial balance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialLine {
+    pub id: String,
+    pub normal_side: String,
+    pub debits: i64,
+    pub credits: i64,
+    pub balance: i64,
+}
+
+/// One asset's part of a trial balance: its accounts and the totals of both sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetBooks {
+    pub asset: String,
+    pub scale: u8,
+    pub debits: i64,
+    pub credits: i64,
+    pub balanced: bool,
+    pub accounts: Vec<TrialLine>,
+}
+
+/// The trial balance at a point of the log, by recorded or by effective time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialBalance {
+    pub at_position: i64,
+    #[serde(default)]
+    pub as_of_effective: Option<String>,
+    pub assets: Vec<AssetBooks>,
+}
+
+/// One group of aggregated balances: the accounts of one asset (and one value of the grouping
+/// key), summed. Sums may pass the 64-bit range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BalanceGroup {
+    pub asset: String,
+    #[serde(default)]
+    pub value: Option<Value>,
+    pub accounts: i64,
+    pub debits: i128,
+    pub credits: i128,
+    pub balance: i128,
+    pub pending_debits: i128,
+    pub pending_credits: i128,
+    pub available: i128,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Balances {
+    pub at_position: i64,
+    #[serde(default)]
+    pub group_by: Option<String>,
+    pub groups: Vec<BalanceGroup>,
 }

@@ -18,7 +18,7 @@ pub fn ErrorBox(error: UiError) -> impl IntoView {
 
 /// An amount with its asset, never through a float.
 #[component]
-pub fn Amount(minor: i64, scale: u8, asset: String) -> impl IntoView {
+pub fn Amount(#[prop(into)] minor: i128, scale: u8, asset: String) -> impl IntoView {
     let class = if minor < 0 { "amount negative" } else { "amount" };
     view! {
         <span class=class>{format_amount(minor, scale)}" "<abbr class="asset">{asset}</abbr></span>

@@ -3,9 +3,10 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::types::Account;
-use crate::api::{AccountDetail, ChangeAccount, EraseSubject, SetAccountMetadata, load_account};
+use crate::api::{AccountDetail, ChangeAccount, EraseSubject, MetadataOf, SetMetadata, load_account};
 use crate::components::chart::BalanceChart;
 use crate::components::common::{Amount, ErrorBox, Pager, Status, Time};
+use crate::components::metadata::MetadataEditor;
 use crate::pages::{query_param, refresh_on};
 
 #[component]
@@ -27,7 +28,7 @@ pub fn AccountPage() -> impl IntoView {
         |(id, min_position, after, _)| load_account(id, min_position, after),
     );
     let change = ServerAction::<ChangeAccount>::new();
-    let annotate = ServerAction::<SetAccountMetadata>::new();
+    let annotate = ServerAction::<SetMetadata>::new();
     let erase = ServerAction::<EraseSubject>::new();
     view! {
         <Title text=move || format!("Account {}", id.get())/>
@@ -46,7 +47,7 @@ pub fn AccountPage() -> impl IntoView {
 fn AccountView(
     detail: AccountDetail,
     change: ServerAction<ChangeAccount>,
-    annotate: ServerAction<SetAccountMetadata>,
+    annotate: ServerAction<SetMetadata>,
     erase: ServerAction<EraseSubject>,
 ) -> impl IntoView {
     let AccountDetail {
@@ -83,7 +84,13 @@ fn AccountView(
         </dl>
         <BalanceChart points=history scale asset=asset.clone()/>
         <Actions account=account.clone() change/>
-        <MetadataEditor account=account.clone() annotate/>
+        <MetadataEditor
+            of=MetadataOf::Account
+            id=account.id.clone()
+            metadata=account.metadata.clone()
+            key=format!("{}:metadata:{}", account.id, account.last_position)
+            annotate
+        />
         <PersonalData account=account.clone() erase/>
         <section aria-labelledby="entries-title">
             <h2 id="entries-title">"Entries"</h2>
@@ -115,71 +122,6 @@ fn AccountView(
                 }.into_any()
             }}
             <Pager first=Some(format!("/accounts/{}", account.id)) next next_label="Older entries"/>
-        </section>
-    }
-}
-
-/// The account's metadata, a key per row with a form to remove it, and a form that sets a key to
-/// a text value (an empty value removes it). Each change is an event; the idempotency key names
-/// the account's last position, so a double submit is one change.
-#[component]
-fn MetadataEditor(account: Account, annotate: ServerAction<SetAccountMetadata>) -> impl IntoView {
-    let entries: Vec<(String, String)> = account
-        .metadata
-        .as_object()
-        .map(|map| {
-            map.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let error = move || annotate.value().get().and_then(Result::err);
-    // Keys are visible ASCII: a row is named by its index, not its (any) text.
-    let key = format!("{}:metadata:{}", account.id, account.last_position);
-    let id = account.id.clone();
-    view! {
-        <section aria-labelledby="metadata-title" class="metadata">
-            <h2 id="metadata-title">"Metadata"</h2>
-            {move || error().map(|e| view! { <p class="form-error" role="alert">{e.message}</p> })}
-            {if entries.is_empty() {
-                view! { <p class="muted">"No metadata."</p> }.into_any()
-            } else {
-                view! {
-                    <table class="metadata">
-                        <thead><tr><th scope="col">"Key"</th><th scope="col">"Value"</th><th scope="col"><span class="visually-hidden">"Remove"</span></th></tr></thead>
-                        <tbody>
-                            {entries.into_iter().enumerate().map(|(index, (entry, value))| {
-                                let id = id.clone();
-                                let key = format!("{key}:remove:{index}");
-                                let label = format!("Remove {entry}");
-                                let (data_key, cell) = (entry.clone(), entry.clone());
-                                view! {
-                                    <tr data-key=data_key>
-                                        <th scope="row">{cell}</th>
-                                        <td>{value}</td>
-                                        <td>
-                                            <ActionForm action=annotate attr:class="inline">
-                                                <input type="hidden" name="id" value=id/>
-                                                <input type="hidden" name="entry_key" value=entry/>
-                                                <input type="hidden" name="value" value=""/>
-                                                <input type="hidden" name="key" value=key/>
-                                                <button type="submit" aria-label=label>"Remove"</button>
-                                            </ActionForm>
-                                        </td>
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
-            <ActionForm action=annotate attr:class="inline">
-                <input type="hidden" name="id" value=id.clone()/>
-                <input type="hidden" name="key" value=format!("{key}:set")/>
-                <label>"Key" <input type="text" name="entry_key" required maxlength="256"/></label>
-                <label>"Value" <input type="text" name="value" maxlength="1024"/></label>
-                <button type="submit">"Set"</button>
-            </ActionForm>
         </section>
     }
 }

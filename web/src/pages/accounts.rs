@@ -3,7 +3,9 @@ use leptos_meta::Title;
 
 use crate::api::load_accounts;
 use crate::components::common::{Amount, ErrorBox, Pager, Status};
+use crate::components::metadata::MetadataFilter;
 use crate::pages::query_param;
+use crate::url::segment;
 
 const STATUSES: [&str; 3] = ["open", "frozen", "closed"];
 
@@ -12,10 +14,20 @@ pub fn AccountsPage() -> impl IntoView {
     let prefix = query_param("prefix");
     let asset = query_param("asset");
     let status = query_param("status");
+    let metadata_key = query_param("metadata_key");
+    let metadata_value = query_param("metadata_value");
     let after = query_param("after");
     let data = Resource::new(
-        move || (prefix.get(), asset.get(), status.get(), after.get()),
-        |(prefix, asset, status, after)| load_accounts(prefix, asset, status, after),
+        move || {
+            (
+                prefix.get(),
+                asset.get(),
+                status.get(),
+                (metadata_key.get(), metadata_value.get()),
+                after.get(),
+            )
+        },
+        |(prefix, asset, status, (key, value), after)| load_accounts(prefix, asset, status, key, value, after),
     );
     view! {
         <Title text="Accounts"/>
@@ -33,9 +45,16 @@ pub fn AccountsPage() -> impl IntoView {
                         };
                         let next = list.accounts.next.clone().map(|next| {
                             let mut query = vec![format!("after={next}")];
-                            for (name, value) in [("prefix", prefix.get()), ("asset", asset.get()), ("status", status.get())] {
+                            let filters = [
+                                ("prefix", prefix.get()),
+                                ("asset", asset.get()),
+                                ("status", status.get()),
+                                ("metadata_key", metadata_key.get()),
+                                ("metadata_value", metadata_value.get()),
+                            ];
+                            for (name, value) in filters {
                                 if let Some(value) = value {
-                                    query.push(format!("{name}={value}"));
+                                    query.push(format!("{name}={}", segment(&value)));
                                 }
                             }
                             format!("/accounts?{}", query.join("&"))
@@ -63,6 +82,7 @@ pub fn AccountsPage() -> impl IntoView {
                                         }).collect_view()}
                                     </select>
                                 </label>
+                                <MetadataFilter key=metadata_key value=metadata_value/>
                                 <button type="submit">"Search"</button>
                             </form>
                             {if list.accounts.items.is_empty() {

@@ -5,7 +5,7 @@ use crate::api::load_events;
 use crate::components::common::{ErrorBox, Pager, Time, stream_href};
 use crate::pages::query_param;
 
-const TYPES: [&str; 10] = [
+const TYPES: [&str; 13] = [
     "TransferPosted",
     "TransferPending",
     "PendingPosted",
@@ -16,6 +16,9 @@ const TYPES: [&str; 10] = [
     "AccountUnfrozen",
     "AccountClosed",
     "AssetRegistered",
+    "AccountMetadataSet",
+    "TransferMetadataSet",
+    "PersonalDataErased",
 ];
 
 #[component]

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod accounts;
+pub mod balances;
 pub mod dashboard;
 pub mod events;
 pub mod login;
@@ -10,6 +11,7 @@ pub mod new_transfer;
 pub mod system;
 pub mod transfer;
 pub mod transfers;
+pub mod trial_balance;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;

@@ -8,6 +8,21 @@ use crate::components::common::{ErrorBox, field_error, typed};
 /// Legs a form may hold (the API's limit of postings per transfer).
 const MAX_LEGS: usize = 64;
 
+/// When a hold may expire, in seconds; blank: only when posted or voided.
+const HOLD_TIMEOUTS: [(&str, &str); 5] = [
+    ("", "Never: until posted or voided"),
+    ("900", "15 minutes"),
+    ("3600", "1 hour"),
+    ("86400", "1 day"),
+    ("604800", "7 days"),
+];
+
+/// What a condition can check.
+const CHECKS: [(&str, &str); 2] = [
+    ("available_at_least", "has available at least"),
+    ("revision", "is at revision"),
+];
+
 /// One leg's fields; the values live in signals so that adding or removing a leg, which
 /// re-renders the list, keeps what was typed.
 #[derive(Clone, Copy)]
@@ -69,9 +84,19 @@ pub fn NewTransferPage() -> impl IntoView {
     let memo = typed(&start, "memo")
         .or_else(|| query.with_untracked(|q| q.get("memo")))
         .unwrap_or_default();
-    let effective_at = typed(&start, "effective_at")
-        .or_else(|| query.with_untracked(|q| q.get("effective_at")))
-        .unwrap_or_default();
+    let carried = |name: &str| {
+        typed(&start, name)
+            .or_else(|| query.with_untracked(|q| q.get(name)))
+            .unwrap_or_default()
+    };
+    let effective_at = carried("effective_at");
+    let hold = carried("hold") == "on";
+    let timeout = carried("timeout_secs");
+    let condition = [
+        carried("conditions[0][account]"),
+        carried("conditions[0][check]"),
+        carried("conditions[0][value]"),
+    ];
     // The transfer's id is chosen once per form: carried over from an earlier attempt, or new.
     let carried_id = typed(&start, "id").or_else(|| query.with_untracked(|q| q.get("id")));
     let id = Resource::new(
@@ -95,6 +120,8 @@ pub fn NewTransferPage() -> impl IntoView {
             {move || {
                 let memo = memo.clone();
                 let effective_at = effective_at.clone();
+                let timeout = timeout.clone();
+                let [condition_account, condition_check, condition_value] = condition.clone();
                 Suspend::new(async move {
                     let id = match id.await {
                         Ok(id) => id,
@@ -172,6 +199,43 @@ pub fn NewTransferPage() -> impl IntoView {
                                 <small id="effective_at-help" class="muted">"When it counts in the books, if not now: an earlier period, or at most a day ahead."</small>
                                 <small class="field-error" role="alert">{move || message("effective_at".to_owned())}</small>
                             </div>
+                            <fieldset class="hold">
+                                <legend>"Two-phase"</legend>
+                                <label class="check">
+                                    <input type="checkbox" name="hold" value="on" checked=hold/>
+                                    "Hold only: reserve the amounts now, post or void them later"
+                                </label>
+                                <label>"Hold expires after"
+                                    <select name="timeout_secs" aria-invalid=move || message("timeout_secs".to_owned()).is_some().to_string()>
+                                        {HOLD_TIMEOUTS.iter().map(|(seconds, label)| view! {
+                                            <option value=*seconds selected=timeout == *seconds>{*label}</option>
+                                        }).collect_view()}
+                                    </select>
+                                </label>
+                                <small class="field-error" role="alert">{move || message("timeout_secs".to_owned())}</small>
+                            </fieldset>
+                            <fieldset class="conditions">
+                                <legend>"Condition (optional)"</legend>
+                                <p class="muted">"Refuse the transfer unless, just before it, an account has enough available or is still at the revision you read."</p>
+                                <label>"Condition account"
+                                    <input name="conditions[0][account]" value=condition_account autocomplete="off" placeholder="account id"
+                                        aria-invalid=move || message("conditions[0][account]".to_owned()).is_some().to_string()/>
+                                </label>
+                                <label>"Condition check"
+                                    <select name="conditions[0][check]">
+                                        {CHECKS.iter().map(|(check, label)| view! {
+                                            <option value=*check selected=condition_check == *check>{*label}</option>
+                                        }).collect_view()}
+                                    </select>
+                                </label>
+                                <label>"Condition value"
+                                    <input name="conditions[0][value]" value=condition_value autocomplete="off" placeholder="50.00 or 3"
+                                        aria-invalid=move || message("conditions[0][value]".to_owned()).is_some().to_string()/>
+                                </label>
+                                <small class="field-error" role="alert">
+                                    {move || ["account", "check", "value"].iter().find_map(|f| message(format!("conditions[0][{f}]")))}
+                                </small>
+                            </fieldset>
                             <button type="submit" class="primary" disabled=move || post.pending().get()>
                                 {move || if post.pending().get() { "Posting…" } else { "Post transfer" }}
                             </button>

@@ -2,8 +2,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{ResolveHold, ReverseTransfer, TransferRow, load_transfer, new_id};
+use crate::api::{MetadataOf, ResolveHold, ReverseTransfer, SetMetadata, TransferDetail, load_transfer, new_id};
 use crate::components::common::{ErrorBox, Time};
+use crate::components::metadata::MetadataEditor;
 use crate::pages::query_param;
 
 #[component]
@@ -16,17 +17,22 @@ pub fn TransferPage() -> impl IntoView {
         move || (id.get(), min_position.get().and_then(|p| p.parse::<i64>().ok())),
         |(id, min_position)| load_transfer(id, min_position),
     );
+    let annotate = ServerAction::<SetMetadata>::new();
     view! {
         <Title text=move || format!("Transfer {}", id.get())/>
         <h1>"Transfer " <span class="mono">{move || id.get()}</span></h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(row) => view! {
-                        <TransferView row=row.clone()/>
-                        {(confirm.get().as_deref() == Some("reverse") && row.transfer.reversed_by.is_none())
-                            .then(|| view! { <ConfirmReverse id=row.transfer.id.clone()/> })}
-                    }.into_any(),
+                    Ok(detail) => {
+                        let transfer = &detail.row.transfer;
+                        let confirming = confirm.get().as_deref() == Some("reverse") && transfer.reversed_by.is_none();
+                        let id = transfer.id.clone();
+                        view! {
+                            <TransferView detail annotate/>
+                            {confirming.then(|| view! { <ConfirmReverse id/> })}
+                        }.into_any()
+                    }
                     Err(error) => view! { <ErrorBox error/> }.into_any(),
                 }
             })}
@@ -35,9 +41,9 @@ pub fn TransferPage() -> impl IntoView {
 }
 
 #[component]
-fn TransferView(row: TransferRow) -> impl IntoView {
+fn TransferView(detail: TransferDetail, annotate: ServerAction<SetMetadata>) -> impl IntoView {
+    let TransferDetail { row, form_key } = detail;
     let transfer = row.transfer;
-    let metadata = serde_json::to_string_pretty(&transfer.metadata).unwrap_or_default();
     let pending = transfer.status == "pending";
     let moved = !transfer.postings.is_empty();
     view! {
@@ -70,8 +76,13 @@ fn TransferView(row: TransferRow) -> impl IntoView {
             legs=transfer.postings.clone()
             amounts=row.amounts
         />
-        <h2>"Metadata"</h2>
-        <pre class="json">{metadata}</pre>
+        <MetadataEditor
+            of=MetadataOf::Transfer
+            id=transfer.id.clone()
+            metadata=transfer.metadata.clone()
+            key=format!("{}:metadata:{form_key}", transfer.id)
+            annotate
+        />
         {(moved && transfer.reversed_by.is_none() && transfer.reverses.is_none()).then(|| view! {
             <p><a class="button danger" href=format!("/transfers/{}?confirm=reverse", transfer.id)>"Reverse this transfer…"</a></p>
         })}

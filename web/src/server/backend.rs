@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use crate::url::segment;
+
 use crate::api::UiError;
 use crate::api::types::{Asset, ServiceHealth, Written};
 
@@ -98,13 +100,26 @@ impl Backend {
         self.send(reqwest::Method::PATCH, path, body, idempotency_key).await
     }
 
-    async fn send(
+    /// `POST /v1/transfers/batch`: each item's answer, in order.
+    pub async fn batch(&self, items: Vec<Value>) -> Result<Vec<Value>, UiError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            results: Vec<Value>,
+        }
+        let body = serde_json::json!({ "transfers": items });
+        let answer: Answer = self
+            .send(reqwest::Method::POST, "/v1/transfers/batch", &body, None)
+            .await?;
+        Ok(answer.results)
+    }
+
+    async fn send<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
         body: &Value,
         idempotency_key: Option<&str>,
-    ) -> Result<Written, UiError> {
+    ) -> Result<T, UiError> {
         let mut request = self.authorized(self.http.request(method, format!("{}{path}", self.command_url)));
         if let Some(key) = idempotency_key {
             request = request.header("idempotency-key", key);
@@ -258,29 +273,4 @@ fn unreachable(service: &str, error: &reqwest::Error) -> UiError {
         "unreachable",
         format!("{service} cannot be reached right now; try again in a moment."),
     )
-}
-
-/// A path segment, percent-encoded: ids are restricted by the APIs, but what people type is not.
-pub fn segment(raw: &str) -> String {
-    let mut encoded = String::with_capacity(raw.len());
-    for byte in raw.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~:".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
-}
-
-#[cfg(test)]
-mod tests {
-    use super::segment;
-
-    #[test]
-    fn encodes_what_a_path_cannot_hold() {
-        assert_eq!(segment("users:alice.wallet-1"), "users:alice.wallet-1");
-        assert_eq!(segment("a/b c?"), "a%2Fb%20c%3F");
-        assert_eq!(segment("é"), "%C3%A9");
-    }
 }

@@ -6,8 +6,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::backend::{Backend, segment};
-use crate::api::types::{Account, Checkpoint, Entry, LogEvent, Page, Projection, Transfer, Written};
-use crate::api::{AccountDetail, AccountList, Dashboard, LegInput, SystemView, TransferRow, UiError};
+use crate::api::types::{
+    Account, Balances, Checkpoint, Entry, LogEvent, Page, Projection, Transfer, TrialBalance, Written,
+};
+use crate::api::{
+    AccountDetail, AccountList, BalanceSums, BalancesQuery, BooksPoint, ConditionInput, Dashboard, LegInput,
+    MetadataOf, SystemView, TransferDetail, TransferOptions, TransferRow, UiError,
+};
 use crate::money::{format_amount, parse_amount};
 
 /// Entries shown per page of an account, and drawn in its chart.
@@ -49,6 +54,7 @@ pub async fn accounts(
     prefix: Option<String>,
     asset: Option<String>,
     status: Option<String>,
+    metadata: (Option<String>, Option<String>),
     after: Option<String>,
 ) -> Result<AccountList, UiError> {
     #[derive(Deserialize)]
@@ -61,6 +67,7 @@ pub async fn accounts(
         ("prefix", prefix),
         ("asset", asset),
         ("status", status),
+        ("metadata", metadata_param(metadata)?),
         ("after", after),
     ];
     for (name, value) in filters {
@@ -119,9 +126,18 @@ pub async fn account(
     })
 }
 
-pub async fn transfers(backend: &Backend, after: Option<i64>) -> Result<Page<TransferRow, i64>, UiError> {
+pub async fn transfers(
+    backend: &Backend,
+    after: Option<i64>,
+    status: Option<String>,
+    metadata: (Option<String>, Option<String>),
+    min_position: Option<i64>,
+) -> Result<Page<TransferRow, i64>, UiError> {
     let mut query = vec![("order", "desc".to_owned()), ("limit", LIST_PAGE.to_string())];
     query.extend(after.map(|position| ("after", position.to_string())));
+    query.extend(non_blank(status.as_deref()).map(|status| ("status", status.to_owned())));
+    query.extend(metadata_param(metadata)?.map(|metadata| ("metadata", metadata)));
+    query.extend(min_position.map(|position| ("min_position", position.to_string())));
     let page: Transfers = backend.read("/v1/transfers", &query).await?;
     Ok(Page {
         items: rows(backend, page.transfers).await,
@@ -129,13 +145,16 @@ pub async fn transfers(backend: &Backend, after: Option<i64>) -> Result<Page<Tra
     })
 }
 
-pub async fn transfer(backend: &Backend, id: &str, min_position: Option<i64>) -> Result<TransferRow, UiError> {
+pub async fn transfer(backend: &Backend, id: &str, min_position: Option<i64>) -> Result<TransferDetail, UiError> {
     let query: Vec<_> = min_position
         .map(|p| ("min_position", p.to_string()))
         .into_iter()
         .collect();
     let transfer: Transfer = backend.read(&format!("/v1/transfers/{}", segment(id)), &query).await?;
-    Ok(rows(backend, vec![transfer]).await.remove(0))
+    Ok(TransferDetail {
+        row: rows(backend, vec![transfer]).await.remove(0),
+        form_key: new_id("form"),
+    })
 }
 
 /// Transfers with their amounts written out; an account whose asset cannot be found shows the
@@ -241,6 +260,58 @@ pub async fn system(backend: &Backend) -> Result<SystemView, UiError> {
     })
 }
 
+pub async fn trial_balance(backend: &Backend, point: BooksPoint) -> Result<TrialBalance, UiError> {
+    let mut query = Vec::new();
+    if let Some(position) = non_blank(point.at_position.as_deref()) {
+        query.push(("at_position", position.to_owned()));
+    }
+    if let Some(at) = point.at_time.as_deref().and_then(utc_time) {
+        query.push(("at_time", at));
+    }
+    if let Some(at) = point.as_of_effective.as_deref().and_then(utc_time) {
+        query.push(("as_of_effective", at));
+    }
+    backend.read("/v1/trial-balance", &query).await
+}
+
+/// Aggregated balances, with each asset's scale to show them.
+pub async fn balances(backend: &Backend, asked: BalancesQuery) -> Result<BalanceSums, UiError> {
+    let mut query = Vec::new();
+    for (name, value) in [
+        ("accounts", &asked.accounts),
+        ("asset", &asked.asset),
+        ("group_by", &asked.group_by),
+    ] {
+        query.extend(non_blank(value.as_deref()).map(|value| (name, value.to_owned())));
+    }
+    query.extend(metadata_param((asked.metadata_key, asked.metadata_value))?.map(|metadata| ("metadata", metadata)));
+    let (sums, scales) = tokio::join!(backend.read::<Balances>("/v1/balances", &query), backend.scales());
+    Ok(BalanceSums {
+        balances: sums?,
+        scales: scales?.into_iter().collect(),
+    })
+}
+
+/// A list filter on one metadata key's text value (`key`, `value` as typed) as the APIs take it:
+/// a JSON object the metadata must contain. None when no key is given.
+fn metadata_param((key, value): (Option<String>, Option<String>)) -> Result<Option<String>, UiError> {
+    let value = non_blank(value.as_deref());
+    match non_blank(key.as_deref()) {
+        Some(key) => Ok(Some(json!({ key: value.unwrap_or_default() }).to_string())),
+        None if value.is_some() => Err(UiError::field(
+            "validation_failed",
+            "metadata_key",
+            "Name the metadata key the value is for.",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// A form's text, trimmed, when not blank.
+fn non_blank(text: Option<&str>) -> Option<&str> {
+    text.map(str::trim).filter(|text| !text.is_empty())
+}
+
 pub fn new_id(prefix: &str) -> String {
     let prefix: String = prefix.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
     format!("{prefix}-{}", uuid::Uuid::now_v7())
@@ -306,9 +377,11 @@ pub async fn erase_subject(backend: &Backend, subject: &str) -> Result<Written, 
 /// The longest metadata key the console sets.
 const MAX_METADATA_KEY_CHARS: usize = 256;
 
-/// Sets one metadata key of an account to a text value, or removes it when `value` is empty.
-pub async fn set_account_metadata(
+/// Sets one metadata key of an account or a transfer to a text value, or removes it when `value`
+/// is empty.
+pub async fn set_metadata(
     backend: &Backend,
+    of: MetadataOf,
     id: &str,
     (entry_key, value): (&str, &str),
     key: &str,
@@ -327,38 +400,34 @@ pub async fn set_account_metadata(
     };
     let mut patch = serde_json::Map::new();
     patch.insert(entry_key.to_owned(), value);
-    let path = format!("/v1/accounts/{}/metadata", segment(id));
+    let path = format!("/v1{}/{}/metadata", of.pages(), segment(id));
     // The key, chosen when the page was shown, makes a double click one change.
     let key = Some(key).filter(|k| !k.is_empty());
     backend.patch(&path, &Value::Object(patch), key).await
 }
 
+/// Checks the transfer form, then posts the transfer (or places the hold) it describes, its
+/// amounts read with each account's scale. Errors name the form's fields and keep what was typed.
 pub async fn post_transfer(
     backend: &Backend,
     id: &str,
     legs: &[LegInput],
-    memo: &str,
-    effective_at: &str,
+    conditions: &[ConditionInput],
+    options: &TransferOptions,
 ) -> Result<Written, UiError> {
-    let mut input = BTreeMap::from([
-        ("id".to_owned(), id.to_owned()),
-        ("memo".to_owned(), memo.to_owned()),
-        ("effective_at".to_owned(), effective_at.to_owned()),
-    ]);
-    for (index, leg) in legs.iter().enumerate() {
-        input.insert(format!("legs[{index}][debit]"), leg.debit.clone());
-        input.insert(format!("legs[{index}][credit]"), leg.credit.clone());
-        input.insert(format!("legs[{index}][amount]"), leg.amount.clone());
-    }
+    let input = typed_input(id, legs, conditions, options);
     let fail =
         |field: String, message: String| UiError::field("validation_failed", &field, message).with_input(input.clone());
-    // Legs left entirely blank are ignored: a form may show more than are needed.
+    // Legs and conditions left entirely blank are ignored: a form may show more than are needed.
     let filled: Vec<(usize, &LegInput)> = legs
         .iter()
         .enumerate()
-        .filter(|(_, leg)| {
-            !(leg.debit.trim().is_empty() && leg.credit.trim().is_empty() && leg.amount.trim().is_empty())
-        })
+        .filter(|(_, leg)| !blank(&[&leg.debit, &leg.credit, &leg.amount]))
+        .collect();
+    let conditions: Vec<(usize, &ConditionInput)> = conditions
+        .iter()
+        .enumerate()
+        .filter(|(_, condition)| !blank(&[&condition.account, &condition.value]))
         .collect();
     if filled.is_empty() {
         return Err(fail("legs[0][debit]".into(), "Fill in at least one leg.".into()));
@@ -376,9 +445,18 @@ pub async fn post_transfer(
             }
         }
     }
+    for (index, condition) in &conditions {
+        if condition.account.trim().is_empty() {
+            return Err(fail(
+                format!("conditions[{index}][account]"),
+                format!("Condition {}: name the account it checks.", index + 1),
+            ));
+        }
+    }
     let accounts: Vec<&str> = filled
         .iter()
         .flat_map(|(_, leg)| [leg.debit.trim(), leg.credit.trim()])
+        .chain(conditions.iter().map(|(_, condition)| condition.account.trim()))
         .collect();
     let assets = backend.assets_of(&accounts).await;
     let mut postings = Vec::with_capacity(filled.len());
@@ -397,24 +475,158 @@ pub async fn post_transfer(
             .map_err(|error| fail(format!("legs[{index}][amount]"), format!("Leg {}: {error}.", index + 1)))?;
         postings.push(json!({"debit": debit, "credit": credit, "amount": amount}));
     }
-    let mut body = json!({"id": id.trim(), "postings": postings});
-    if !memo.trim().is_empty() {
-        body["metadata"] = json!({"memo": memo.trim()});
+    let mut checks = Vec::with_capacity(conditions.len());
+    for (index, condition) in &conditions {
+        checks.push(condition_body(*index, condition, &assets).map_err(|(field, message)| fail(field, message))?);
     }
-    if let Some(at) = effective_at_utc(effective_at) {
+    let mut body = json!({"id": id.trim(), "postings": postings});
+    if !options.memo.trim().is_empty() {
+        body["metadata"] = json!({"memo": options.memo.trim()});
+    }
+    if let Some(at) = utc_time(&options.effective_at) {
         body["effective_at"] = json!(at);
+    }
+    if options.hold {
+        body["pending"] = json!(true);
+        if let Some(timeout) = non_blank(Some(&options.timeout_secs)) {
+            let seconds: u64 = timeout
+                .parse()
+                .ok()
+                .filter(|seconds| *seconds > 0)
+                .ok_or_else(|| fail("timeout_secs".into(), "Choose when the hold expires.".into()))?;
+            body["timeout_secs"] = json!(seconds);
+        }
+    }
+    if !checks.is_empty() {
+        body["conditions"] = Value::Array(checks);
     }
     backend.write("/v1/transfers", &body, None).await.map_err(|mut error| {
         // The API names fields of its own body; point them at the form's.
-        error.field = error.field.map(|field| form_field(&field, &filled));
+        error.field = error.field.map(|field| form_field(&field, &filled, &conditions));
+        if error.code == "condition_failed" {
+            let details = error.details.as_deref().unwrap_or(&Value::Null);
+            error.message = condition_failed(details, &conditions, &assets);
+        }
         error.with_input(input)
     })
 }
 
-/// The form's effective time as the API takes it. A `datetime-local` control sends minutes or
-/// seconds and no zone, and the form asks for UTC; a time with a zone is passed on as typed (the
-/// API refuses what is no time, naming the field). Blank: none.
-fn effective_at_utc(text: &str) -> Option<String> {
+/// Whether every one of a row's fields is blank.
+fn blank(fields: &[&String]) -> bool {
+    fields.iter().all(|field| field.trim().is_empty())
+}
+
+/// What was typed, by form field name, to show again after an error.
+fn typed_input(
+    id: &str,
+    legs: &[LegInput],
+    conditions: &[ConditionInput],
+    options: &TransferOptions,
+) -> BTreeMap<String, String> {
+    let mut input = BTreeMap::from([
+        ("id".to_owned(), id.to_owned()),
+        ("memo".to_owned(), options.memo.clone()),
+        ("effective_at".to_owned(), options.effective_at.clone()),
+        ("timeout_secs".to_owned(), options.timeout_secs.clone()),
+    ]);
+    if options.hold {
+        input.insert("hold".to_owned(), "on".to_owned());
+    }
+    for (index, leg) in legs.iter().enumerate() {
+        input.insert(format!("legs[{index}][debit]"), leg.debit.clone());
+        input.insert(format!("legs[{index}][credit]"), leg.credit.clone());
+        input.insert(format!("legs[{index}][amount]"), leg.amount.clone());
+    }
+    for (index, condition) in conditions.iter().enumerate() {
+        input.insert(format!("conditions[{index}][account]"), condition.account.clone());
+        input.insert(format!("conditions[{index}][check]"), condition.check.clone());
+        input.insert(format!("conditions[{index}][value]"), condition.value.clone());
+    }
+    input
+}
+
+/// A condition of the form as the API takes it; or the field at fault and why.
+fn condition_body(
+    index: usize,
+    condition: &ConditionInput,
+    assets: &std::collections::HashMap<String, super::AssetOf>,
+) -> Result<Value, (String, String)> {
+    let account = condition.account.trim();
+    let number = index + 1;
+    let Some(asset) = assets.get(account) else {
+        return Err((
+            format!("conditions[{index}][account]"),
+            format!("Condition {number}: there is no account {account}."),
+        ));
+    };
+    let value_field = format!("conditions[{index}][value]");
+    match condition.check.as_str() {
+        "available_at_least" => {
+            let amount = parse_amount(&condition.value, asset.scale)
+                .map_err(|error| (value_field, format!("Condition {number}: {error}.")))?;
+            Ok(json!({"account": account, "available_at_least": amount}))
+        }
+        "revision" => {
+            let revision: i64 = condition
+                .value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|revision| *revision >= 0)
+                .ok_or_else(|| {
+                    (
+                        value_field,
+                        format!("Condition {number}: a revision is a whole number, e.g. 3."),
+                    )
+                })?;
+            Ok(json!({"account": account, "revision": revision}))
+        }
+        _ => Err((
+            format!("conditions[{index}][check]"),
+            format!("Condition {number}: choose what it checks."),
+        )),
+    }
+}
+
+/// `condition_failed` in words, its amounts written with the account's asset.
+fn condition_failed(
+    details: &Value,
+    conditions: &[(usize, &ConditionInput)],
+    assets: &std::collections::HashMap<String, super::AssetOf>,
+) -> String {
+    let account = details.get("account").and_then(Value::as_str).unwrap_or("?");
+    let number = details
+        .get("condition")
+        .and_then(Value::as_u64)
+        .and_then(|index| conditions.get(usize::try_from(index).ok()?))
+        .map_or(1, |(row, _)| row + 1);
+    let amount = |key: &str| -> String {
+        let minor = details.get(key).and_then(Value::as_i64).unwrap_or(0);
+        match assets.get(account) {
+            Some(asset) => format!("{} {}", format_amount(minor, asset.scale), asset.code),
+            None => minor.to_string(),
+        }
+    };
+    let whole = |key: &str| details.get(key).map_or_else(|| "?".to_owned(), Value::to_string);
+    match details.get("check").and_then(Value::as_str) {
+        Some("available_at_least") => format!(
+            "Condition {number} not met: account {account} has {} available, and the transfer requires at least {}.",
+            amount("actual"),
+            amount("expected")
+        ),
+        Some("revision") => format!(
+            "Condition {number} not met: account {account} is at revision {}, not {}; it changed since it was read.",
+            whole("actual"),
+            whole("expected")
+        ),
+        _ => format!("Condition {number} on account {account} is not met."),
+    }
+}
+
+/// A form's time as the API takes it. A `datetime-local` control sends minutes or seconds and no
+/// zone, and the forms ask for UTC; a time with a zone is passed on as typed (the API refuses what
+/// is no time, naming the field). Blank: none.
+fn utc_time(text: &str) -> Option<String> {
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -427,18 +639,31 @@ fn effective_at_utc(text: &str) -> Option<String> {
     })
 }
 
-/// `postings[2].amount` in the API's body is `legs[i][amount]` in the form (blank legs skipped).
-fn form_field(api_field: &str, filled: &[(usize, &LegInput)]) -> String {
-    let Some(rest) = api_field.strip_prefix("postings[") else {
-        return api_field.to_owned();
+/// `postings[2].amount` in the API's body is `legs[i][amount]` in the form, and
+/// `conditions[0].account` is `conditions[j][account]` (blank rows skipped).
+fn form_field(api_field: &str, legs: &[(usize, &LegInput)], conditions: &[(usize, &ConditionInput)]) -> String {
+    let row = |list: &str, index: &str, name: &str, rows: Vec<usize>| {
+        index
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| rows.get(i).copied())
+            .map(|row| format!("{list}[{row}][{name}]"))
     };
-    let Some((index, name)) = rest.split_once("].") else {
-        return api_field.to_owned();
+    let mapped = if let Some((index, name)) = api_field.strip_prefix("postings[").and_then(|r| r.split_once("].")) {
+        row("legs", index, name, legs.iter().map(|(row, _)| *row).collect())
+    } else if let Some((index, name)) = api_field.strip_prefix("conditions[").and_then(|r| r.split_once("].")) {
+        // The API names the check (`available_at_least`, `revision`); the form has one value box.
+        let name = if name == "account" { "account" } else { "value" };
+        row(
+            "conditions",
+            index,
+            name,
+            conditions.iter().map(|(row, _)| *row).collect(),
+        )
+    } else {
+        None
     };
-    match index.parse::<usize>().ok().and_then(|i| filled.get(i)) {
-        Some((leg, _)) => format!("legs[{leg}][{name}]"),
-        None => api_field.to_owned(),
-    }
+    mapped.unwrap_or_else(|| api_field.to_owned())
 }
 
 pub async fn reverse_transfer(backend: &Backend, id: &str, reversal_id: &str) -> Result<Written, UiError> {
@@ -455,6 +680,50 @@ pub async fn reverse_transfer(backend: &Backend, id: &str, reversal_id: &str) ->
         "metadata": {"memo": format!("reversal of {}", original.id)},
     });
     backend.write("/v1/transfers", &body, None).await
+}
+
+/// The most holds resolved together from the console (a page of them).
+const MAX_RESOLVED_TOGETHER: usize = LIST_PAGE as usize;
+
+/// Posts in full, or voids, several holds as one chain: all of them or none. Answers the latest
+/// position written.
+pub async fn resolve_holds(backend: &Backend, ids: &[String], decision: &str) -> Result<i64, UiError> {
+    if !matches!(decision, "post" | "void") {
+        return Err(UiError::field("validation_failed", "decision", "Unknown action."));
+    }
+    let ids: Vec<&str> = ids.iter().map(|id| id.trim()).filter(|id| !id.is_empty()).collect();
+    if ids.is_empty() {
+        return Err(UiError::field("validation_failed", "ids", "Select at least one hold."));
+    }
+    if ids.len() > MAX_RESOLVED_TOGETHER {
+        return Err(UiError::field(
+            "validation_failed",
+            "ids",
+            format!("Select at most {MAX_RESOLVED_TOGETHER} holds."),
+        ));
+    }
+    // Resolving a hold again is a replay: a double submit resolves each once.
+    let items = ids
+        .iter()
+        .map(|id| json!({"resolve": id, "action": decision, "chain": "console"}))
+        .collect();
+    let results = backend.batch(items).await?;
+    let mut latest = 0;
+    for (id, result) in ids.iter().zip(&results) {
+        if let Some(position) = result.get("position").and_then(Value::as_i64) {
+            latest = latest.max(position);
+            continue;
+        }
+        // The member that failed answers its own error; the others `linked_failed`.
+        let error = UiError::from_api(result);
+        if error.code != "linked_failed" {
+            return Err(UiError::new(
+                &error.code,
+                format!("Hold {id}: {} None of the selected holds was resolved.", error.message),
+            ));
+        }
+    }
+    Ok(latest)
 }
 
 /// Posts a hold in full, or voids it.
@@ -474,21 +743,15 @@ mod tests {
 
     #[test]
     fn reads_the_effective_time_as_utc_unless_zoned() {
-        assert_eq!(effective_at_utc("  "), None);
+        assert_eq!(utc_time("  "), None);
+        assert_eq!(utc_time("2026-10-31T23:59").as_deref(), Some("2026-10-31T23:59:00Z"));
+        assert_eq!(utc_time("2026-10-31T23:59:30").as_deref(), Some("2026-10-31T23:59:30Z"));
         assert_eq!(
-            effective_at_utc("2026-10-31T23:59").as_deref(),
-            Some("2026-10-31T23:59:00Z")
-        );
-        assert_eq!(
-            effective_at_utc("2026-10-31T23:59:30").as_deref(),
-            Some("2026-10-31T23:59:30Z")
-        );
-        assert_eq!(
-            effective_at_utc("2026-10-31T23:59:30+02:00").as_deref(),
+            utc_time("2026-10-31T23:59:30+02:00").as_deref(),
             Some("2026-10-31T23:59:30+02:00")
         );
         assert_eq!(
-            effective_at_utc("2026-10-31T23:59:30Z").as_deref(),
+            utc_time("2026-10-31T23:59:30Z").as_deref(),
             Some("2026-10-31T23:59:30Z")
         );
     }
@@ -502,9 +765,22 @@ mod tests {
             amount: "1".into(),
         };
         let filled = vec![(0, &leg), (2, &leg)];
-        assert_eq!(form_field("postings[1].amount", &filled), "legs[2][amount]");
-        assert_eq!(form_field("id", &filled), "id");
-        assert_eq!(form_field("postings[9].debit", &[(0, &blank)]), "postings[9].debit");
+        assert_eq!(form_field("postings[1].amount", &filled, &[]), "legs[2][amount]");
+        assert_eq!(form_field("id", &filled, &[]), "id");
+        assert_eq!(
+            form_field("postings[9].debit", &[(0, &blank)], &[]),
+            "postings[9].debit"
+        );
+        let condition = ConditionInput::default();
+        let conditions = vec![(1, &condition)];
+        assert_eq!(
+            form_field("conditions[0].revision", &filled, &conditions),
+            "conditions[1][value]"
+        );
+        assert_eq!(
+            form_field("conditions[0].account", &filled, &conditions),
+            "conditions[1][account]"
+        );
     }
 
     #[test]

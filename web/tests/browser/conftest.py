@@ -10,7 +10,7 @@ import urllib.request
 import uuid
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 WEB_URL = os.environ["PARTIDA_WEB_URL"].rstrip("/")
 COMMAND_URL = os.environ["PARTIDA_COMMAND_URL"].rstrip("/")
@@ -159,6 +159,15 @@ def post_transfer_in_ui(page, legs, memo="", effective_at=""):
     if effective_at:
         page.get_by_label("Effective at, UTC (optional)").fill(effective_at)
     page.get_by_role("button", name="Post transfer").click()
+
+
+def set_metadata_in_ui(page, key, value):
+    """Sets a metadata key from an account's or a transfer's page, and waits until it shows."""
+    metadata = page.get_by_role("region", name="Metadata")
+    metadata.get_by_label("Key").fill(key)
+    metadata.get_by_label("Value").fill(value)
+    metadata.get_by_role("button", name="Set").click()
+    expect(page.locator(f'tr[data-key="{key}"]')).to_contain_text(value)
 
 
 def screenshot(page, name):

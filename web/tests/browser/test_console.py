@@ -5,7 +5,7 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import ADMIN_TOKEN, open_page, path_of, post_transfer_in_ui, screenshot
+from conftest import ADMIN_TOKEN, open_page, path_of, post_transfer_in_ui, screenshot, set_metadata_in_ui
 
 
 def open_account_in_ui(page, id, name, limit):
@@ -271,7 +271,10 @@ def test_a_hold_shows_what_it_reserves_and_is_posted_from_its_page(page, api, un
     assert (account["balance"], account["pending_debits"], account["available"]) == (7500, 0, 7500)
 
 
-PAGES = ["/", "/accounts", "/accounts/new", "/transfers", "/transfers/new", "/log", "/system"]
+PAGES = [
+    "/", "/accounts", "/accounts/new", "/transfers", "/transfers?status=pending", "/transfers/new", "/balances",
+    "/trial-balance", "/log", "/system",
+]
 
 
 def test_every_page_has_one_title_labelled_controls_and_works_by_keyboard(page, api):
@@ -344,10 +347,7 @@ def test_metadata_is_set_and_removed_from_the_account_page(page, api, unique):
     open_page(page, f"/accounts/{id}")
     metadata = page.get_by_role("region", name="Metadata")
     expect(metadata).to_contain_text("No metadata.")
-    metadata.get_by_label("Key").fill("tier")
-    metadata.get_by_label("Value").fill("gold")
-    metadata.get_by_role("button", name="Set").click()
-    expect(page.locator('tr[data-key="tier"]')).to_contain_text("gold")
+    set_metadata_in_ui(page, "tier", "gold")
     assert api.get(f"/v1/accounts/{id}")["metadata"] == {"tier": "gold"}
 
     metadata.get_by_role("button", name="Remove tier").click()

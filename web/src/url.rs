@@ -1,0 +1,29 @@
+//! Percent-encoding for what goes into a URL: ids are restricted by the APIs, but what people
+//! type is not.
+
+/// `raw` percent-encoded for a path segment or a query value: only unreserved characters (and
+/// `:`, common in ids) stay as they are.
+pub fn segment(raw: &str) -> String {
+    let mut encoded = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~:".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn encodes_what_a_path_cannot_hold() {
+        assert_eq!(segment("users:alice.wallet-1"), "users:alice.wallet-1");
+        assert_eq!(segment("a/b c?"), "a%2Fb%20c%3F");
+        assert_eq!(segment("a&b=c"), "a%26b%3Dc");
+        assert_eq!(segment("é"), "%C3%A9");
+    }
+}
