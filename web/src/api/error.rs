@@ -25,6 +25,9 @@ pub struct UiError {
     /// errors travel in every `Result`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Box<Value>>,
+    /// The HTTP status the API answered with, when an API refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 impl UiError {
@@ -35,6 +38,7 @@ impl UiError {
             field: None,
             input: BTreeMap::new(),
             details: None,
+            status: None,
         }
     }
 
@@ -43,6 +47,19 @@ impl UiError {
             field: Some(field.to_owned()),
             ..Self::new(code, message)
         }
+    }
+
+    /// The HTTP status the console answers this error with: the API's when an API refused (bad
+    /// input stays a 4xx), 400 for what the console itself refused, 502 or 503 when it could not
+    /// get an answer, 500 otherwise.
+    pub fn http_status(&self) -> u16 {
+        self.status.unwrap_or(match self.code.as_str() {
+            "validation_failed" => 400,
+            "unauthenticated" => 401,
+            "unexpected_answer" => 502,
+            "unreachable" => 503,
+            _ => 500,
+        })
     }
 
     /// The same error, remembering what was typed.
@@ -110,6 +127,7 @@ impl UiError {
             field: details.get("field").and_then(Value::as_str).map(str::to_owned),
             input: BTreeMap::new(),
             details: Some(details).filter(|d| !d.is_null()).map(|d| Box::new(d.clone())),
+            status: None,
         }
     }
 }
@@ -156,6 +174,16 @@ mod tests {
             "{}",
             error.message
         );
+    }
+
+    #[test]
+    fn answers_with_the_status_of_what_refused() {
+        let mut refused = UiError::from_api(&json!({"error": {"code": "condition_failed", "message": "no"}}));
+        refused.status = Some(422);
+        assert_eq!(refused.http_status(), 422);
+        assert_eq!(UiError::field("validation_failed", "id", "bad").http_status(), 400);
+        assert_eq!(UiError::new("unreachable", "down").http_status(), 503);
+        assert_eq!(UiError::new("internal", "broken").http_status(), 500);
     }
 
     #[test]

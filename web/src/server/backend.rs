@@ -260,6 +260,7 @@ async fn decode<T: DeserializeOwned>(response: reqwest::Response, service: &str)
     } else {
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let mut error = UiError::from_api(&body);
+        error.status = Some(status.as_u16());
         if body.is_null() {
             error.message = format!("{service} answered {status}");
         }

@@ -1,8 +1,10 @@
-//! Security headers on every console response: a Content Security Policy without inline-script
-//! exceptions (each page's own inline scripts carry a fresh nonce), no framing, no sniffing.
+//! Headers on every console response: a Content Security Policy without inline-script exceptions
+//! (each page's own inline scripts carry a fresh nonce), no framing, no sniffing; and the status a
+//! server function's error stands for.
 
+use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -38,4 +40,32 @@ pub fn provide_request_nonce() {
     if let Some(nonce) = nonce {
         provide_context(leptos::nonce::Nonce::from_value(nonce));
     }
+}
+
+/// The largest error body a server function answers (an error and what was typed in its form).
+const MAX_ERROR_BODY: usize = 256 * 1024;
+
+/// Server functions answer every error with 500; this gives it the status it stands for (bad
+/// input a 4xx, as from the APIs), from the `UiError` in the body. A form posted without
+/// JavaScript is redirected back instead, and is left alone.
+pub async fn server_fn_error_status(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let is_error = response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && response
+            .headers()
+            .contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER);
+    if !is_error {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    if let Ok(error) = serde_json::from_slice::<crate::api::UiError>(&bytes) {
+        parts.status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        parts
+            .headers
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }

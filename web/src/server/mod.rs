@@ -135,6 +135,7 @@ pub fn router(config: &Config, stopping: watch::Receiver<bool>) -> anyhow::Resul
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
+        .layer(axum::middleware::from_fn(headers::server_fn_error_status))
         .layer(axum::middleware::from_fn(session::require_session))
         .layer(axum::middleware::from_fn(session::same_origin))
         .layer(axum::middleware::from_fn(headers::security_headers));

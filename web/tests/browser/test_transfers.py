@@ -165,3 +165,22 @@ def test_accounts_and_transfers_are_filtered_by_metadata(page, api, unique):
     expect(page.locator("table.transfers tbody tr")).to_have_count(1)
     expect(page.locator(f'tr[data-transfer="mf-t-{unique}"]')).to_be_visible()
     expect(page.get_by_label("equals")).to_have_value(f"INV {unique}")
+
+
+def test_the_consoles_server_answers_refusals_with_their_4xx(page, api, unique):
+    payer, payee = funded_payer(api, "s", unique)
+    open_page(page, "/transfers/new")
+
+    def post(amount):
+        # As the page's script posts the form: fetch, a JSON answer wanted.
+        legs = {"id": f"s-{unique}", "legs[0][debit]": payer, "legs[0][credit]": payee, "legs[0][amount]": amount}
+        return page.request.post("/api/post_transfer", form=legs, headers={"accept": "application/json"})
+
+    typo = post("ten")
+    assert typo.status == 400, typo.text()
+    assert (typo.json()["code"], typo.json()["field"]) == ("validation_failed", "legs[0][amount]")
+    overdraft = post("500.00")
+    assert overdraft.status == 422, overdraft.text()
+    assert overdraft.json()["code"] == "limit_exceeded"
+    assert overdraft.headers["content-type"] == "application/json"
+    assert api.get(f"/v1/accounts/{payer}")["revision"] == 2
