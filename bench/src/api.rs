@@ -71,14 +71,29 @@ pub fn account(n: u64) -> String {
     format!("acc-{n:05}")
 }
 
-/// One transfer's JSON; with a fee, a second leg pays 1 to the hot `fees` account.
-pub fn transfer_json(id: &str, debit: u64, credit: u64, fee: bool) -> String {
+/// What a W1 transfer carries beyond its one leg of 100 between two accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Plain,
+    /// A second leg pays 1 to the hot `fees` account.
+    Fee,
+    /// Metadata, an effective time and a condition: what the ledger-depth features cost.
+    Rich,
+    /// A hold (`pending`), posted by a second request.
+    Hold,
+}
+
+/// One transfer's JSON in the given shape.
+pub fn transfer_json(id: &str, debit: u64, credit: u64, shape: Shape) -> String {
     let (debit, credit) = (account(debit), account(credit));
-    if fee {
-        format!(
-            r#"{{"id":"{id}","postings":[{{"debit":"{debit}","credit":"{credit}","amount":100}},{{"debit":"{debit}","credit":"fees","amount":1}}]}}"#
-        )
-    } else {
-        format!(r#"{{"id":"{id}","postings":[{{"debit":"{debit}","credit":"{credit}","amount":100}}]}}"#)
+    let leg = format!(r#"{{"debit":"{debit}","credit":"{credit}","amount":100}}"#);
+    match shape {
+        Shape::Plain => format!(r#"{{"id":"{id}","postings":[{leg}]}}"#),
+        Shape::Fee => format!(r#"{{"id":"{id}","postings":[{leg},{{"debit":"{debit}","credit":"fees","amount":1}}]}}"#),
+        // The condition always holds (no account here has a limit): it is checked, never refused.
+        Shape::Rich => format!(
+            r#"{{"id":"{id}","postings":[{leg}],"metadata":{{"order":"{id}","channel":"web"}},"effective_at":"2026-01-01T00:00:00Z","conditions":[{{"account":"{debit}","available_at_least":-1000000000000000}}]}}"#
+        ),
+        Shape::Hold => format!(r#"{{"id":"{id}","postings":[{leg}],"pending":true}}"#),
     }
 }

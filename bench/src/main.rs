@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::api::Shape;
 use crate::pgbench::{Pgbench, Script};
 use crate::report::{Machine, Measurement, Report, Target};
 use crate::workloads::Timing;
@@ -113,13 +114,19 @@ async fn main() -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis();
-        let ours = workloads::single_transfers(&api, &format!("w1-{run}"), clients, false, ACCOUNTS, timing).await;
+        let ours =
+            workloads::single_transfers(&api, &format!("w1-{run}"), clients, Shape::Plain, ACCOUNTS, timing).await;
         println!("{}", serde_json::to_string_pretty(&ours)?);
         return Ok(());
     }
+    let mut uniform_64 = None;
     for clients in [1, 16, 64, 256] {
         progress(&format!("W1 single transfers, {clients} clients"));
-        let ours = workloads::single_transfers(&api, &format!("w1-{clients}"), clients, false, ACCOUNTS, timing).await;
+        let ours =
+            workloads::single_transfers(&api, &format!("w1-{clients}"), clients, Shape::Plain, ACCOUNTS, timing).await;
+        if clients == 64 {
+            uniform_64 = Some(ours.clone());
+        }
         workloads::settle(&database).await?;
         let raw = pgbench.script(&Script::OneRow, clients, seconds)?;
         let serialized = pgbench.script(&Script::OneRowSerialized, clients, seconds)?;
@@ -155,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     progress("W1 hot account, 64 clients");
-    let hot = workloads::single_transfers(&api, "w1-hot", 64, true, ACCOUNTS, timing).await;
+    let hot = workloads::single_transfers(&api, "w1-hot", 64, Shape::Fee, ACCOUNTS, timing).await;
     workloads::settle(&database).await?;
     let hot_rate = hot.rate;
     report.measurements.push(Measurement::new(
@@ -164,6 +171,35 @@ async fn main() -> anyhow::Result<()> {
         "transfers/s",
         hot,
     ));
+    // What the ledger-depth features cost, against the uniform run at 64 clients.
+    let variants = [
+        (
+            Shape::Rich,
+            "w1-rich",
+            "transfers with metadata, an effective time and a condition, 64 clients",
+            "transfers/s",
+        ),
+        (
+            Shape::Hold,
+            "w1-hold",
+            "holds placed, then posted (two requests), 64 clients",
+            "holds/s",
+        ),
+    ];
+    for (shape, label, what, unit) in variants {
+        progress(&format!("W1 {label}, 64 clients"));
+        let ours = workloads::single_transfers(&api, label, 64, shape, ACCOUNTS, timing).await;
+        workloads::settle(&database).await?;
+        let mut measurement = Measurement::new("W1", what, unit, ours);
+        if let Some(uniform) = &uniform_64 {
+            measurement = measurement.against(
+                "single transfers, 64 clients (this run)",
+                "transfers/s",
+                uniform.clone(),
+            );
+        }
+        report.measurements.push(measurement);
+    }
 
     // W2: batches.
     let raw_hundred = pgbench.script(&Script::HundredRows, 8, seconds)?.times(100.0);

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::api::{Api, account, transfer_json};
+use crate::api::{Api, Shape, account, transfer_json};
 use crate::load::{XorShift, closed_loop, open_loop};
 use crate::stats::Summary;
 
@@ -45,12 +45,13 @@ pub async fn open_books(api: &Api, accounts: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// W1: one transfer per request from `clients` closed loops; `fee` adds a leg to the hot account.
+/// W1: one transfer per request from `clients` closed loops, in `shape`; a hold is placed and
+/// then posted, two requests that count as one operation.
 pub async fn single_transfers(
     api: &Api,
     label: &str,
     clients: usize,
-    fee: bool,
+    shape: Shape,
     accounts: u64,
     timing: Timing,
 ) -> Summary {
@@ -62,9 +63,13 @@ pub async fn single_transfers(
             let id = format!("{label}-{client}-{seq}");
             let (debit, credit) = XorShift::new((client as u64) << 40 ^ seq).pair(accounts);
             async move {
-                api.post("/v1/transfers", transfer_json(&id, debit, credit, fee), &[201])
-                    .await
-                    .map(|_| ())
+                api.post("/v1/transfers", transfer_json(&id, debit, credit, shape), &[201])
+                    .await?;
+                if shape == Shape::Hold {
+                    api.post(&format!("/v1/transfers/{id}/post"), "{}".into(), &[201])
+                        .await?;
+                }
+                Ok(())
             }
         })
         .await,
@@ -90,7 +95,7 @@ pub async fn batches(api: &Api, label: &str, clients: usize, size: usize, accoun
                     &format!("{label}-{client}-{seq}-{i}"),
                     debit,
                     credit,
-                    false,
+                    Shape::Plain,
                 ));
             }
             body.push_str("]}");
@@ -122,7 +127,7 @@ pub async fn projection_lag(api: &Api, rate: f64, accounts: u64, measure: Durati
             let answer = api
                 .post(
                     "/v1/transfers",
-                    transfer_json(&format!("w3-{seq}"), debit, credit, false),
+                    transfer_json(&format!("w3-{seq}"), debit, credit, Shape::Plain),
                     &[201],
                 )
                 .await?;
