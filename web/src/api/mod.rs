@@ -341,6 +341,14 @@ pub async fn resolve_hold(id: String, action: String) -> Result<(), UiError> {
     Ok(())
 }
 
+/// Posts part of a hold: `amounts[i]` of its held leg `i` (blank: none of it); the rest is released.
+#[server(endpoint = "post_hold_part")]
+pub async fn post_hold_part(id: String, #[server(default)] amounts: Vec<String>) -> Result<(), UiError> {
+    let written = crate::server::ops::post_hold_part(&crate::server::backend()?, &id, &amounts).await?;
+    crate::server::redirect_to_written("/transfers", &written.id, &written);
+    Ok(())
+}
+
 /// Posts in full (`decision` is `post`), or voids, the holds `ids` together: all or none.
 #[server(endpoint = "resolve_holds")]
 pub async fn resolve_holds(#[server(default)] ids: Vec<String>, decision: String) -> Result<(), UiError> {

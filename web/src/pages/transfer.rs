@@ -2,7 +2,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{MetadataOf, ResolveHold, ReverseTransfer, SetMetadata, TransferDetail, load_transfer, new_id};
+use crate::api::{
+    MetadataOf, PostHoldPart, ResolveHold, ReverseTransfer, SetMetadata, TransferDetail, load_transfer, new_id,
+};
 use crate::components::common::{ErrorBox, Time};
 use crate::components::metadata::MetadataEditor;
 use crate::pages::query_param;
@@ -68,7 +70,10 @@ fn TransferView(detail: TransferDetail, annotate: ServerAction<SetMetadata>) -> 
         {transfer.held.clone().map(|held| view! {
             <Legs class="postings held" caption="Held" amount_header="Reserved" legs=held amounts=row.held_amounts.clone()/>
         })}
-        {pending.then(|| view! { <ResolveForm id=transfer.id.clone()/> })}
+        {pending.then(|| view! {
+            <ResolveForm id=transfer.id.clone()/>
+            <PostPartForm id=transfer.id.clone() held=row.held_amounts.clone()/>
+        })}
         <Legs
             class="postings"
             caption=if transfer.held.is_some() { "Posted" } else { "Postings" }
@@ -138,6 +143,29 @@ fn ResolveForm(id: String) -> impl IntoView {
                 <button type="submit" class="danger" disabled=move || resolve.pending().get()>"Void"</button>
             </ActionForm>
         </section>
+    }
+}
+
+/// Posts part of a hold: an amount per held leg (blank posts nothing of it), the rest released.
+/// A hold resolves once, so a double click is answered with the first resolution.
+#[component]
+fn PostPartForm(id: String, held: Vec<String>) -> impl IntoView {
+    let post = ServerAction::<PostHoldPart>::new();
+    let error = move || post.value().get().and_then(Result::err);
+    view! {
+        <details class="post-part" open=move || error().is_some()>
+            <summary>"Post part of it…"</summary>
+            <ActionForm action=post attr:class="inline" attr:novalidate=true>
+                {move || error().map(|e| view! { <p class="form-error" role="alert" data-code=e.code.clone()>{e.message}</p> })}
+                <input type="hidden" name="id" value=id/>
+                {held.into_iter().enumerate().map(|(index, amount)| view! {
+                    <label>{format!("Leg {} amount to post (of {amount})", index + 1)}
+                        <input name=format!("amounts[{index}]") inputmode="decimal" autocomplete="off"/>
+                    </label>
+                }).collect_view()}
+                <button type="submit" disabled=move || post.pending().get()>"Post these amounts"</button>
+            </ActionForm>
+        </details>
     }
 }
 

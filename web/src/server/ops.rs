@@ -682,6 +682,39 @@ pub async fn reverse_transfer(backend: &Backend, id: &str, reversal_id: &str) ->
     backend.write("/v1/transfers", &body, None).await
 }
 
+/// Posts part of a hold: `amounts[i]` (as typed) of its held leg `i`; a blank one posts nothing
+/// of that leg. Whatever is not posted is released.
+pub async fn post_hold_part(backend: &Backend, id: &str, amounts: &[String]) -> Result<Written, UiError> {
+    let hold: Transfer = backend.read(&format!("/v1/transfers/{}", segment(id)), &[]).await?;
+    let held = hold.held.unwrap_or_default();
+    let debits: Vec<&str> = held.iter().map(|leg| leg.debit.as_str()).collect();
+    let assets = backend.assets_of(&debits).await;
+    let mut postings = Vec::new();
+    for (index, leg) in held.iter().enumerate() {
+        let Some(text) = amounts.get(index).and_then(|text| non_blank(Some(text))) else {
+            continue;
+        };
+        let scale = assets.get(&leg.debit).map_or(0, |asset| asset.scale);
+        let amount = parse_amount(text, scale).map_err(|error| {
+            UiError::field(
+                "validation_failed",
+                &format!("amounts[{index}]"),
+                format!("Leg {}: {error}.", index + 1),
+            )
+        })?;
+        postings.push(json!({"debit": leg.debit, "credit": leg.credit, "amount": amount}));
+    }
+    if postings.is_empty() {
+        return Err(UiError::field(
+            "validation_failed",
+            "amounts[0]",
+            "Enter the amount to post of at least one leg.",
+        ));
+    }
+    let path = format!("/v1/transfers/{}/post", segment(id));
+    backend.write(&path, &json!({ "postings": postings }), None).await
+}
+
 /// The most holds resolved together from the console (a page of them).
 const MAX_RESOLVED_TOGETHER: usize = LIST_PAGE as usize;
 
