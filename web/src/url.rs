@@ -4,9 +4,12 @@
 /// `raw` percent-encoded for a path segment or a query value: only unreserved characters (and
 /// `:`, common in ids) stay as they are.
 pub fn segment(raw: &str) -> String {
+    // `.` and `..` alone are dot segments, which a URL parser removes (`/v1/accounts/../close`
+    // is `/v1/close`): a segment of dots only is encoded whole.
+    let dots = raw.bytes().all(|byte| byte == b'.');
     let mut encoded = String::with_capacity(raw.len());
     for byte in raw.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~:".contains(&byte) {
+        if !dots && (byte.is_ascii_alphanumeric() || b"-._~:".contains(&byte)) {
             encoded.push(char::from(byte));
         } else {
             encoded.push_str(&format!("%{byte:02X}"));
@@ -25,5 +28,7 @@ mod tests {
         assert_eq!(segment("a/b c?"), "a%2Fb%20c%3F");
         assert_eq!(segment("a&b=c"), "a%26b%3Dc");
         assert_eq!(segment("é"), "%C3%A9");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("a..b"), "a..b");
     }
 }

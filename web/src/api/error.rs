@@ -21,9 +21,9 @@ pub struct UiError {
     /// error (with JavaScript off, after a redirect) still shows it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub input: BTreeMap<String, String>,
-    /// The API's `details`, for a page that words them better than the code can alone (boxed:
-    /// errors travel in every `Result`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The API's `details`, for the console's server to word them better than the code can alone
+    /// (boxed: errors travel in every `Result`). Not sent to the browser.
+    #[serde(skip)]
     pub details: Option<Box<Value>>,
     /// The HTTP status the API answered with, when an API refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,15 +144,21 @@ impl FromServerFnError for UiError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(error: ServerFnErrorErr) -> Self {
-        let message = match &error {
-            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
+        match &error {
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => Self::new(
+                "console_unreachable",
                 "The console's server cannot be reached. Check the connection and submit again; \
-                 nothing is posted twice."
-                    .to_owned()
+                 nothing is posted twice.",
+            ),
+            // What the browser sent does not fit the form's fields: bad input, not a failure.
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) | ServerFnErrorErr::Deserialization(_) => {
+                Self::new(
+                    "validation_failed",
+                    format!("The form's fields are not as expected: {error}"),
+                )
             }
-            other => format!("The console failed: {other}"),
-        };
-        Self::new("console_unreachable", message)
+            other => Self::new("console_failed", format!("The console failed: {other}")),
+        }
     }
 }
 

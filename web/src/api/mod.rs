@@ -46,6 +46,14 @@ impl MetadataOf {
         }
     }
 
+    /// Where the APIs keep them: `{api_path}/{id}`.
+    pub fn api_path(self) -> &'static str {
+        match self {
+            Self::Account => "/v1/accounts",
+            Self::Transfer => "/v1/transfers",
+        }
+    }
+
     /// Where the console shows one of them: `{pages}/{id}`.
     pub fn pages(self) -> &'static str {
         match self {

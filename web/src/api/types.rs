@@ -231,6 +231,9 @@ pub struct AssetBooks {
     pub credits: i64,
     pub balanced: bool,
     pub accounts: Vec<TrialLine>,
+    /// Accounts in the totals whose lines the console does not list.
+    #[serde(default)]
+    pub hidden: usize,
 }
 
 /// The trial balance at a point of the log, by recorded or by effective time.

@@ -23,6 +23,11 @@ const CHECKS: [(&str, &str); 2] = [
     ("revision", "is at revision"),
 ];
 
+/// Whether an error about `field` shows next to it; any other shows above the form.
+fn shown_inline(field: &str) -> bool {
+    field.starts_with("legs[") || field.starts_with("conditions[0]") || matches!(field, "effective_at" | "timeout_secs")
+}
+
 /// One leg's fields; the values live in signals so that adding or removing a leg, which
 /// re-renders the list, keeps what was typed.
 #[derive(Clone, Copy)]
@@ -129,7 +134,7 @@ pub fn NewTransferPage() -> impl IntoView {
                     };
                     view! {
                         <ActionForm action=post attr:class="form transfer-form" attr:novalidate=true>
-                            {move || error.get().filter(|e| e.field.is_none() || e.field.as_deref() == Some("id")).map(|e| view! {
+                            {move || error.get().filter(|e| !e.field.as_deref().is_some_and(shown_inline)).map(|e| view! {
                                 <p class="form-error" role="alert" data-code=e.code.clone()>{e.message}</p>
                             })}
                             <input type="hidden" name="id" value=id.clone()/>

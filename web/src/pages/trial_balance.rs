@@ -9,9 +9,6 @@ use crate::api::types::{AssetBooks, TrialBalance};
 use crate::components::common::{Amount, ErrorBox, Time};
 use crate::pages::query_param;
 
-/// Account lines shown per asset; the totals always cover every account.
-const MAX_LINES: usize = 1_000;
-
 #[component]
 pub fn TrialBalancePage() -> impl IntoView {
     let at_position = query_param("at_position");
@@ -81,8 +78,8 @@ fn AssetSection(books: AssetBooks) -> impl IntoView {
         credits,
         balanced,
         accounts,
+        hidden,
     } = books;
-    let hidden = accounts.len().saturating_sub(MAX_LINES);
     let title = format!("books-{asset}");
     let (verdict, class) = if balanced {
         ("Balanced", "status status-balanced")
@@ -102,7 +99,7 @@ fn AssetSection(books: AssetBooks) -> impl IntoView {
                     <th scope="col" class="num">"Balance"</th>
                 </tr></thead>
                 <tbody>
-                    {accounts.into_iter().take(MAX_LINES).map(|line| {
+                    {accounts.into_iter().map(|line| {
                         let asset = asset.clone();
                         view! {
                             <tr data-account=line.id.clone()>

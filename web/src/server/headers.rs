@@ -42,8 +42,9 @@ pub fn provide_request_nonce() {
     }
 }
 
-/// The largest error body a server function answers (an error and what was typed in its form).
-const MAX_ERROR_BODY: usize = 256 * 1024;
+/// The largest error body a server function answers (an error and what was typed in its form:
+/// 64 legs of long ids fit many times over).
+const MAX_ERROR_BODY: usize = 1024 * 1024;
 
 /// Server functions answer every error with 500; this gives it the status it stands for (bad
 /// input a 4xx, as from the APIs), from the `UiError` in the body. A form posted without
@@ -58,14 +59,17 @@ pub async fn server_fn_error_status(request: Request, next: Next) -> Response {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
-        return Response::from_parts(parts, Body::empty());
+    let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let error = crate::api::UiError::new("console_failed", "The console's answer was too large.");
+            serde_json::to_vec(&error).unwrap_or_default().into()
+        }
     };
     if let Ok(error) = serde_json::from_slice::<crate::api::UiError>(&bytes) {
-        parts.status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        parts
-            .headers
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // Only 4xx and 5xx read as errors in the browser.
+        let status = error.http_status().clamp(400, 599);
+        parts.status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -271,8 +271,17 @@ pub async fn trial_balance(backend: &Backend, point: BooksPoint) -> Result<Trial
     if let Some(at) = point.as_of_effective.as_deref().and_then(utc_time) {
         query.push(("as_of_effective", at));
     }
-    backend.read("/v1/trial-balance", &query).await
+    let mut books: TrialBalance = backend.read("/v1/trial-balance", &query).await?;
+    // Only the lines a page shows travel to the browser; the totals cover every account.
+    for asset in &mut books.assets {
+        asset.hidden = asset.accounts.len().saturating_sub(TRIAL_BALANCE_LINES);
+        asset.accounts.truncate(TRIAL_BALANCE_LINES);
+    }
+    Ok(books)
 }
+
+/// Account lines of a trial balance shown per asset.
+const TRIAL_BALANCE_LINES: usize = 1_000;
 
 /// Aggregated balances, with each asset's scale to show them.
 pub async fn balances(backend: &Backend, asked: BalancesQuery) -> Result<BalanceSums, UiError> {
@@ -400,7 +409,7 @@ pub async fn set_metadata(
     };
     let mut patch = serde_json::Map::new();
     patch.insert(entry_key.to_owned(), value);
-    let path = format!("/v1{}/{}/metadata", of.pages(), segment(id));
+    let path = format!("{}/{}/metadata", of.api_path(), segment(id));
     // The key, chosen when the page was shown, makes a double click one change.
     let key = Some(key).filter(|k| !k.is_empty());
     backend.patch(&path, &Value::Object(patch), key).await
@@ -562,7 +571,7 @@ fn condition_body(
     let value_field = format!("conditions[{index}][value]");
     match condition.check.as_str() {
         "available_at_least" => {
-            let amount = parse_amount(&condition.value, asset.scale)
+            let amount = parse_threshold(&condition.value, asset.scale)
                 .map_err(|error| (value_field, format!("Condition {number}: {error}.")))?;
             Ok(json!({"account": account, "available_at_least": amount}))
         }
@@ -585,6 +594,21 @@ fn condition_body(
             format!("conditions[{index}][check]"),
             format!("Condition {number}: choose what it checks."),
         )),
+    }
+}
+
+/// A threshold: any amount, zero or below too (`available_at_least: 0` is "not overdrawn").
+fn parse_threshold(text: &str, scale: u8) -> Result<i64, crate::money::AmountError> {
+    let text = text.trim();
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    match parse_amount(digits, scale) {
+        Ok(amount) if negative => Ok(-amount),
+        Ok(amount) => Ok(amount),
+        Err(crate::money::AmountError::NotPositive) => Ok(0),
+        Err(error) => Err(error),
     }
 }
 
@@ -651,6 +675,9 @@ fn form_field(api_field: &str, legs: &[(usize, &LegInput)], conditions: &[(usize
     };
     let mapped = if let Some((index, name)) = api_field.strip_prefix("postings[").and_then(|r| r.split_once("].")) {
         row("legs", index, name, legs.iter().map(|(row, _)| *row).collect())
+    } else if let Some(index) = api_field.strip_prefix("postings[").and_then(|r| r.strip_suffix(']')) {
+        // The leg as a whole (e.g. debit and credit the same account): shown by its credit.
+        row("legs", index, "credit", legs.iter().map(|(row, _)| *row).collect())
     } else if let Some((index, name)) = api_field.strip_prefix("conditions[").and_then(|r| r.split_once("].")) {
         // The API names the check (`available_at_least`, `revision`); the form has one value box.
         let name = if name == "account" { "account" } else { "value" };
@@ -748,13 +775,27 @@ pub async fn resolve_holds(backend: &Backend, ids: &[String], decision: &str) ->
             continue;
         }
         // The member that failed answers its own error; the others `linked_failed`.
-        let error = UiError::from_api(result);
+        let mut error = UiError::from_api(result);
         if error.code != "linked_failed" {
-            return Err(UiError::new(
-                &error.code,
-                format!("Hold {id}: {} None of the selected holds was resolved.", error.message),
-            ));
+            // A refusal wrote nothing of the chain; a failure to write leaves the outcome open.
+            let refused = !matches!(
+                error.code.as_str(),
+                "overloaded" | "unavailable" | "outcome_unknown" | "internal"
+            );
+            error.status = Some(if refused { 422 } else { 503 });
+            error.message = if refused {
+                format!("Hold {id}: {} None of the selected holds was resolved.", error.message)
+            } else {
+                format!("Hold {id}: {}", error.message)
+            };
+            return Err(error);
         }
+    }
+    if results.len() != ids.len() {
+        return Err(UiError::new(
+            "unexpected_answer",
+            "command-api answered a different number of items",
+        ));
     }
     Ok(latest)
 }
@@ -799,6 +840,7 @@ mod tests {
         };
         let filled = vec![(0, &leg), (2, &leg)];
         assert_eq!(form_field("postings[1].amount", &filled, &[]), "legs[2][amount]");
+        assert_eq!(form_field("postings[1]", &filled, &[]), "legs[2][credit]");
         assert_eq!(form_field("id", &filled, &[]), "id");
         assert_eq!(
             form_field("postings[9].debit", &[(0, &blank)], &[]),
@@ -814,6 +856,15 @@ mod tests {
             form_field("conditions[0].account", &filled, &conditions),
             "conditions[1][account]"
         );
+    }
+
+    #[test]
+    fn a_threshold_may_be_zero_or_below() {
+        assert_eq!(parse_threshold("0", 2), Ok(0));
+        assert_eq!(parse_threshold("-1.50", 2), Ok(-150));
+        assert_eq!(parse_threshold(" 12 ", 2), Ok(1_200));
+        assert!(parse_threshold("", 2).is_err());
+        assert!(parse_threshold("--1", 2).is_err());
     }
 
     #[test]

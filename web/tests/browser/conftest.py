@@ -50,7 +50,10 @@ class Api:
         except urllib.error.HTTPError as error:
             return error.code, json.load(error)
 
-    def get(self, path):
+    def get(self, path, min_position=None):
+        """Reads from query-api; with `min_position`, once the projection has applied that write."""
+        if min_position is not None:
+            path += ("&" if "?" in path else "?") + f"min_position={min_position}"
         request = urllib.request.Request(QUERY_URL + path, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
@@ -173,6 +176,11 @@ def set_metadata_in_ui(page, key, value):
 def screenshot(page, name):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def position_of(page):
+    """The log position in the page's URL (`min_position`), where a write redirected to."""
+    return int(re.search(r"min_position=(\d+)", page.url).group(1))
 
 
 def path_of(page):

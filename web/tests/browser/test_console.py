@@ -277,7 +277,17 @@ PAGES = [
 ]
 
 
-def test_every_page_has_one_title_labelled_controls_and_works_by_keyboard(page, api):
+def test_every_page_has_one_title_labelled_controls_and_works_by_keyboard(page, api, unique):
+    # An open hold, so the pending list has its boxes to check.
+    api.account(f"a11y-a-{unique}")
+    api.account(f"a11y-b-{unique}")
+    status, body = api.post(
+        "/v1/transfers",
+        {"id": f"a11y-hold-{unique}", "pending": True,
+         "postings": [{"debit": f"a11y-a-{unique}", "credit": f"a11y-b-{unique}", "amount": 1}]},
+    )
+    assert status == 201, body
+    api.get(f"/v1/transfers/a11y-hold-{unique}", min_position=body["position"])
     for path in PAGES:
         open_page(page, path)
         expect(page.locator("h1")).to_have_count(1)
