@@ -100,8 +100,8 @@ def test_holds_are_resolved_together_or_not_at_all(page, page_without_js, api, u
     payer, payee = f"r-payer-{unique}", f"r-payee-{unique}"
     api.account(payer)
     api.account(payee)
-    first, second, third = (f"r{n}-{unique}" for n in (1, 2, 3))
-    for hold in (first, second, third):
+    first, second, third, fourth = (f"r{n}-{unique}" for n in (1, 2, 3, 4))
+    for hold in (first, second, third, fourth):
         placed = place_hold(api, hold, payer, payee, 100)
 
     # Without JavaScript the page stays as loaded while the second hold is voided elsewhere:
@@ -117,18 +117,21 @@ def test_holds_are_resolved_together_or_not_at_all(page, page_without_js, api, u
     expect(error).to_contain_text(f"Hold {second}:")
     expect(error).to_contain_text("None of the selected holds was resolved.")
     # The first one is still open: voiding it is a new resolution (201), not a replay (200).
-    status, body = api.post(f"/v1/transfers/{first}/void", {})
-    assert status == 201, body
+    status, voided = api.post(f"/v1/transfers/{first}/void", {})
+    assert status == 201, voided
 
-    open_page(page, "/transfers?status=pending")
-    page.get_by_label(f"Select {first}").check()
+    # The list read once both voids are applied: the third and fourth are the open ones.
+    open_page(page, f"/transfers?status=pending&min_position={voided['position']}")
+    expect(page.locator(f'tr[data-transfer="{first}"]')).to_have_count(0)
     page.get_by_label(f"Select {third}").check()
+    page.get_by_label(f"Select {fourth}").check()
     screenshot(page, "holds-pending")
     page.get_by_role("button", name="Void selected together").click()
     expect(page).to_have_url(re.compile(r"/transfers\?status=pending&min_position=\d+$"))
-    expect(page.locator(f'tr[data-transfer="{first}"]')).to_have_count(0)
     expect(page.locator(f'tr[data-transfer="{third}"]')).to_have_count(0)
-    assert [api.get(f"/v1/transfers/{hold}")["status"] for hold in (first, second, third)] == ["voided"] * 3
+    expect(page.locator(f'tr[data-transfer="{fourth}"]')).to_have_count(0)
+    statuses = [api.get(f"/v1/transfers/{hold}", min_position=position_of(page))["status"] for hold in (third, fourth)]
+    assert statuses == ["voided", "voided"]
 
 
 def test_transfer_metadata_is_set_and_removed_from_its_page(page, api, unique):
