@@ -18,9 +18,34 @@ pub fn segment(raw: &str) -> String {
     encoded
 }
 
+/// `path` with the given query parameters that have a value, each percent-encoded.
+pub fn href(path: &str, params: &[(&str, Option<String>)]) -> String {
+    let query: Vec<String> = params
+        .iter()
+        .filter_map(|(name, value)| value.as_ref().map(|value| format!("{name}={}", segment(value))))
+        .collect();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::segment;
+    use super::{href, segment};
+
+    #[test]
+    fn builds_a_link_with_the_parameters_given() {
+        assert_eq!(href("/transfers", &[("status", None)]), "/transfers");
+        assert_eq!(
+            href(
+                "/a",
+                &[("k", Some("x y".into())), ("n", None), ("after", Some("3".into()))]
+            ),
+            "/a?k=x%20y&after=3"
+        );
+    }
 
     #[test]
     fn encodes_what_a_path_cannot_hold() {

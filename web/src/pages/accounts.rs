@@ -5,7 +5,7 @@ use crate::api::load_accounts;
 use crate::components::common::{Amount, ErrorBox, Pager, Status};
 use crate::components::metadata::MetadataFilter;
 use crate::pages::query_param;
-use crate::url::segment;
+use crate::url::href;
 
 const STATUSES: [&str; 3] = ["open", "frozen", "closed"];
 
@@ -44,20 +44,14 @@ pub fn AccountsPage() -> impl IntoView {
                             move |code: &str| assets.iter().find(|a| a.code == code).map_or(0, |a| a.scale)
                         };
                         let next = list.accounts.next.clone().map(|next| {
-                            let mut query = vec![format!("after={next}")];
-                            let filters = [
+                            href("/accounts", &[
+                                ("after", Some(next)),
                                 ("prefix", prefix.get()),
                                 ("asset", asset.get()),
                                 ("status", status.get()),
                                 ("metadata_key", metadata_key.get()),
                                 ("metadata_value", metadata_value.get()),
-                            ];
-                            for (name, value) in filters {
-                                if let Some(value) = value {
-                                    query.push(format!("{name}={}", segment(&value)));
-                                }
-                            }
-                            format!("/accounts?{}", query.join("&"))
+                            ])
                         });
                         view! {
                             <form class="filters" method="get" action="/accounts" role="search">

@@ -99,7 +99,7 @@ fn Groups(sums: BalanceSums) -> impl IntoView {
 #[component]
 fn GroupRow(group: BalanceGroup, scale: u8, grouped: bool) -> impl IntoView {
     let asset = group.asset.clone();
-    let value = group.value.as_ref().map_or_else(|| "(none)".to_owned(), shown);
+    let value = shown(group.value.as_ref().unwrap_or(&Value::Null));
     let held = group.balance - group.available;
     view! {
         <tr data-asset=asset.clone() data-value=grouped.then(|| value.clone())>

@@ -7,7 +7,7 @@ use crate::api::{ResolveHolds, TransferRow, load_transfers};
 use crate::components::common::{ErrorBox, Pager, Time};
 use crate::components::metadata::MetadataFilter;
 use crate::pages::{query_param, refresh_on};
-use crate::url::segment;
+use crate::url::href;
 
 const STATUSES: [(&str, &str); 4] = [
     ("posted", "Posted"),
@@ -43,19 +43,14 @@ pub fn TransfersPage() -> impl IntoView {
     let selected = RwSignal::new(BTreeSet::new());
     // The list's first page, with its filters.
     let first = move || {
-        let filters: Vec<String> = [
-            ("status", status.get()),
-            ("metadata_key", metadata_key.get()),
-            ("metadata_value", metadata_value.get()),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| value.map(|value| format!("{name}={}", segment(&value))))
-        .collect();
-        if filters.is_empty() {
-            "/transfers".to_owned()
-        } else {
-            format!("/transfers?{}", filters.join("&"))
-        }
+        href(
+            "/transfers",
+            &[
+                ("status", status.get()),
+                ("metadata_key", metadata_key.get()),
+                ("metadata_value", metadata_value.get()),
+            ],
+        )
     };
     view! {
         <Title text="Transfers"/>
