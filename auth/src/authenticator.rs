@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sqlx::PgPool;
+use tokio::sync::OnceCell;
 
 use crate::jwt::{JwtError, JwtVerifier};
 use crate::rate::RateLimiter;
@@ -77,6 +79,9 @@ const CACHE_LIMIT: usize = 10_000;
 /// A token's hash to its principal (`None`: found invalid), and when that was decided.
 type Verdicts = HashMap<[u8; 32], (Option<Principal>, Instant)>;
 
+/// What one lookup of a token found, shared by every request that waited for it.
+type Lookup = Arc<OnceCell<Result<Option<Principal>, AuthError>>>;
+
 /// Checks credentials. Cheap to clone.
 #[derive(Clone)]
 pub struct Authenticator {
@@ -84,6 +89,12 @@ pub struct Authenticator {
     jwt: Option<Arc<JwtVerifier>>,
     ttl: Duration,
     cache: Arc<Mutex<Verdicts>>,
+    /// The lookups under way, one per token hash. When a busy token's verdict expires, every
+    /// request then in flight misses the cache at once: they wait for one query instead of
+    /// each sending its own, which under a burst would take every connection of the pool.
+    lookups: Arc<Mutex<HashMap<[u8; 32], Lookup>>>,
+    /// Lookups sent to the token store so far.
+    sent: Arc<AtomicU64>,
     limiter: RateLimiter,
 }
 
@@ -120,6 +131,8 @@ impl Authenticator {
             jwt,
             ttl: Duration::from_secs(config.auth_cache_secs),
             cache: Arc::default(),
+            lookups: Arc::default(),
+            sent: Arc::default(),
             limiter: RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst),
         })
     }
@@ -170,6 +183,27 @@ impl Authenticator {
         if let Some(verdict) = self.cached(&key) {
             return verdict.ok_or(AuthError::Rejected);
         }
+        let lookup = {
+            let mut lookups = self.lookups.lock().unwrap_or_else(PoisonError::into_inner);
+            lookups.entry(key).or_default().clone()
+        };
+        let verdict = lookup.get_or_init(|| self.look_up(key)).await.clone();
+        // The first request past the lookup retires it; later misses start a new one.
+        let mut lookups = self.lookups.lock().unwrap_or_else(PoisonError::into_inner);
+        if lookups.get(&key).is_some_and(|current| Arc::ptr_eq(current, &lookup)) {
+            lookups.remove(&key);
+        }
+        verdict?.ok_or(AuthError::Rejected)
+    }
+
+    /// How many token lookups have reached the database.
+    pub fn token_lookups(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Queries the token store and caches what it says.
+    async fn look_up(&self, key: [u8; 32]) -> Result<Option<Principal>, AuthError> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
         let found = token::lookup(&self.pool, &key).await.map_err(|error| {
             tracing::warn!(%error, "looking up an API token failed");
             AuthError::Unavailable
@@ -183,7 +217,7 @@ impl Authenticator {
             })
         });
         self.remember(key, verdict.clone());
-        verdict.ok_or(AuthError::Rejected)
+        Ok(verdict)
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Option<Principal>> {
@@ -203,5 +237,53 @@ impl Authenticator {
             cache.clear();
         }
         cache.insert(key, (verdict, Instant::now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, Executor, PgConnection};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn requests_missing_the_cache_together_share_one_lookup() {
+        let db = partida_testkit::TestDb::new().await;
+        let issued = token::create(db.pool(), "ops@example.com", Role::Writer, None)
+            .await
+            .unwrap();
+        let authenticator = Authenticator::new(&AuthConfig::default(), db.pool().clone()).unwrap();
+        // Holds every lookup back, so the requests below all miss the cache while one is pending.
+        let mut blocker = PgConnection::connect(db.url()).await.unwrap();
+        blocker
+            .execute("BEGIN; LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        let header = format!("Bearer {}", issued.token);
+        let requests: Vec<_> = (0..32)
+            .map(|_| {
+                let (authenticator, header) = (authenticator.clone(), header.clone());
+                tokio::spawn(async move { authenticator.authenticate(Some(header.as_bytes())).await })
+            })
+            .collect();
+        let mut watcher = PgConnection::connect(db.url()).await.unwrap();
+        loop {
+            let blocked: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if blocked > 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        blocker.execute("COMMIT").await.unwrap();
+        for request in requests {
+            let principal = request.await.unwrap().unwrap();
+            assert_eq!(principal.subject, "ops@example.com");
+        }
+        assert_eq!(authenticator.token_lookups(), 1);
     }
 }

@@ -18,7 +18,7 @@ pub struct AuditResult {
     pub sha256: Duration,
 }
 
-pub async fn measure(audit: &Path, api: &crate::api::Api, dir: &Path) -> anyhow::Result<AuditResult> {
+pub async fn measure(audit: &Path, api: &crate::api::Api, dir: &Path, keep: bool) -> anyhow::Result<AuditResult> {
     tokio::fs::create_dir_all(dir).await?;
     let path = dir.join("export.ndjson");
     let started = Instant::now();
@@ -64,7 +64,9 @@ pub async fn measure(audit: &Path, api: &crate::api::Api, dir: &Path) -> anyhow:
         bail!("sha256sum failed: {status}");
     }
     let sha256 = started.elapsed();
-    let _ = std::fs::remove_file(&path);
+    if !keep {
+        let _ = std::fs::remove_file(&path);
+    }
     Ok(AuditResult {
         events,
         bytes,

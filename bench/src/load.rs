@@ -58,11 +58,12 @@ where
 }
 
 /// Starts `rate` requests per second for `duration`; each request reports its own latency (for
-/// W3, the time from the write's answer to the read that sees it).
+/// W3, the time from the write's answer to the read that sees it), or `None` when it was not
+/// measured.
 pub async fn open_loop<F, Fut>(rate: f64, duration: Duration, request: F) -> Sample
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Duration, String>> + Send + 'static,
+    Fut: Future<Output = Result<Option<Duration>, String>> + Send + 'static,
 {
     let request = Arc::new(request);
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
@@ -84,7 +85,8 @@ where
     };
     for task in tasks {
         match task.await {
-            Ok(Ok(latency)) => sample.latencies_us.push(micros(latency)),
+            Ok(Ok(Some(latency))) => sample.latencies_us.push(micros(latency)),
+            Ok(Ok(None)) => sample.unmeasured += 1,
             Ok(Err(reason)) => {
                 sample.errors += 1;
                 sample.latencies_us.push(u32::MAX);

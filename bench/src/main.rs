@@ -60,6 +60,12 @@ struct Args {
     /// Only this W1 client count (for profiling one load); skips the other workloads.
     #[arg(long)]
     only_w1_clients: Option<usize>,
+    /// Only W3's lag at this rate (transfers/s, for profiling); skips the other workloads.
+    #[arg(long)]
+    only_lag_rate: Option<f64>,
+    /// Keep W6's export (`<out>/export.ndjson`), e.g. to profile `partida-audit verify` on it.
+    #[arg(long)]
+    keep_export: bool,
 }
 
 const ACCOUNTS: u64 = 10_000;
@@ -117,6 +123,11 @@ async fn main() -> anyhow::Result<()> {
         let ours =
             workloads::single_transfers(&api, &format!("w1-{run}"), clients, Shape::Plain, ACCOUNTS, timing).await;
         println!("{}", serde_json::to_string_pretty(&ours)?);
+        return Ok(());
+    }
+    if let Some(rate) = args.only_lag_rate {
+        let lag = workloads::projection_lag(&api, rate, ACCOUNTS, timing.measure).await;
+        println!("{}", serde_json::to_string_pretty(&lag)?);
         return Ok(());
     }
     let mut uniform_64 = None;
@@ -229,7 +240,10 @@ async fn main() -> anyhow::Result<()> {
     let lag_p99 = lag.p99_ms;
     report.measurements.push(Measurement::new(
         "W3",
-        format!("write answered → visible through query-api, at {rate:.0} transfers/s"),
+        format!(
+            "write answered → visible through query-api, at {rate:.0} transfers/s (lag of 1 write in {})",
+            workloads::LAG_SAMPLE_EVERY
+        ),
         "transfers/s",
         lag,
     ));
@@ -281,7 +295,7 @@ async fn main() -> anyhow::Result<()> {
 
     // W6: verify an export of the whole log offline.
     progress("W6 audit verification");
-    let audit = audit::measure(&args.audit, &api, &args.out).await?;
+    let audit = audit::measure(&args.audit, &api, &args.out, args.keep_export).await?;
     let verify_rate = audit.events as f64 / audit.verify.as_secs_f64().max(1e-9);
     report.notes.push(format!(
         "W6 exported {} events ({:.1} MB) in {:.1} s; partida-audit verified them in {:.1} s ({:.0} events/s: chain, \

@@ -12,12 +12,16 @@ pub struct Sample {
     pub elapsed: Duration,
     /// The first error seen, to say what went wrong.
     pub first_error: Option<String>,
+    /// Operations that succeeded without a latency of their own (W3 measures the lag of a
+    /// sample of its writes): counted in the rate, not in the percentiles.
+    pub unmeasured: u64,
 }
 
 impl Sample {
     pub fn merge(&mut self, other: Sample) {
         self.latencies_us.extend(other.latencies_us);
         self.errors += other.errors;
+        self.unmeasured += other.unmeasured;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -52,7 +56,7 @@ impl Summary {
             f64::from(sample.latencies_us[index]) / 1_000.0
         };
         let seconds = sample.elapsed.as_secs_f64().max(1e-9);
-        let count = (n as u64).saturating_sub(sample.errors);
+        let count = (n as u64).saturating_sub(sample.errors) + sample.unmeasured;
         Self {
             count,
             errors: sample.errors,
@@ -72,7 +76,7 @@ impl Summary {
             latencies_us,
             errors: 0,
             elapsed: Duration::from_secs_f64(seconds),
-            first_error: None,
+            ..Sample::default()
         });
         summary.count = count;
         summary.errors = errors;
@@ -97,7 +101,7 @@ mod tests {
             latencies_us: (1..=100).rev().map(|ms| ms * 1_000).collect(),
             errors: 0,
             elapsed: Duration::from_secs(2),
-            first_error: None,
+            ..Sample::default()
         });
         assert_eq!(
             (summary.p50_ms, summary.p95_ms, summary.p99_ms, summary.max_ms),

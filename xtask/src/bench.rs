@@ -17,6 +17,10 @@ pub struct BenchArgs {
     /// Long runs: 30 s per measurement instead of 5.
     #[arg(long)]
     full: bool,
+    /// Passed on to partida-bench (`cargo xtask bench -- --help` lists them), e.g.
+    /// `-- --keep-export` or `-- --only-w1-clients 64`.
+    #[arg(last = true)]
+    bench_args: Vec<String>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -96,6 +100,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.full {
         bench.arg("--full");
     }
+    bench.args(&args.bench_args);
     let status = shutdown::run_to_completion(&mut bench).context("running partida-bench")?;
     supervisor.stop_all();
     if shutdown::requested() {
