@@ -114,7 +114,7 @@ pub async fn start_projector_with(config: projector::Config) -> (Service, std::s
 }
 
 pub async fn start_projector(db: &TestDb) -> (Service, std::sync::Arc<projector::Status>) {
-    start_projector_with(projector::Config::for_database(db.url())).await
+    start_projector_with(projector::Config::for_database(db.url_as(ServiceRole::Projector))).await
 }
 
 /// The three services over one fresh database.

@@ -220,15 +220,15 @@ async fn create_generation(pool: &PgPool, live: i32, next: i32) -> anyhow::Resul
                 .await?;
         }
     }
-    // query-api's role reads every generation; grants are not copied by LIKE.
-    sqlx::query(&format!("GRANT USAGE ON SCHEMA {next} TO partida_reader"))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(&format!(
-        "GRANT SELECT ON ALL TABLES IN SCHEMA {next} TO partida_reader"
-    ))
-    .execute(&mut *tx)
-    .await?;
+    // Grants are not copied by LIKE: query-api's role reads every generation, the following
+    // projector's writes them (migrations 0010 and 0016).
+    for grant in [
+        format!("GRANT USAGE ON SCHEMA {next} TO partida_reader, partida_projector"),
+        format!("GRANT SELECT ON ALL TABLES IN SCHEMA {next} TO partida_reader"),
+        format!("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {next} TO partida_projector"),
+    ] {
+        sqlx::query(&grant).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

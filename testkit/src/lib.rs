@@ -37,6 +37,8 @@ pub enum ServiceRole {
     Writer,
     /// query-api's: a member of `partida_reader`.
     Reader,
+    /// The following projector's: a member of `partida_projector` (migration 0016).
+    Projector,
 }
 
 impl ServiceRole {
@@ -45,6 +47,7 @@ impl ServiceRole {
         match self {
             Self::Writer => "partida_test_writer",
             Self::Reader => "partida_test_reader",
+            Self::Projector => "partida_test_projector",
         }
     }
 
@@ -52,6 +55,7 @@ impl ServiceRole {
         match self {
             Self::Writer => "partida_writer",
             Self::Reader => "partida_reader",
+            Self::Projector => "partida_projector",
         }
     }
 }
@@ -239,7 +243,7 @@ async fn build_template_if_missing(admin: &mut PgConnection, admin_url: &str, na
 
 /// Under the template lock, after the migrations have created the group roles.
 async fn create_service_logins(admin: &mut PgConnection) -> Result<(), String> {
-    for role in [ServiceRole::Writer, ServiceRole::Reader] {
+    for role in [ServiceRole::Writer, ServiceRole::Reader, ServiceRole::Projector] {
         let (login, group) = (role.login(), role.group());
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)")
             .bind(login)

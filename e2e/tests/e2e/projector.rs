@@ -6,12 +6,12 @@ use std::time::Duration;
 use partida_e2e::{
     Stack, assert_read_model_matches_log, eventually, open_books, snapshot, start_projector_with, transfer,
 };
-use partida_testkit::TestDb;
+use partida_testkit::{ServiceRole, TestDb};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
 fn config(db: &TestDb) -> projector::Config {
-    let mut config = projector::Config::for_database(db.url());
+    let mut config = projector::Config::for_database(db.url_as(ServiceRole::Projector));
     config.batch_size = 7;
     config
 }

@@ -1,6 +1,6 @@
 //! The database refuses what a service's role must never do, and the log's triggers refuse its
-//! owner too. (Every other e2e test runs command-api and query-api as these roles, so they
-//! also show the roles are enough to do the job.)
+//! owner too. (Every other e2e test runs command-api, query-api and the projector as these
+//! roles, so they also show the roles are enough to do the job.)
 
 use partida_e2e::{Stack, open_books, transfer};
 use partida_testkit::{LOGIN_PASSWORD, ServiceRole, TestDb};
@@ -76,6 +76,36 @@ async fn the_reader_only_selects() {
         "SELECT count(*) FROM subject_keys",
     ] {
         assert_refused(&mut reader, statement, PERMISSION_DENIED).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projector_writes_the_read_tables_and_nothing_else() {
+    let stack = Stack::start().await;
+    open_books(&stack).await;
+    transfer(&stack, "t1", &[("bank", "alice", 5)]).await;
+    let mut projector = connect(&stack.db.url_as(ServiceRole::Projector)).await;
+    for statement in [
+        "SELECT count(*) FROM events",
+        "SELECT count(*) FROM subject_keys",
+        "UPDATE projections SET updated_at = updated_at",
+        "UPDATE ledger_g1.accounts SET updated_at = updated_at",
+    ] {
+        assert_eq!(refusal(&mut projector, statement).await, None, "{statement}");
+    }
+    for statement in [
+        "INSERT INTO events SELECT * FROM events WHERE position = 1",
+        "UPDATE event_head SET position = position",
+        "UPDATE write_accounts SET debits = 0",
+        "INSERT INTO subject_keys (subject, key) VALUES ('x', '\\x00')",
+        "SELECT count(*) FROM api_tokens",
+        "SELECT count(*) FROM idempotency_keys",
+        "DELETE FROM ledger_g1.entries",
+        "DROP SCHEMA ledger_g1 CASCADE",
+        "CREATE SCHEMA ledger_g99",
+        "CREATE TABLE public.anything (x int)",
+    ] {
+        assert_refused(&mut projector, statement, PERMISSION_DENIED).await;
     }
 }
 

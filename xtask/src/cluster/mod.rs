@@ -29,9 +29,10 @@ pub const COMMAND_APIS: usize = 2;
 pub const PROJECTORS: usize = 2;
 pub const QUERY_APIS: usize = 3;
 const DATABASE: &str = "partida";
-/// The logins command-api and query-api use (the names compose and k8s give them).
+/// The logins command-api, query-api and the projector use (the names compose and k8s give them).
 const COMMAND_LOGIN: &str = "partida_command";
 const QUERY_LOGIN: &str = "partida_query";
+const PROJECTION_LOGIN: &str = "partida_projection";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Args)]
@@ -117,13 +118,14 @@ impl Topology {
         let db = pg::Replicated::start_fresh(&target, "cluster-pg", DATABASE)?;
         let primary = db.primary_url(DATABASE);
         up::migrate(&bin_dir, &primary)?;
-        // command-api and query-api log in as compose and k8s run them: least-privilege members
-        // of migration 0010's groups (the writer's signing rounds read pg_stat_replication).
+        // The services log in as compose and k8s run them: least-privilege members of the groups
+        // of migrations 0010 and 0016 (the writer's signing rounds read pg_stat_replication).
         db.primary_sql(
             DATABASE,
             &format!(
                 "CREATE ROLE {COMMAND_LOGIN} LOGIN IN ROLE partida_writer, pg_read_all_stats; \
-                 CREATE ROLE {QUERY_LOGIN} LOGIN IN ROLE partida_reader"
+                 CREATE ROLE {QUERY_LOGIN} LOGIN IN ROLE partida_reader; \
+                 CREATE ROLE {PROJECTION_LOGIN} LOGIN IN ROLE partida_projector"
             ),
         )?;
         let token = up::issue_token(&bin_dir, &primary, "cluster-admin", "admin")?;
@@ -171,7 +173,7 @@ impl Topology {
                 *addr,
                 vec![
                     ("PROJECTOR_ADDR", addr.to_string()),
-                    ("DATABASE_URL", primary.clone()),
+                    ("DATABASE_URL", topology.db.primary_url_as(DATABASE, PROJECTION_LOGIN)),
                     quiet.clone(),
                 ],
             ));
