@@ -7,7 +7,8 @@
 -- A rebuild (`projector rebuild`) creates and drops generations: an operator runs it as the
 -- owner, like the migrations, and it grants each generation it creates to this role.
 --
--- Created here when missing, which needs CREATEROLE (as in 0010); a DBA may create it beforehand.
+-- Created here when missing, which needs CREATEROLE (as in 0010); where the owner lacks it
+-- (compose, CloudNativePG) the DBA creates it first (docs/DEPLOY.md, "Database roles").
 
 DO $$
 BEGIN
@@ -22,8 +23,9 @@ END
 $$;
 
 GRANT USAGE ON SCHEMA public TO partida_projector;
-GRANT SELECT ON events, event_head, subject_keys TO partida_projector;
-GRANT SELECT, UPDATE ON projections TO partida_projector;
+GRANT SELECT ON events, subject_keys TO partida_projector;
+-- The checkpoint only: switching generations is a rebuild's, the owner's.
+GRANT SELECT, UPDATE (checkpoint, updated_at) ON projections TO partida_projector;
 
 DO $$
 DECLARE

@@ -185,6 +185,11 @@ impl Authenticator {
         }
         let lookup = {
             let mut lookups = self.lookups.lock().unwrap_or_else(PoisonError::into_inner);
+            // A request dropped mid-lookup leaves its entry behind: bound them as the cache is
+            // (forgetting a lookup under way only stops later requests from sharing it).
+            if lookups.len() >= CACHE_LIMIT {
+                lookups.clear();
+            }
             lookups.entry(key).or_default().clone()
         };
         let verdict = lookup.get_or_init(|| self.look_up(key)).await.clone();
@@ -196,7 +201,7 @@ impl Authenticator {
         verdict?.ok_or(AuthError::Rejected)
     }
 
-    /// How many token lookups have reached the database.
+    /// How many token lookups were started (each takes a connection and sends one query).
     pub fn token_lookups(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
     }
@@ -267,7 +272,12 @@ mod tests {
             })
             .collect();
         let mut watcher = PgConnection::connect(db.url()).await.unwrap();
+        let waiting_since = std::time::Instant::now();
         loop {
+            assert!(
+                waiting_since.elapsed() < Duration::from_secs(30),
+                "no token lookup ever waited for the lock"
+            );
             let blocked: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
             )

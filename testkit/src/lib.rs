@@ -30,7 +30,7 @@ const POOL_SIZE: u32 = 5;
 /// and only has to be the same in every process: "partida" in ASCII.
 const TEMPLATE_LOCK_KEY: i64 = 0x0070_6172_7469_6461;
 
-/// The least-privilege roles of the services (migration 0010), as tests log in with them.
+/// The least-privilege roles of the services (migrations 0010 and 0016), as tests log in with them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceRole {
     /// command-api's: a member of `partida_writer`.

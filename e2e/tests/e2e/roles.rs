@@ -96,6 +96,7 @@ async fn the_projector_writes_the_read_tables_and_nothing_else() {
     for statement in [
         "INSERT INTO events SELECT * FROM events WHERE position = 1",
         "UPDATE event_head SET position = position",
+        "UPDATE projections SET generation = 99",
         "UPDATE write_accounts SET debits = 0",
         "INSERT INTO subject_keys (subject, key) VALUES ('x', '\\x00')",
         "SELECT count(*) FROM api_tokens",
