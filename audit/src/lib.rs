@@ -11,12 +11,14 @@ pub mod api;
 pub mod books;
 pub mod checkpoints;
 pub mod compare;
+pub mod lines;
 pub mod prepare;
 pub mod progress;
 pub mod proof;
 pub mod replay;
 pub mod report;
 pub mod source;
+pub mod spare;
 
 use std::path::PathBuf;
 
@@ -73,20 +75,21 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
     let mut tree = Frontier::default();
     let mut replay = Replay::default();
     let (mut batches, reader) = prepare::spawn(source);
-    'records: while let Some(batch) = batches.recv().await {
+    'records: while let Some(batch) = batches.next().await {
+        let mut batch = batch?;
         for Prepared {
             placed,
             hashed,
             hash,
             event,
-        } in batch?
+        } in batch.drain(..)
         {
             let position = placed.position;
             if let Err(error) = chain.check_hashed(&hashed, &hash) {
                 report.fail(Failure::new("chain", Some(position), error.to_string()));
                 break 'records;
             }
-            tree.push(leaf_hash(&hash));
+            tree.append(leaf_hash(&hash));
             // The root costs log(n) hashes: only where a checkpoint was signed.
             if let Some(checkpoints) = checkpoints.as_ref().filter(|c| c.by_position.contains_key(&position)) {
                 match checkpoints.check(position, &hash, &tree.root()) {
@@ -103,6 +106,7 @@ pub async fn verify(mut source: Source, compare: &Compare, progress: &mut Progre
             }
             progress.advance(position);
         }
+        batches.recycle(batch);
     }
     // Stops the reader if the loop stopped early, and gives the source back.
     drop(batches);

@@ -12,12 +12,11 @@ use tokio::task::JoinHandle;
 
 use crate::replay::{self, Decoded, Placed};
 use crate::source::{Source, SourceError};
+use crate::spare::Spare;
 
-/// Records per batch: large enough that handing a batch over costs nothing per record, small
-/// enough that memory stays constant.
-const BATCH: usize = 512;
-/// Batches the reader may be ahead by.
-const AHEAD: usize = 8;
+/// Blocks being read at once, ahead of the verifying loop: enough to keep every worker busy,
+/// few enough that memory stays constant (a block is about a megabyte of lines).
+const AHEAD: usize = 16;
 
 /// A record with its hash recomputed from its fields and its event decoded: all the verifying
 /// loop needs, and nothing it would have to free (no JSON tree crosses the threads).
@@ -82,31 +81,54 @@ fn json_field<'a>(raw: &'a RawValue, slot: &'a mut Option<Value>) -> Result<Json
     Ok(JsonField::Value(slot.insert(value)))
 }
 
-/// Starts reading `source`; the batches come in order on the receiver, an unreadable input as
-/// its last item. The task gives the source back when the input ends or the receiver is dropped.
-pub fn spawn(mut source: Source) -> (mpsc::Receiver<Result<Vec<Prepared>, SourceError>>, JoinHandle<Source>) {
-    let (sender, receiver) = mpsc::channel(AHEAD);
+/// Prepared records, a block at a time, in the order of the source.
+pub struct Batches {
+    blocks: mpsc::Receiver<JoinHandle<Result<Vec<Prepared>, SourceError>>>,
+    spare: Spare<Prepared>,
+}
+
+impl Batches {
+    /// The next block's records; `None` after the last.
+    pub async fn next(&mut self) -> Option<Result<Vec<Prepared>, SourceError>> {
+        let block = self.blocks.recv().await?;
+        Some(
+            block
+                .await
+                .unwrap_or_else(|e| Err(SourceError::Unreadable(format!("reading a block stopped: {e}")))),
+        )
+    }
+
+    /// Gives a batch's room back for a later block.
+    pub fn recycle(&self, batch: Vec<Prepared>) {
+        self.spare.give(batch);
+    }
+}
+
+/// Starts reading `source`: each block is prepared on a task of its own, so blocks are read on
+/// every worker thread at once, and come in the source's order (an unreadable input as the
+/// last). The task gives the source back when the input ends or the batches are dropped.
+pub fn spawn(mut source: Source) -> (Batches, JoinHandle<Source>) {
+    let (sender, blocks) = mpsc::channel(AHEAD);
+    let spare = Spare::default();
+    let batches = Batches {
+        blocks,
+        spare: spare.clone(),
+    };
     let reader = tokio::spawn(async move {
         loop {
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut ended = false;
-            while batch.len() < BATCH {
-                match source.next_as(Prepared::from_line, Prepared::from_row).await {
-                    Ok(Some(prepared)) => batch.push(prepared),
-                    Ok(None) => {
-                        ended = true;
-                        break;
-                    }
-                    Err(error) => {
-                        let _ = sender.send(Err(error)).await;
-                        return source;
-                    }
+            let (prepared, unreadable) = match source.next_block().await {
+                Ok(Some(block)) => {
+                    let records = spare.take();
+                    let read = async move { block.read_into(records, Prepared::from_line, Prepared::from_row) };
+                    (tokio::spawn(read), false)
                 }
-            }
-            if (!batch.is_empty() && sender.send(Ok(batch)).await.is_err()) || ended {
+                Ok(None) => return source,
+                Err(error) => (tokio::spawn(async move { Err(error) }), true),
+            };
+            if sender.send(prepared).await.is_err() || unreadable {
                 return source;
             }
         }
     });
-    (receiver, reader)
+    (batches, reader)
 }

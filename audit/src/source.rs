@@ -1,17 +1,17 @@
 //! Where the log comes from: an export file, a running query-api (its export endpoint), or the
-//! database itself. Each yields the records in order, one at a time, in constant memory.
+//! database itself. Each yields the records in order, one at a time or a block at a time, in
+//! constant memory.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
 use partida_eventstore::StoredEvent;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Executor};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 
 use crate::api::QueryApi;
+use crate::lines::{Input, LineReader, Text};
 
 /// Events read per database query.
 const DB_PAGE: i64 = 5_000;
@@ -23,6 +23,54 @@ pub enum SourceError {
     Unreadable(String),
     #[error("{what} line {line}: {message}")]
     BadLine { what: String, line: u64, message: String },
+}
+
+/// Records as a source holds them, not yet read: see [`Source::next_block`].
+pub enum Block {
+    /// Whole lines (the last may lack its `\n`), the first of them line `first_line` of `what`.
+    Lines {
+        what: String,
+        first_line: u64,
+        text: Text,
+    },
+    Rows(Vec<StoredEvent>),
+}
+
+impl Block {
+    /// Reads every record of the block into `records` (empty) with `from_line` or `from_row`,
+    /// in order, skipping blank lines; the first line that is not a record is the error.
+    pub fn read_into<T>(
+        self,
+        mut records: Vec<T>,
+        from_line: impl Fn(&str) -> Result<T, String>,
+        from_row: impl Fn(StoredEvent) -> T,
+    ) -> Result<Vec<T>, SourceError> {
+        let (what, first_line, text) = match self {
+            Self::Rows(rows) => {
+                records.extend(rows.into_iter().map(from_row));
+                return Ok(records);
+            }
+            Self::Lines { what, first_line, text } => (what, first_line, text),
+        };
+        records.reserve(text.len() / 512);
+        let mut start = 0;
+        for (line, end) in (first_line..).zip(memchr::memchr_iter(b'\n', &text).chain([text.len()])) {
+            let bytes = &text[start..end];
+            start = end + 1;
+            let bad = |message| SourceError::BadLine {
+                what: what.clone(),
+                line,
+                message,
+            };
+            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+            let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8".to_owned()))?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            records.push(from_line(text).map_err(|e| bad(format!("not a log record: {e}")))?);
+        }
+        Ok(records)
+    }
 }
 
 pub enum Source {
@@ -37,15 +85,6 @@ pub enum Source {
     },
 }
 
-pub enum LineReader {
-    File(Lines<BufReader<tokio::fs::File>>),
-    Http {
-        body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-        pending: Vec<u8>,
-        done: bool,
-    },
-}
-
 impl Source {
     pub async fn file(path: &Path) -> Result<Self, SourceError> {
         let file = tokio::fs::File::open(path)
@@ -53,7 +92,7 @@ impl Source {
             .map_err(|e| SourceError::Unreadable(format!("cannot open {}: {e}", path.display())))?;
         Ok(Self::Lines {
             what: display(path),
-            lines: LineReader::File(BufReader::with_capacity(1 << 20, file).lines()),
+            lines: LineReader::new(Input::File(Some(file.into_std().await))),
             line: 0,
         })
     }
@@ -74,11 +113,7 @@ impl Source {
         }
         Ok(Self::Lines {
             what: export,
-            lines: LineReader::Http {
-                body: response.bytes_stream().boxed(),
-                pending: Vec::new(),
-                done: false,
-            },
+            lines: LineReader::new(Input::Http(response.bytes_stream().boxed())),
             line: 0,
         })
     }
@@ -108,20 +143,6 @@ impl Source {
 
     /// The next record, `None` at the end.
     pub async fn next(&mut self) -> Result<Option<StoredEvent>, SourceError> {
-        self.next_as(
-            |line| serde_json::from_str(line).map_err(|e| e.to_string()),
-            |record| record,
-        )
-        .await
-    }
-
-    /// The next record as `T`: read from its line by `from_line` (whose error says what is
-    /// wrong with the line), or made from a database row by `from_row`.
-    pub async fn next_as<T>(
-        &mut self,
-        from_line: impl FnOnce(&str) -> Result<T, String>,
-        from_row: impl FnOnce(StoredEvent) -> T,
-    ) -> Result<Option<T>, SourceError> {
         match self {
             Self::Lines { what, lines, line } => loop {
                 let Some(text) = lines.next_line().await.map_err(|message| SourceError::BadLine {
@@ -136,31 +157,68 @@ impl Source {
                 if text.trim().is_empty() {
                     continue;
                 }
-                return from_line(&text).map(Some).map_err(|e| SourceError::BadLine {
+                return serde_json::from_str(text).map(Some).map_err(|e| SourceError::BadLine {
                     what: what.clone(),
                     line: *line,
                     message: format!("not a log record: {e}"),
                 });
             },
-            Self::Database {
-                connection,
-                after,
-                buffered,
-                done,
-            } => {
-                if buffered.is_empty() && !*done {
-                    let page = partida_eventstore::events_after(&mut **connection, *after, DB_PAGE)
-                        .await
-                        .map_err(|e| SourceError::Unreadable(format!("reading the events table: {e}")))?;
-                    *done = (page.len() as i64) < DB_PAGE;
-                    if let Some(last) = page.last() {
-                        *after = last.position;
-                    }
-                    buffered.extend(page);
-                }
-                Ok(buffered.pop_front().map(from_row))
-            }
+            Self::Database { .. } => Ok(self.rows().await?.and_then(VecDeque::pop_front)),
         }
+    }
+
+    /// The next run of records, in the form the source holds them, to be read anywhere (on
+    /// several threads at once, in order): whole lines of about a megabyte, or a page of rows.
+    pub async fn next_block(&mut self) -> Result<Option<Block>, SourceError> {
+        match self {
+            Self::Lines { what, lines, line } => {
+                let first_line = *line + 1;
+                let text = lines.next_lines().await.map_err(|message| SourceError::BadLine {
+                    what: what.clone(),
+                    line: first_line,
+                    message,
+                })?;
+                Ok(text.map(|text| {
+                    *line += memchr::memchr_iter(b'\n', &text).count() as u64;
+                    Block::Lines {
+                        what: what.clone(),
+                        first_line,
+                        text,
+                    }
+                }))
+            }
+            Self::Database { .. } => Ok(self
+                .rows()
+                .await?
+                .map(std::mem::take)
+                .filter(|rows| !rows.is_empty())
+                .map(|rows| Block::Rows(rows.into()))),
+        }
+    }
+
+    /// The rows read of the events table and not yet taken, after reading its next page if
+    /// none were left (empty at its end); `None` for a source of lines.
+    async fn rows(&mut self) -> Result<Option<&mut VecDeque<StoredEvent>>, SourceError> {
+        let Self::Database {
+            connection,
+            after,
+            buffered,
+            done,
+        } = self
+        else {
+            return Ok(None);
+        };
+        if buffered.is_empty() && !*done {
+            let page = partida_eventstore::events_after(&mut **connection, *after, DB_PAGE)
+                .await
+                .map_err(|e| SourceError::Unreadable(format!("reading the events table: {e}")))?;
+            *done = (page.len() as i64) < DB_PAGE;
+            if let Some(last) = page.last() {
+                *after = last.position;
+            }
+            buffered.extend(page);
+        }
+        Ok(Some(buffered))
     }
 
     /// The database connection, when reading one (for the write-side comparison).
@@ -175,34 +233,6 @@ impl Source {
         match self {
             Self::Lines { what, .. } => what.clone(),
             Self::Database { .. } => "database (events table)".to_owned(),
-        }
-    }
-}
-
-impl LineReader {
-    async fn next_line(&mut self) -> Result<Option<String>, String> {
-        match self {
-            Self::File(lines) => lines.next_line().await.map_err(|e| e.to_string()),
-            Self::Http { body, pending, done } => loop {
-                if let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = pending.drain(..=end).collect();
-                    return String::from_utf8(line)
-                        .map(|l| Some(l.trim_end().to_owned()))
-                        .map_err(|_| "not UTF-8".to_owned());
-                }
-                if *done {
-                    if pending.is_empty() {
-                        return Ok(None);
-                    }
-                    let rest = std::mem::take(pending);
-                    return String::from_utf8(rest).map(Some).map_err(|_| "not UTF-8".to_owned());
-                }
-                match body.next().await {
-                    Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
-                    Some(Err(e)) => return Err(format!("the export broke off: {e}")),
-                    None => *done = true,
-                }
-            },
         }
     }
 }

@@ -266,7 +266,7 @@ fn add_transfer(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
     loaded
         .origins
         .insert(StreamId::Transfer(id.clone()), row.try_get("position")?);
-    loaded.state.transfers.insert(id, transfer);
+    loaded.state.transfers.insert(id, Box::new(transfer));
     Ok(())
 }
 

@@ -136,8 +136,8 @@ mod wire {
         pub hash: Cow<'a, str>,
     }
 
-    /// 64 hex digits as 32 bytes. By hand rather than with `hex`: an auditor's replay reads two
-    /// per event, and this loop is several times faster.
+    /// 64 hex digits as 32 bytes. By a table rather than with `hex`: an auditor's replay reads
+    /// two per event, and a branch-free loop is several times faster.
     pub fn hash(name: &str, text: &str) -> Result<[u8; 32], String> {
         let bad = || format!("{name} is not 64 hex digits");
         let digits = text.as_bytes();
@@ -145,25 +145,34 @@ mod wire {
             return Err(bad());
         }
         let mut bytes = [0u8; 32];
+        // Every invalid digit maps to 0xff, so one test of the high bits at the end finds any.
+        let mut invalid = 0;
         for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-            let (high, low) = (nibble(pair[0]), nibble(pair[1]));
-            if (high | low) > 0x0f {
-                return Err(bad());
-            }
-            *byte = (high << 4) | low;
+            let (high, low) = (NIBBLES[usize::from(pair[0])], NIBBLES[usize::from(pair[1])]);
+            invalid |= high | low;
+            *byte = (high << 4) | (low & 0x0f);
+        }
+        if invalid & 0xf0 != 0 {
+            return Err(bad());
         }
         Ok(bytes)
     }
 
-    /// A hex digit's value, or 0xff.
-    fn nibble(digit: u8) -> u8 {
-        match digit {
-            b'0'..=b'9' => digit - b'0',
-            b'a'..=b'f' => digit - b'a' + 10,
-            b'A'..=b'F' => digit - b'A' + 10,
-            _ => 0xff,
+    /// Each byte's value as a hex digit, or 0xff.
+    static NIBBLES: [u8; 256] = {
+        let mut table = [0xffu8; 256];
+        let mut digit = 0;
+        while digit < 256 {
+            table[digit] = match digit as u8 {
+                b @ b'0'..=b'9' => b - b'0',
+                b @ b'a'..=b'f' => b - b'a' + 10,
+                b @ b'A'..=b'F' => b - b'A' + 10,
+                _ => 0xff,
+            };
+            digit += 1;
         }
-    }
+        table
+    };
 
     pub fn micros(recorded_at: &str) -> Result<i64, String> {
         parse_timestamp(recorded_at)
@@ -355,6 +364,10 @@ mod tests {
                 Err("prev_hash is not 64 hex digits".to_owned()),
                 "{bad}"
             );
+        }
+        for ascii in (0u8..128).filter(|b| !b.is_ascii_hexdigit()) {
+            let bad = format!("{}{}", char::from(ascii), &digits[1..]);
+            assert!(hash("hash", &bad).is_err(), "{ascii:#x}");
         }
     }
 }

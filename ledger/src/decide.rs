@@ -276,7 +276,7 @@ fn resolve_hold(state: &State, c: &ResolveHold, now: Timestamp) -> Result<Vec<Ev
         .transfers
         .get(&c.id)
         .ok_or_else(|| Rejection::TransferNotFound { transfer: c.id.clone() })?;
-    let Some(hold) = &transfer.hold else {
+    let Some(hold) = transfer.hold.as_deref() else {
         return Err(Rejection::TransferNotPending { transfer: c.id.clone() });
     };
     if let Some(done) = &hold.resolution {

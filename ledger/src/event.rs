@@ -279,6 +279,22 @@ impl Event {
     where
         D: serde::Deserializer<'de, Error = serde_json::Error>,
     {
+        let mut event = Self::read_from(event_type, schema_version, data)?;
+        // Decoded events are kept (a replay keeps every transfer's legs): without the room to
+        // grow that reading a list leaves (a list of one leg is read into room for four).
+        if let Self::TransferPosted(TransferPosted { postings, .. })
+        | Self::TransferPending(TransferPending { postings, .. })
+        | Self::PendingPosted(PendingPosted { postings, .. }) = &mut event
+        {
+            postings.shrink_to_fit();
+        }
+        Ok(event)
+    }
+
+    fn read_from<'de, D>(event_type: &str, schema_version: i32, data: D) -> Result<Self, DecodeError>
+    where
+        D: serde::Deserializer<'de, Error = serde_json::Error>,
+    {
         let malformed = |source| DecodeError::Malformed {
             event_type: event_type.to_owned(),
             source,

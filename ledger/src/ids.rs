@@ -1,6 +1,7 @@
 //! Identifiers and quantities that can only hold valid values (parse, don't validate).
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
@@ -17,26 +18,35 @@ pub enum IdError {
     ScaleOutOfRange { max: u8 },
 }
 
-fn is_id_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '-')
+/// Ids are ASCII, so bytes are checked rather than characters (any byte of a multi-byte
+/// character fails).
+fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-')
 }
 
 macro_rules! client_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        ///
+        /// Shared, not copied: an id is cloned from command to event to state (and a replay
+        /// does that for every event of the log), so a clone counts a reference instead of
+        /// allocating.
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// The longest id accepted.
             pub const MAX_LEN: usize = 128;
 
             pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
-                let value = value.into();
-                if value.is_empty() || value.len() > Self::MAX_LEN || !value.chars().all(is_id_char) {
+                Self::from_text(&value.into())
+            }
+
+            fn from_text(value: &str) -> Result<Self, IdError> {
+                if value.is_empty() || value.len() > Self::MAX_LEN || !value.bytes().all(is_id_byte) {
                     return Err(IdError::BadId { max: Self::MAX_LEN });
                 }
-                Ok(Self(value))
+                Ok(Self(Arc::from(value)))
             }
 
             pub fn as_str(&self) -> &str {
@@ -58,11 +68,26 @@ macro_rules! client_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let raw = String::deserialize(d)?;
-                Self::parse(raw).map_err(de::Error::custom)
+                d.deserialize_str(IdVisitor($name::from_text))
             }
         }
     };
+}
+
+/// Reads an id from a string, borrowed where the input allows, without an intermediate
+/// `String`; refuses anything else as `String` would.
+struct IdVisitor<T>(fn(&str) -> Result<T, IdError>);
+
+impl<T> de::Visitor<'_> for IdVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<T, E> {
+        (self.0)(value).map_err(E::custom)
+    }
 }
 
 client_id!(

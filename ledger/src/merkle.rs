@@ -58,7 +58,20 @@ impl Frontier {
     /// Appends a leaf (its leaf hash). Returns the perfect subtrees it completed, smallest first,
     /// as `(level, index, hash)`: what a store of node hashes needs to add.
     pub fn push(&mut self, leaf: Hash) -> Vec<(u32, u64, Hash)> {
-        let mut completed = vec![(0, self.size, leaf)];
+        let mut completed = Vec::new();
+        self.push_with(leaf, |level, index, hash| completed.push((level, index, hash)));
+        completed
+    }
+
+    /// Appends a leaf when only the root is wanted (a verifier's millions of leaves allocate
+    /// nothing).
+    pub fn append(&mut self, leaf: Hash) {
+        self.push_with(leaf, |_, _, _| {});
+    }
+
+    /// Appends a leaf, telling `completed` each perfect subtree it completes, smallest first.
+    fn push_with(&mut self, leaf: Hash, mut completed: impl FnMut(u32, u64, Hash)) {
+        completed(0, self.size, leaf);
         let mut current = (0u32, leaf);
         while let Some(&(level, left)) = self.peaks.last() {
             if level != current.0 {
@@ -66,11 +79,10 @@ impl Frontier {
             }
             self.peaks.pop();
             current = (level + 1, node_hash(&left, &current.1));
-            completed.push((current.0, self.size >> current.0, current.1));
+            completed(current.0, self.size >> current.0, current.1);
         }
         self.peaks.push(current);
         self.size += 1;
-        completed
     }
 
     /// The frontier of a tree of `size` leaves from its peaks (largest first), as [`Self::peaks`]
@@ -305,6 +317,16 @@ mod tests {
         for size in 0..=70usize {
             assert_eq!(roots[size], root(&leaves[..size]), "frontier, size {size}");
             assert_eq!(root_at(&nodes, size as u64), Some(roots[size]), "nodes, size {size}");
+        }
+    }
+
+    #[test]
+    fn appending_grows_the_same_tree_as_pushing() {
+        let (leaves, _, roots) = tree(70);
+        let mut appended = Frontier::default();
+        for (size, leaf) in leaves.into_iter().enumerate() {
+            appended.append(leaf);
+            assert_eq!(appended.root(), roots[size + 1], "size {}", size + 1);
         }
     }
 

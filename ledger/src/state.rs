@@ -30,7 +30,9 @@ pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub struct State {
     pub assets: Map<AssetCode, Asset>,
     pub accounts: Map<AccountId, Account>,
-    pub transfers: Map<TransferId, Transfer>,
+    /// Boxed: a replay keeps every transfer, and a table of small slots costs far less to grow
+    /// (each growth copies every slot into freshly faulted memory; docs/PERFORMANCE.md, W6).
+    pub transfers: Map<TransferId, Box<Transfer>>,
     /// The data subjects whose personal data is erased.
     pub erased: HashSet<SubjectId, foldhash::fast::RandomState>,
 }
@@ -128,8 +130,9 @@ pub struct Transfer {
     /// The legs it moved, or for a hold the legs it reserves.
     pub postings: Vec<Posting>,
     pub reversed_by: Option<TransferId>,
-    /// Present for a pending transfer.
-    pub hold: Option<HoldState>,
+    /// Present for a pending transfer. Boxed: holds are the exception, and a replay keeps
+    /// every transfer.
+    pub hold: Option<Box<HoldState>>,
     /// Events in the transfer's stream so far: its first, its resolution, metadata changes.
     pub version: i64,
 }
@@ -149,10 +152,10 @@ impl Transfer {
                 fingerprint: e.fingerprint(),
                 postings: e.postings.clone(),
                 reversed_by: None,
-                hold: Some(HoldState {
+                hold: Some(Box::new(HoldState {
                     expires_at_micros: e.expires_at_micros,
                     resolution: None,
-                }),
+                })),
                 version: 1,
             }),
             _ => None,
@@ -162,7 +165,7 @@ impl Transfer {
     /// What the transfer moved: its postings, or what its hold posted (nothing while open,
     /// voided or expired).
     pub fn moved(&self) -> Option<&[Posting]> {
-        match &self.hold {
+        match self.hold.as_deref() {
             None => Some(&self.postings),
             Some(HoldState {
                 resolution: Some(Resolution::Posted(postings)),
@@ -426,8 +429,10 @@ impl State {
     /// rather than being copied (a replay applies every event it has decided).
     pub fn apply_owned(&mut self, event: Event) {
         match event {
-            Event::TransferPosted(transfer) => {
+            Event::TransferPosted(mut transfer) => {
                 let fingerprint = transfer.fingerprint();
+                // Kept for as long as the state lives: without the spare room decoding left.
+                transfer.postings.shrink_to_fit();
                 self.move_legs(&transfer.postings, Counters::Posted);
                 self.revise(&transfer.postings);
                 self.mark_reversed(&transfer);
@@ -438,7 +443,7 @@ impl State {
                     hold: None,
                     version: 1,
                 };
-                self.transfers.insert(transfer.id, record);
+                self.transfers.insert(transfer.id, Box::new(record));
             }
             other => self.apply(&other),
         }
@@ -446,7 +451,7 @@ impl State {
 
     fn open_transfer(&mut self, id: &TransferId, event: &Event) {
         if let Some(record) = Transfer::opened_by(event) {
-            self.transfers.insert(id.clone(), record);
+            self.transfers.insert(id.clone(), Box::new(record));
         }
     }
 
@@ -540,7 +545,7 @@ enum Counters {
 pub struct Undo {
     assets: Vec<(AssetCode, Option<Asset>)>,
     accounts: Vec<(AccountId, Option<Account>)>,
-    transfers: Vec<(TransferId, Option<Transfer>)>,
+    transfers: Vec<(TransferId, Option<Box<Transfer>>)>,
     erased: Vec<SubjectId>,
 }
 
