@@ -6,7 +6,6 @@ use ledger::log::{Hash, Hashed, JsonField, RecordFields};
 use ledger::{Event, canonical};
 use partida_eventstore::{RecordLine, StoredEvent};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -51,13 +50,13 @@ impl Prepared {
             stream_version: record.stream_version,
             event_type: &record.event_type,
             schema_version: record.schema_version,
-            data: json_field(record.data, &mut data_value)?,
-            metadata: json_field(record.metadata, &mut metadata_value)?,
+            data: json_field(record.data, record.canonical, &mut data_value)?,
+            metadata: json_field(record.metadata, record.canonical, &mut metadata_value)?,
             recorded_at: record.recorded_at_micros,
             prev_hash: &record.prev_hash,
         };
         let hashed = Hashed::from(&fields);
-        let event = Event::decode_text(&record.event_type, record.schema_version, record.data.get());
+        let event = Event::decode_text(&record.event_type, record.schema_version, record.data);
         Ok(Self {
             placed: Placed {
                 position: record.position,
@@ -71,10 +70,10 @@ impl Prepared {
     }
 }
 
-/// `raw` as it is hashed: its own text when canonical, else its value, parsed into `slot`.
-fn json_field<'a>(raw: &'a RawValue, slot: &'a mut Option<Value>) -> Result<JsonField<'a>, String> {
-    let text = raw.get();
-    if canonical::is_canonical(text.as_bytes()) {
+/// `text` as it is hashed: itself when canonical (`known` so, or found so), else its value,
+/// parsed into `slot`.
+fn json_field<'a>(text: &'a str, known: bool, slot: &'a mut Option<Value>) -> Result<JsonField<'a>, String> {
+    if known || canonical::is_canonical(text.as_bytes()) {
         return Ok(JsonField::Canonical(text.as_bytes()));
     }
     let value = serde_json::from_str(text).map_err(|e| e.to_string())?;

@@ -6,6 +6,7 @@
 
 mod batch;
 pub mod checkpoint;
+mod export_line;
 mod load;
 mod log;
 mod persist;

@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use ledger::log::{Hash, RecordFields};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use sqlx::{PgExecutor, Row, postgres::PgRow};
 use uuid::Uuid;
 
@@ -64,7 +63,7 @@ mod hex_hash {
 
 /// The exported JSON shape, checked on the way in: the time must carry whole microseconds and
 /// the hashes 32 bytes of hex.
-mod wire {
+pub(crate) mod wire {
     use std::borrow::Cow;
 
     use serde::Deserialize;
@@ -191,8 +190,12 @@ pub struct RecordLine<'a> {
     pub stream_version: i64,
     pub event_type: Cow<'a, str>,
     pub schema_version: i32,
-    pub data: &'a RawValue,
-    pub metadata: &'a RawValue,
+    /// JSON text, as written in the line.
+    pub data: &'a str,
+    pub metadata: &'a str,
+    /// `data` and `metadata` are known to be in canonical form already (then their text is what
+    /// is hashed); `false` when not checked.
+    pub canonical: bool,
     pub recorded_at: Cow<'a, str>,
     pub recorded_at_micros: i64,
     pub prev_hash: Hash,
@@ -202,6 +205,11 @@ pub struct RecordLine<'a> {
 impl<'a> RecordLine<'a> {
     /// Reads one line of an export; the message says what is wrong with it.
     pub fn parse(line: &'a str) -> Result<Self, String> {
+        crate::export_line::parse(line).map_or_else(|| Self::parse_general(line), Ok)
+    }
+
+    /// [`parse`](Self::parse) by serde, for any JSON form of a record.
+    pub(crate) fn parse_general(line: &'a str) -> Result<Self, String> {
         let wire: wire::RecordLine<'a> = serde_json::from_str(line).map_err(|e| e.to_string())?;
         Ok(Self {
             recorded_at_micros: wire::micros(&wire.recorded_at)?,
@@ -213,8 +221,9 @@ impl<'a> RecordLine<'a> {
             stream_version: wire.stream_version,
             event_type: wire.event_type,
             schema_version: wire.schema_version,
-            data: wire.data,
-            metadata: wire.metadata,
+            data: wire.data.get(),
+            metadata: wire.metadata.get(),
+            canonical: false,
             recorded_at: wire.recorded_at,
         })
     }

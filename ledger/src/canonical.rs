@@ -92,26 +92,40 @@ pub fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// Whether `json`, which must be valid JSON text, is already its own canonical encoding, so that
-/// it can be hashed as it is, without being parsed and written again. Conservative: anything
-/// unusual (whitespace, an escape, a fraction, an integer of 19 digits or more, unsorted or
-/// repeated keys) answers `false`, and the caller takes the exact path.
+/// Whether `json` is JSON text that is already its own canonical encoding, so that it can be
+/// hashed as it is, without being parsed and written again. Conservative: anything unusual
+/// (whitespace, an escape, a fraction, an integer of 19 digits or more, unsorted or repeated
+/// keys, nesting deeper than a JSON parser allows) answers `false`, and the caller takes the
+/// exact path.
 pub fn is_canonical(json: &[u8]) -> bool {
-    let mut scanner = Scanner { bytes: json, at: 0 };
-    scanner.value() && scanner.at == json.len()
+    canonical_prefix(json) == Some(json.len())
 }
 
-/// Walks valid JSON text, checking that each token is written canonically.
+/// The length of the canonical JSON value that `bytes` starts with, if it starts with one (as
+/// [`is_canonical`] judges it): a reader can take a canonical field out of a longer text, its
+/// JSON checked on the way. `bytes` must be UTF-8 (a `str`'s bytes).
+pub fn canonical_prefix(bytes: &[u8]) -> Option<usize> {
+    let mut scanner = Scanner { bytes, at: 0, depth: 0 };
+    scanner.value().then_some(scanner.at)
+}
+
+/// Walks JSON text, checking that each token is written canonically.
 struct Scanner<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// Arrays and objects open: bounded like serde_json's recursion limit, so hostile nesting
+    /// is refused rather than overflowing the stack.
+    depth: u32,
 }
 
 impl<'a> Scanner<'a> {
+    const MAX_DEPTH: u32 = 128;
+
     fn value(&mut self) -> bool {
         match self.bytes.get(self.at) {
-            Some(b'{') => self.object(),
-            Some(b'[') => self.array(),
+            Some(b'{' | b'[') if self.depth >= Self::MAX_DEPTH => false,
+            Some(b'{') => self.nested(Self::object),
+            Some(b'[') => self.nested(Self::array),
             Some(b'"') => self.string().is_some(),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
@@ -133,12 +147,23 @@ impl<'a> Scanner<'a> {
         found
     }
 
-    /// A string without escapes (valid JSON has no raw control characters in strings, so it is
-    /// written as is); its contents.
+    fn nested(&mut self, inside: fn(&mut Self) -> bool) -> bool {
+        self.depth += 1;
+        let valid = inside(self);
+        self.depth -= 1;
+        valid
+    }
+
+    /// A string without escapes or control characters (JSON forbids them raw); its contents.
     fn string(&mut self) -> Option<&'a [u8]> {
         let start = self.at + 1;
-        let end = start + self.bytes.get(start..)?.iter().position(|&b| b == b'"' || b == b'\\')?;
-        if self.bytes[end] == b'\\' {
+        let end = start
+            + self
+                .bytes
+                .get(start..)?
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if self.bytes[end] != b'"' {
             return None;
         }
         self.at = end + 1;
@@ -383,10 +408,27 @@ mod tests {
             r#""\u00e9""#,
             r#"{"a\u0062":1}"#,
             " 1",
+            // Not JSON at all: a raw control character, an unfinished value, two values.
+            "\"a\tb\"",
+            r#"{"a":1"#,
+            r#"[1,]"#,
+            "1 2",
         ];
         for text in other {
             assert!(!is_canonical(text.as_bytes()), "{text}");
         }
+    }
+
+    #[test]
+    fn a_canonical_prefix_is_measured_and_nesting_is_bounded() {
+        assert_eq!(canonical_prefix(br#"{"a":[1]},"next":2"#), Some(9));
+        assert_eq!(canonical_prefix(br#""x"}"#), Some(3));
+        assert_eq!(canonical_prefix(b"{ }"), None);
+        let deep = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        assert!(is_canonical(deep(128).as_bytes()));
+        assert!(!is_canonical(deep(129).as_bytes()));
+        // Far deeper than any stack would survive by recursion.
+        assert_eq!(canonical_prefix("[".repeat(1 << 20).as_bytes()), None);
     }
 
     proptest::proptest! {
