@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::PROJECTION;
-use crate::apply::{Cache, Changes, TABLES, apply_events, schema_name, write_changes};
+use crate::apply::{Cache, Changes, EntryRow, TABLES, apply_events, schema_name, write_changes, write_entries};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {
@@ -52,8 +52,9 @@ pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> a
     let options = PgConnectOptions::from_str(database_url)
         .context("parsing the database URL")?
         .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(60));
+    // The reader, and the two writers of the replay.
     let pool = PgPoolOptions::new()
-        .max_connections(2)
+        .max_connections(3)
         .connect_with(options)
         .await
         .context("connecting")?;
@@ -66,8 +67,7 @@ pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> a
     create_generation(&pool, live, next).await?;
     let shadow = schema_name(next);
 
-    // Replay in batches of their own while the live tables keep serving: reading batch N+2,
-    // computing N+1 from the account rows in memory and writing N overlap.
+    // Replay in batches of their own while the live tables keep serving.
     // The entries table, the largest, gets its key after the bulk load: one sorted build instead
     // of a random insert into the index per row. It is back before anyone can read the tables.
     let entries_key = drop_entries_key(&pool, &shadow).await?;
@@ -110,11 +110,15 @@ pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> a
     })
 }
 
-/// Replays the log from the start into `schema` in three overlapping stages, until a read finds
-/// less than a full batch; returns the position reached.
+/// Replays the log from the start into `schema` in overlapping stages, until a read finds less
+/// than a full batch; returns the position reached. Reading batch N+2, computing N+1 from the
+/// account rows in memory and writing N overlap, and the writing itself takes two connections:
+/// the entries (the most rows, only ever inserted) on one, everything else on the other. A
+/// single writer's backend had bounded the rebuild with the machine a fifth idle.
 async fn replay(pool: &PgPool, schema: &str, batch_size: i64) -> anyhow::Result<i64> {
     let (events_tx, mut events_rx) = mpsc::channel::<(Vec<StoredEvent>, Keys)>(2);
     let (changes_tx, mut changes_rx) = mpsc::channel::<(i64, Changes)>(2);
+    let (entries_tx, mut entries_rx) = mpsc::channel::<Vec<EntryRow>>(2);
     let reader = tokio::spawn({
         let pool = pool.clone();
         async move {
@@ -145,17 +149,45 @@ async fn replay(pool: &PgPool, schema: &str, batch_size: i64) -> anyhow::Result<
         }
         anyhow::Ok(())
     });
+    let entries_writer = tokio::spawn({
+        let (pool, schema) = (pool.clone(), schema.to_owned());
+        async move {
+            while let Some(entries) = entries_rx.recv().await {
+                let mut tx = bulk_transaction(&pool).await?;
+                write_entries(&mut tx, &schema, &entries).await?;
+                tx.commit().await?;
+            }
+            anyhow::Ok(())
+        }
+    });
     let mut checkpoint = 0;
-    while let Some((last, changes)) = changes_rx.recv().await {
-        let mut tx = pool.begin().await?;
+    while let Some((last, mut changes)) = changes_rx.recv().await {
+        let entries = std::mem::take(&mut changes.entries);
+        if entries_tx.send(entries).await.is_err() {
+            break;
+        }
+        let mut tx = bulk_transaction(pool).await?;
         write_changes(&mut tx, schema, &changes).await?;
         tx.commit().await?;
         checkpoint = last;
         tracing::info!(checkpoint, "rebuilding {schema}");
     }
+    drop(entries_tx);
+    entries_writer.await.context("the entries writer panicked")??;
     reader.await.context("the reader panicked")??;
     computer.await.context("the replay panicked")??;
     Ok(checkpoint)
+}
+
+/// A transaction for a rebuild's bulk writes. Nobody reads the new generation before the flip,
+/// whose commit is synchronous and so makes everything written before it durable: these commits
+/// need not wait for their WAL to reach the disk.
+async fn bulk_transaction(pool: &PgPool) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// Applies up to `limit` events after `checkpoint` into `schema`; returns the new checkpoint.

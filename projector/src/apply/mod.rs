@@ -6,7 +6,7 @@ mod write;
 use partida_eventstore::{StoredEvent, events_after};
 use sqlx::{Executor, PgConnection, PgPool};
 
-pub(crate) use changes::{Cache, Changes, TABLES};
+pub(crate) use changes::{Cache, Changes, EntryRow, TABLES};
 
 use crate::{PROJECTION, Status};
 
@@ -139,6 +139,16 @@ pub(crate) async fn apply_events(
 /// Writes already computed changes into the tables in `schema`, inside the caller's transaction.
 pub(crate) async fn write_changes(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), ApplyError> {
     write::write(conn, schema, changes).await?;
+    Ok(())
+}
+
+/// Inserts entries alone, inside the caller's transaction (a rebuild's second writer).
+pub(crate) async fn write_entries(
+    conn: &mut PgConnection,
+    schema: &str,
+    entries: &[EntryRow],
+) -> Result<(), ApplyError> {
+    write::write_entries(conn, schema, entries).await?;
     Ok(())
 }
 

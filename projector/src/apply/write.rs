@@ -7,9 +7,11 @@
 use ledger::Metadata;
 use partida_eventstore::personal;
 use serde_json::Value;
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres};
 
-use super::changes::{AccountRow, Changes, Opening};
+use super::changes::{AccountRow, Changes, EntryRow, Opening};
 
 /// Parameters are numbered table by table, in the order they are bound in [`write_rows`].
 fn statement(schema: &str) -> String {
@@ -63,6 +65,43 @@ fn statement(schema: &str) -> String {
                                           accounts = t.accounts + EXCLUDED.accounts,
                                           transfers = t.transfers + EXCLUDED.transfers"
     )
+}
+
+/// Binds the 11 arrays of the entries' columns, in the order of the table.
+fn bind_entries<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    entries: &'q [EntryRow],
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(entries.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>())
+        .bind(entries.iter().map(|r| r.position).collect::<Vec<_>>())
+        .bind(entries.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .bind(entries.iter().map(|r| r.transfer_id.as_str()).collect::<Vec<_>>())
+        .bind(entries.iter().map(|r| r.side).collect::<Vec<_>>())
+        .bind(entries.iter().map(|r| r.amount).collect::<Vec<_>>())
+        .bind(entries.iter().map(|r| r.debits).collect::<Vec<_>>())
+        .bind(entries.iter().map(|r| r.credits).collect::<Vec<_>>())
+        .bind(entries.iter().map(|r| r.balance).collect::<Vec<_>>())
+        .bind(entries.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
+        // set only where it differs from the recorded time
+        .bind(entries.iter().map(|r| r.effective_at).collect::<Vec<_>>())
+}
+
+/// Inserts `entries` alone: for a rebuild, which writes them on a connection of their own
+/// beside the other tables (entries are only ever inserted, so their order does not matter).
+pub(super) async fn write_entries(
+    conn: &mut PgConnection,
+    schema: &str,
+    entries: &[EntryRow],
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO {schema}.entries (account_id, position, seq, transfer_id, side, amount, debits, credits,
+                                       balance, recorded_at, effective_at)
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int4[], $4::text[], $5::text[], $6::int8[],
+                              $7::int8[], $8::int8[], $9::int8[], $10::timestamptz[], $11::timestamptz[])"
+    );
+    bind_entries(sqlx::query(&sql), entries).execute(conn).await?;
+    Ok(())
 }
 
 fn json_text(metadata: &Metadata) -> String {
@@ -125,7 +164,7 @@ async fn write_rows(conn: &mut PgConnection, schema: &str, changes: &Changes) ->
     let earlier = &changes.earlier;
     let totals = &changes.totals;
     let sql = statement(schema);
-    sqlx::query(&sql)
+    let query = sqlx::query(&sql)
         // assets
         .bind(assets.iter().map(|r| r.code.as_str()).collect::<Vec<_>>())
         .bind(assets.iter().map(|r| r.scale).collect::<Vec<_>>())
@@ -186,20 +225,8 @@ async fn write_rows(conn: &mut PgConnection, schema: &str, changes: &Changes) ->
                 .iter()
                 .map(|(_, r)| r.metadata_patch.as_ref().map(json_text))
                 .collect::<Vec<_>>(),
-        )
-        // entries
-        .bind(entries.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>())
-        .bind(entries.iter().map(|r| r.position).collect::<Vec<_>>())
-        .bind(entries.iter().map(|r| r.seq).collect::<Vec<_>>())
-        .bind(entries.iter().map(|r| r.transfer_id.as_str()).collect::<Vec<_>>())
-        .bind(entries.iter().map(|r| r.side).collect::<Vec<_>>())
-        .bind(entries.iter().map(|r| r.amount).collect::<Vec<_>>())
-        .bind(entries.iter().map(|r| r.debits).collect::<Vec<_>>())
-        .bind(entries.iter().map(|r| r.credits).collect::<Vec<_>>())
-        .bind(entries.iter().map(|r| r.balance).collect::<Vec<_>>())
-        .bind(entries.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
-        // set only where it differs from the recorded time
-        .bind(entries.iter().map(|r| r.effective_at).collect::<Vec<_>>())
+        );
+    bind_entries(query, entries)
         // transfers applied in this batch, as it leaves them
         .bind(transfers.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
         .bind(transfers.iter().map(|r| r.position).collect::<Vec<_>>())
