@@ -16,3 +16,6 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 }
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

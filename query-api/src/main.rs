@@ -10,3 +10,6 @@ async fn main() -> anyhow::Result<()> {
     app.run_until_stopped(partida_service::shutdown_signal()).await?;
     Ok(())
 }
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
