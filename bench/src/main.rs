@@ -63,6 +63,9 @@ struct Args {
     /// Only W3's lag at this rate (transfers/s, for profiling); skips the other workloads.
     #[arg(long)]
     only_lag_rate: Option<f64>,
+    /// Only W2's batches of this size (for profiling); skips the other workloads.
+    #[arg(long)]
+    only_batches: Option<usize>,
     /// Keep W6's export (`<out>/export.ndjson`), e.g. to profile `partida-audit verify` on it.
     #[arg(long)]
     keep_export: bool,
@@ -122,6 +125,11 @@ async fn main() -> anyhow::Result<()> {
             .as_millis();
         let ours =
             workloads::single_transfers(&api, &format!("w1-{run}"), clients, Shape::Plain, ACCOUNTS, timing).await;
+        println!("{}", serde_json::to_string_pretty(&ours)?);
+        return Ok(());
+    }
+    if let Some(size) = args.only_batches {
+        let ours = workloads::batches(&api, &format!("w2-{size}"), 2, size, ACCOUNTS, timing).await;
         println!("{}", serde_json::to_string_pretty(&ours)?);
         return Ok(());
     }
