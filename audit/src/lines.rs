@@ -21,6 +21,11 @@ pub struct LineReader {
     buffer: Vec<u8>,
     /// Where the next line starts in `buffer`.
     start: usize,
+    /// How much of the unfinished input (from `start`) was searched for line ends already, and
+    /// the end of the last whole line found there (0 for none): a line longer than a read is
+    /// searched once, not again from its start after every read.
+    searched: usize,
+    whole: usize,
     spare: Spare<u8>,
     /// The input has nothing more to give.
     ended: bool,
@@ -38,6 +43,8 @@ impl LineReader {
             input,
             buffer: Vec::new(),
             start: 0,
+            searched: 0,
+            whole: 0,
             spare: Spare::default(),
             ended: false,
         }
@@ -47,17 +54,20 @@ impl LineReader {
     pub async fn next_line(&mut self) -> Result<Option<&str>, String> {
         loop {
             let rest = &self.buffer[self.start..];
-            let line = match memchr::memchr(b'\n', rest) {
-                Some(length) => Some((self.start, length, length + 1)),
-                None if self.ended && !rest.is_empty() => Some((self.start, rest.len(), rest.len())),
+            let line = match memchr::memchr(b'\n', &rest[self.searched..]) {
+                Some(at) => Some((self.searched + at, self.searched + at + 1)),
+                None if self.ended && !rest.is_empty() => Some((rest.len(), rest.len())),
                 None if self.ended => return Ok(None),
                 None => None,
             };
-            if let Some((start, length, taken)) = line {
+            if let Some((length, taken)) = line {
+                let start = self.start;
                 self.start += taken;
+                (self.searched, self.whole) = (0, 0);
                 let text = std::str::from_utf8(&self.buffer[start..start + length]).map_err(|_| "not UTF-8")?;
                 return Ok(Some(text.strip_suffix('\r').unwrap_or(text)));
             }
+            self.searched = rest.len();
             self.fill().await?;
         }
     }
@@ -66,16 +76,22 @@ impl LineReader {
     pub async fn next_lines(&mut self) -> Result<Option<Text>, String> {
         loop {
             let rest = &self.buffer[self.start..];
-            let whole = match memchr::memrchr(b'\n', rest) {
+            if let Some(at) = memchr::memrchr(b'\n', &rest[self.searched..]) {
+                self.whole = self.searched + at + 1;
+            }
+            self.searched = rest.len();
+            let whole = match self.whole {
                 _ if self.ended => rest.len(),
-                Some(last) if rest.len() >= BLOCK => last + 1,
+                whole if rest.len() >= BLOCK => whole,
                 _ => 0,
             };
             if whole > 0 {
-                // The block keeps this buffer; the unfinished line moves to a recycled one.
+                // The block keeps this buffer; the unfinished line (no line end in it) moves to
+                // a recycled one.
                 let end = self.start + whole;
                 let mut next = self.spare.take();
                 next.extend_from_slice(&self.buffer[end..]);
+                (self.searched, self.whole) = (next.len(), 0);
                 let mut lines = std::mem::replace(&mut self.buffer, next);
                 lines.truncate(end);
                 lines.drain(..self.start);
@@ -146,5 +162,56 @@ impl std::ops::Deref for Text {
 impl Drop for Text {
     fn drop(&mut self) {
         self.spare.give(std::mem::take(&mut self.bytes));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Input, LineReader};
+
+    /// Lines longer than a read, blank lines, CRLF ends and a last line without its end.
+    fn sample() -> (Vec<u8>, Vec<String>) {
+        let long = "x".repeat(600 << 10);
+        let lines = vec![
+            "a".to_owned(),
+            long.clone(),
+            String::new(),
+            "b".to_owned(),
+            long,
+            "c".to_owned(),
+        ];
+        let text = format!("a\n{}\r\n\nb\n{}\nc", lines[1], lines[4]);
+        (text.into_bytes(), lines)
+    }
+
+    fn reader(name: &str, bytes: &[u8]) -> LineReader {
+        let path = std::env::temp_dir().join(format!("partida-lines-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        std::fs::remove_file(&path).expect("remove");
+        LineReader::new(Input::File(Some(file)))
+    }
+
+    #[tokio::test]
+    async fn lines_come_whole_one_at_a_time() {
+        let (bytes, expected) = sample();
+        let mut lines = reader("one", &bytes);
+        let mut read = Vec::new();
+        while let Some(line) = lines.next_line().await.expect("a line") {
+            read.push(line.to_owned());
+        }
+        assert_eq!(read, expected);
+    }
+
+    #[tokio::test]
+    async fn blocks_hold_whole_lines_and_every_byte_once() {
+        let (bytes, _) = sample();
+        let mut lines = reader("blocks", &bytes);
+        let mut read = Vec::new();
+        while let Some(block) = lines.next_lines().await.expect("a block") {
+            assert!(block.ends_with(b"\n") || read.len() + block.len() == bytes.len());
+            read.extend_from_slice(&block);
+        }
+        assert_eq!(read, bytes);
     }
 }

@@ -160,23 +160,34 @@ async fn replay(pool: &PgPool, schema: &str, batch_size: i64) -> anyhow::Result<
             anyhow::Ok(())
         }
     });
-    let mut checkpoint = 0;
-    while let Some((last, mut changes)) = changes_rx.recv().await {
-        let entries = std::mem::take(&mut changes.entries);
-        if entries_tx.send(entries).await.is_err() {
-            break;
+    let written = async {
+        let mut checkpoint = 0;
+        while let Some((last, mut changes)) = changes_rx.recv().await {
+            let entries = std::mem::take(&mut changes.entries);
+            if entries_tx.send(entries).await.is_err() {
+                break;
+            }
+            let mut tx = bulk_transaction(pool).await?;
+            write_changes(&mut tx, schema, &changes).await?;
+            tx.commit().await?;
+            checkpoint = last;
+            tracing::info!(checkpoint, "rebuilding {schema}");
         }
-        let mut tx = bulk_transaction(pool).await?;
-        write_changes(&mut tx, schema, &changes).await?;
-        tx.commit().await?;
-        checkpoint = last;
-        tracing::info!(checkpoint, "rebuilding {schema}");
+        anyhow::Ok(checkpoint)
+    }
+    .await;
+    if let Err(error) = written {
+        // The other stages would go on filling a generation that will never be used.
+        for stage in [&reader, &computer, &entries_writer] {
+            stage.abort();
+        }
+        return Err(error);
     }
     drop(entries_tx);
     entries_writer.await.context("the entries writer panicked")??;
     reader.await.context("the reader panicked")??;
     computer.await.context("the replay panicked")??;
-    Ok(checkpoint)
+    written
 }
 
 /// A transaction for a rebuild's bulk writes. Nobody reads the new generation before the flip,
