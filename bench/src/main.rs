@@ -306,8 +306,8 @@ async fn main() -> anyhow::Result<()> {
     let audit = audit::measure(&args.audit, &api, &args.out, args.keep_export).await?;
     let verify_rate = audit.events as f64 / audit.verify.as_secs_f64().max(1e-9);
     report.notes.push(format!(
-        "W6 exported {} events ({:.1} MB) in {:.1} s; partida-audit verified them in {:.1} s ({:.0} events/s: chain, \
-         Merkle tree, replay through the domain, double entry); sha256sum of the file took {:.2} s.",
+        "W6 exported {} events ({:.1} MB) in {:.1} s; partida-audit verified them in {:.2} s ({:.0} events/s: chain, \
+         Merkle tree, replay through the domain, double entry); sha256sum of the file took {:.2} s (medians of 3 runs each).",
         audit.events,
         audit.bytes as f64 / 1e6,
         audit.export.as_secs_f64(),
