@@ -14,7 +14,7 @@ use crate::source::{Source, SourceError};
 use crate::spare::Spare;
 
 /// Blocks being read at once, ahead of the verifying loop: enough to keep every worker busy,
-/// few enough that memory stays constant (a block is about a megabyte of lines).
+/// few enough that memory stays constant (a block is about 256 KiB of lines).
 const AHEAD: usize = 16;
 
 /// A record with its hash recomputed from its fields and its event decoded: all the verifying

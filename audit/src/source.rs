@@ -168,7 +168,7 @@ impl Source {
     }
 
     /// The next run of records, in the form the source holds them, to be read anywhere (on
-    /// several threads at once, in order): whole lines of about a megabyte, or a page of rows.
+    /// several threads at once, in order): whole lines of about 256 KiB, or a page of rows.
     pub async fn next_block(&mut self) -> Result<Option<Block>, SourceError> {
         match self {
             Self::Lines { what, lines, line } => {

@@ -429,10 +429,8 @@ impl State {
     /// rather than being copied (a replay applies every event it has decided).
     pub fn apply_owned(&mut self, event: Event) {
         match event {
-            Event::TransferPosted(mut transfer) => {
+            Event::TransferPosted(transfer) => {
                 let fingerprint = transfer.fingerprint();
-                // Kept for as long as the state lives: without the spare room decoding left.
-                transfer.postings.shrink_to_fit();
                 self.move_legs(&transfer.postings, Counters::Posted);
                 self.revise(&transfer.postings);
                 self.mark_reversed(&transfer);

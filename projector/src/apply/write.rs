@@ -15,6 +15,7 @@ use super::changes::{AccountRow, Changes, EntryRow, Opening};
 
 /// Parameters are numbered table by table, in the order they are bound in [`write_rows`].
 fn statement(schema: &str) -> String {
+    let entries = insert_entries(schema, 34);
     format!(
         "WITH assets AS (
             INSERT INTO {schema}.assets (code, scale, position, registered_at)
@@ -38,10 +39,7 @@ fn statement(schema: &str) -> String {
                 AS u(i, st, d, c, b, pd, pc, rv, lp, ua, m)
              WHERE a.id = u.i
         ), entries AS (
-            INSERT INTO {schema}.entries (account_id, position, seq, transfer_id, side, amount, debits, credits,
-                                          balance, recorded_at, effective_at)
-            SELECT * FROM UNNEST($34::text[], $35::int8[], $36::int4[], $37::text[], $38::text[], $39::int8[],
-                                 $40::int8[], $41::int8[], $42::int8[], $43::timestamptz[], $44::timestamptz[])
+            {entries}
         ), transfers AS (
             INSERT INTO {schema}.transfers (id, position, postings, metadata, reverses, reversed_by, recorded_at,
                                             effective_at, status, held, expires_at, resolved_position, resolved_at)
@@ -87,6 +85,30 @@ fn bind_entries<'q>(
         .bind(entries.iter().map(|r| r.effective_at).collect::<Vec<_>>())
 }
 
+/// The insert of the entries bound by [`bind_entries`], their arrays numbered from `$first`.
+fn insert_entries(schema: &str, first: usize) -> String {
+    const TYPES: [&str; 11] = [
+        "text",
+        "int8",
+        "int4",
+        "text",
+        "text",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "timestamptz",
+        "timestamptz",
+    ];
+    let arrays: Vec<String> = (first..).zip(TYPES).map(|(n, t)| format!("${n}::{t}[]")).collect();
+    format!(
+        "INSERT INTO {schema}.entries (account_id, position, seq, transfer_id, side, amount, debits, credits,
+                                       balance, recorded_at, effective_at)
+         SELECT * FROM UNNEST({})",
+        arrays.join(", ")
+    )
+}
+
 /// Inserts `entries` alone: for a rebuild, which writes them on a connection of their own
 /// beside the other tables (entries are only ever inserted, so their order does not matter).
 pub(super) async fn write_entries(
@@ -94,13 +116,9 @@ pub(super) async fn write_entries(
     schema: &str,
     entries: &[EntryRow],
 ) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO {schema}.entries (account_id, position, seq, transfer_id, side, amount, debits, credits,
-                                       balance, recorded_at, effective_at)
-         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int4[], $4::text[], $5::text[], $6::int8[],
-                              $7::int8[], $8::int8[], $9::int8[], $10::timestamptz[], $11::timestamptz[])"
-    );
-    bind_entries(sqlx::query(&sql), entries).execute(conn).await?;
+    bind_entries(sqlx::query(&insert_entries(schema, 1)), entries)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
