@@ -83,6 +83,7 @@ async fn follow(
     let mut projection = Projection::load(&pool).await?;
     let mut lock_checked = std::time::Instant::now();
     loop {
+        let started = tokio::time::Instant::now();
         projection.catch_up(&pool, config.batch_size, status).await?;
         // The lock lives exactly as long as its session: check, about once a second, that the
         // session is still there. (Between checks, the compare-and-set keeps a second leader
@@ -106,6 +107,15 @@ async fn follow(
             woke = notified => woke?,
             () = tokio::time::sleep(config.poll_interval()) => {}
             _ = stop.changed() => return Ok(()),
+        }
+        // Woken soon after the last catch-up began: let more events gather first. Whatever notified
+        // meanwhile is read by the next catch-up, so its notifications need no wake-up of their own.
+        tokio::select! {
+            () = tokio::time::sleep_until(started + config.gather_interval()) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+        if let Some(listener) = listener.as_mut() {
+            while listener.next_buffered().is_some() {}
         }
     }
 }

@@ -17,6 +17,10 @@ pub struct BenchArgs {
     /// Long runs: 30 s per measurement instead of 5.
     #[arg(long)]
     full: bool,
+    /// Runs the release binaries already in this directory instead of building them: to compare
+    /// two builds, keep a copy of each and alternate runs.
+    #[arg(long, value_name = "DIR")]
+    binaries: Option<std::path::PathBuf>,
     /// Passed on to partida-bench (`cargo xtask bench -- --help` lists them), e.g.
     /// `-- --keep-export` or `-- --only-w1-clients 64`.
     #[arg(last = true)]
@@ -29,7 +33,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut binaries = up::BINARIES.to_vec();
     binaries.push("partida-bench");
     binaries.push("partida-audit");
-    let bin_dir = up::build(true, &binaries)?;
+    let bin_dir = match &args.binaries {
+        Some(dir) => {
+            if let Some(missing) = binaries.iter().find(|b| !dir.join(b).is_file()) {
+                bail!("{} has no {missing}", dir.display());
+            }
+            dir.clone()
+        }
+        None => up::build(true, &binaries)?,
+    };
     let peer = build_peer(&target)?;
 
     // Declared before the supervisor: dropped after it, so services stop before PostgreSQL.
