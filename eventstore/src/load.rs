@@ -157,10 +157,9 @@ SELECT 'subject', stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NUL
 
 pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<Loaded, sqlx::Error> {
     let wanted = Wanted::of(units);
-    // Planned afresh with the actual arrays every time (an unnamed statement): a cached generic
-    // plan, made while the tables were small, scans them sequentially once they are not.
+    // A generic plan, made again every `REPLAN_INTERVAL` (see the writer): one made while the
+    // tables were small, and kept, would scan them sequentially once they are not.
     let rows = sqlx::query(LOAD_STATE)
-        .persistent(false)
         .bind(as_strs(&wanted.accounts))
         .bind(as_strs(&wanted.assets))
         .bind(as_strs(&wanted.transfers))

@@ -38,6 +38,10 @@ impl WriterConfig {
             ("lock_timeout", "0"),
             ("statement_timeout", "0"),
             ("idle_in_transaction_session_timeout", "30s"),
+            // Its statements are planned once, not per batch (planning the state query was a
+            // quarter of the writer backend's work); see `REPLAN_INTERVAL` for how the plans
+            // keep up with the tables.
+            ("plan_cache_mode", "force_generic_plan"),
         ]);
         Self {
             connect_options,
@@ -201,6 +205,7 @@ impl Writer {
             jobs,
             connection: None,
             connected: connected.clone(),
+            planned_at: Instant::now(),
         };
         (Self { queue, connected }, WriterTask(tokio::spawn(task.run())))
     }
@@ -249,11 +254,18 @@ impl Writer {
     }
 }
 
+/// How long the writer's cached plans live. A plan chosen while a table was small (a scan of it)
+/// would otherwise be kept as it grows, until the table's statistics change; planned afresh, the
+/// planner sees the table's current size.
+const REPLAN_INTERVAL: Duration = Duration::from_secs(1);
+
 struct Task {
     config: WriterConfig,
     jobs: mpsc::Receiver<Job>,
     connection: Option<PgConnection>,
     connected: Arc<AtomicBool>,
+    /// When the connection's statements were last prepared afresh.
+    planned_at: Instant,
 }
 
 impl Task {
@@ -272,6 +284,7 @@ impl Task {
                 let answers: Results = results.by_ref().take(job.submissions.len()).collect();
                 let _ = job.reply.send(answers);
             }
+            self.replan_when_due().await;
         }
         if let Some(connection) = self.connection.take() {
             let _ = connection.close().await;
@@ -346,11 +359,30 @@ impl Task {
         result
     }
 
+    /// Drops the connection's prepared statements once `REPLAN_INTERVAL` has passed, so the
+    /// next batch plans them with the tables as they are now.
+    async fn replan_when_due(&mut self) {
+        if self.planned_at.elapsed() < REPLAN_INTERVAL {
+            return;
+        }
+        self.planned_at = Instant::now();
+        if let Some(connection) = self.connection.as_mut()
+            && let Err(error) = connection.clear_cached_statements().await
+        {
+            tracing::warn!(%error, "writer connection lost while dropping its plans");
+            self.connection = None;
+            self.connected.store(false, Ordering::Relaxed);
+        }
+    }
+
     async fn connection(&mut self) -> Option<&mut PgConnection> {
         if self.connection.is_none() {
             let connect = self.config.connect_options.connect();
             match tokio::time::timeout(self.config.connect_timeout, connect).await {
-                Ok(Ok(connection)) => self.connection = Some(connection),
+                Ok(Ok(connection)) => {
+                    self.connection = Some(connection);
+                    self.planned_at = Instant::now();
+                }
                 Ok(Err(error)) => tracing::warn!(%error, "writer cannot connect"),
                 Err(_) => tracing::warn!("writer connection attempt timed out"),
             }
