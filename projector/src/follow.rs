@@ -1,9 +1,10 @@
 //! Leadership and the follow loop.
 
+use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 
@@ -13,7 +14,9 @@ use crate::{Config, Status};
 /// The session advisory lock that makes one projector the leader ("partida" + projection 1).
 const LEADER_LOCK: i64 = 0x7061_7274_6964_6101;
 
-const LOCK_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the leader checks that its lock's session is alive, and plans its statements afresh
+/// (so the plans follow the read tables' sizes).
+const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Leads or waits to lead until `stop`; recovers from every database failure by starting over.
 pub(crate) async fn run(config: Config, status: Arc<Status>, mut stop: watch::Receiver<bool>) {
@@ -68,32 +71,42 @@ async fn follow(
     lock: &mut PgConnection,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let pool = PgPoolOptions::new()
-        .max_connections(3)
-        .connect(&config.database_url)
-        .await?;
+    // The follower's own session reads and applies every batch. Its statements are planned
+    // generically, once, not per batch; and planned afresh every `CHECK_INTERVAL`. A generic plan
+    // kept from while the read tables were small (a fresh ledger opening its accounts, not yet
+    // analysed) hashed every batch and scanned the whole read `accounts` table for the rest of a
+    // bench run.
+    let options =
+        PgConnectOptions::from_str(&config.database_url)?.options([("plan_cache_mode", "force_generic_plan")]);
+    let mut session = PgConnection::connect_with(&options)
+        .await
+        .context("connecting the follower's session")?;
     let mut listener = match config.listen_notifications {
         true => {
-            let mut listener = PgListener::connect_with(&pool).await?;
+            let mut listener = PgListener::connect(&config.database_url).await?;
             listener.listen(partida_eventstore::EVENTS_CHANNEL).await?;
             Some(listener)
         }
         false => None,
     };
-    let mut projection = Projection::load(&pool).await?;
-    let mut lock_checked = std::time::Instant::now();
+    let mut projection = Projection::load(&mut session).await?;
+    let mut checked = std::time::Instant::now();
     loop {
         let started = tokio::time::Instant::now();
-        projection.catch_up(&pool, config.batch_size, status).await?;
-        // The lock lives exactly as long as its session: check, about once a second, that the
-        // session is still there. (Between checks, the compare-and-set keeps a second leader
-        // from applying anything twice.)
-        if lock_checked.elapsed() >= LOCK_CHECK_INTERVAL {
+        projection.catch_up(&mut session, config.batch_size, status).await?;
+        if checked.elapsed() >= CHECK_INTERVAL {
+            // The lock lives exactly as long as its session: check that the session is still
+            // there. (Between checks, the compare-and-set keeps a second leader from applying
+            // anything twice.)
             sqlx::query("SELECT 1")
                 .execute(&mut *lock)
                 .await
                 .context("the leader lock session is gone")?;
-            lock_checked = std::time::Instant::now();
+            session
+                .clear_cached_statements()
+                .await
+                .context("dropping the follower's plans")?;
+            checked = std::time::Instant::now();
         }
         let notified = async {
             match listener.as_mut() {

@@ -4,7 +4,7 @@ mod changes;
 mod write;
 
 use partida_eventstore::{StoredEvent, events_after};
-use sqlx::{Executor, PgConnection, PgPool};
+use sqlx::{Executor, PgConnection};
 
 pub(crate) use changes::{Cache, Changes, EntryRow, TABLES};
 
@@ -29,11 +29,11 @@ pub(crate) struct Projection {
 }
 
 impl Projection {
-    pub async fn load(pool: &PgPool) -> Result<Self, ApplyError> {
+    pub async fn load(conn: &mut PgConnection) -> Result<Self, ApplyError> {
         let (generation, checkpoint): (i32, i64) =
             sqlx::query_as("SELECT generation, checkpoint FROM projections WHERE name = $1")
                 .bind(PROJECTION)
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?;
         Ok(Self { generation, checkpoint })
     }
@@ -41,11 +41,16 @@ impl Projection {
     /// Applies every event after the checkpoint, `batch_size` per transaction. When someone else
     /// moved the pointer (a rebuild switched generations, or another projector won a race), it
     /// reloads the pointer and goes on from there.
-    pub async fn catch_up(&mut self, pool: &PgPool, batch_size: i64, status: &Status) -> Result<(), ApplyError> {
+    pub async fn catch_up(
+        &mut self,
+        conn: &mut PgConnection,
+        batch_size: i64,
+        status: &Status,
+    ) -> Result<(), ApplyError> {
         loop {
-            match self.catch_up_once(pool, batch_size, status).await {
+            match self.catch_up_once(conn, batch_size, status).await {
                 Err(ApplyError::LostRace { expected }) => {
-                    *self = Self::load(pool).await?;
+                    *self = Self::load(conn).await?;
                     tracing::info!(
                         expected,
                         generation = self.generation,
@@ -58,14 +63,19 @@ impl Projection {
         }
     }
 
-    async fn catch_up_once(&mut self, pool: &PgPool, batch_size: i64, status: &Status) -> Result<(), ApplyError> {
+    async fn catch_up_once(
+        &mut self,
+        conn: &mut PgConnection,
+        batch_size: i64,
+        status: &Status,
+    ) -> Result<(), ApplyError> {
         loop {
-            let events = events_after(pool, self.checkpoint, batch_size).await?;
+            let events = events_after(&mut *conn, self.checkpoint, batch_size).await?;
             let Some(last) = events.last().map(|e| e.position) else {
                 status.set_progress(self.checkpoint, self.checkpoint);
                 return Ok(());
             };
-            self.apply(pool, &events).await?;
+            self.apply(conn, &events).await?;
             status.set_progress(last, last);
             status.batch_applied();
             if (events.len() as i64) < batch_size {
@@ -76,7 +86,7 @@ impl Projection {
     }
 
     /// One transaction: move the checkpoint (compare-and-set), then write the batch's effects.
-    async fn apply(&mut self, pool: &PgPool, events: &[StoredEvent]) -> Result<(), ApplyError> {
+    async fn apply(&mut self, conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ApplyError> {
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             return Ok(());
         };
@@ -86,11 +96,10 @@ impl Projection {
                 found: first.position,
             });
         }
-        let mut conn = pool.acquire().await?;
-        let applied = self.apply_in_transaction(&mut conn, events, last.position).await;
+        let applied = self.apply_in_transaction(conn, events, last.position).await;
         if applied.is_err() {
-            // A failed statement leaves the transaction aborted: end it before the connection
-            // goes back to the pool (if this fails too, the connection is broken and dropped).
+            // A failed statement leaves the transaction aborted: end it before the connection is
+            // used again (if this fails too, the connection is broken and the follower starts over).
             let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
         }
         applied?;
