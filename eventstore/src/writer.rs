@@ -42,6 +42,10 @@ impl WriterConfig {
             // quarter of the writer backend's work); see `REPLAN_INTERVAL` for how the plans
             // keep up with the tables.
             ("plan_cache_mode", "force_generic_plan"),
+            // Its statements probe keys. A parallel plan here is a misestimate (seen during
+            // the bench's holds: the state query ran with parallel workers), and its workers
+            // take the cores every other session needs.
+            ("max_parallel_workers_per_gather", "0"),
         ]);
         Self {
             connect_options,

@@ -76,8 +76,11 @@ async fn follow(
     // kept from while the read tables were small (a fresh ledger opening its accounts, not yet
     // analysed) hashed every batch and scanned the whole read `accounts` table for the rest of a
     // bench run.
-    let options =
-        PgConnectOptions::from_str(&config.database_url)?.options([("plan_cache_mode", "force_generic_plan")]);
+    // Never a parallel plan: its statements probe keys, as the writer's do.
+    let options = PgConnectOptions::from_str(&config.database_url)?.options([
+        ("plan_cache_mode", "force_generic_plan"),
+        ("max_parallel_workers_per_gather", "0"),
+    ]);
     let mut session = PgConnection::connect_with(&options)
         .await
         .context("connecting the follower's session")?;
