@@ -165,8 +165,7 @@ SELECT 'subject', stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NUL
 
 pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<Loaded, sqlx::Error> {
     let wanted = Wanted::of(units);
-    // A generic plan, made again every `REPLAN_INTERVAL` (see the writer): one made while the
-    // tables were small, and kept, would scan them sequentially once they are not.
+    // A generic plan, made again every `PLAN_LIFETIME` (see `probing`).
     let rows = sqlx::query(LOAD_STATE)
         .bind(as_strs(&wanted.accounts))
         .bind(as_strs(&wanted.assets))

@@ -34,18 +34,10 @@ impl WriterConfig {
         // wait is how writers queue. Its transactions never wait on the application between
         // statements, so one idle in a transaction is a stuck writer: PostgreSQL ends it and
         // frees the head for the other instances (its commands are answered as failed).
-        let connect_options = connect_options.application_name("partida-writer").options([
+        let connect_options = crate::probing_keys(connect_options.application_name("partida-writer")).options([
             ("lock_timeout", "0"),
             ("statement_timeout", "0"),
             ("idle_in_transaction_session_timeout", "30s"),
-            // Its statements are planned once, not per batch (planning the state query was a
-            // quarter of the writer backend's work); see `REPLAN_INTERVAL` for how the plans
-            // keep up with the tables.
-            ("plan_cache_mode", "force_generic_plan"),
-            // Its statements probe keys. A parallel plan here is a misestimate (seen during
-            // the bench's holds: the state query ran with parallel workers), and its workers
-            // take the cores every other session needs.
-            ("max_parallel_workers_per_gather", "0"),
         ]);
         Self {
             connect_options,
@@ -258,11 +250,6 @@ impl Writer {
     }
 }
 
-/// How long the writer's cached plans live. A plan chosen while a table was small (a scan of it)
-/// would otherwise be kept as it grows, until the table's statistics change; planned afresh, the
-/// planner sees the table's current size.
-const REPLAN_INTERVAL: Duration = Duration::from_secs(1);
-
 struct Task {
     config: WriterConfig,
     jobs: mpsc::Receiver<Job>,
@@ -363,10 +350,10 @@ impl Task {
         result
     }
 
-    /// Drops the connection's prepared statements once `REPLAN_INTERVAL` has passed, so the
-    /// next batch plans them with the tables as they are now.
+    /// Drops the connection's prepared statements once their plans are [`crate::PLAN_LIFETIME`]
+    /// old, so the next batch plans them with the tables as they are now.
     async fn replan_when_due(&mut self) {
-        if self.planned_at.elapsed() < REPLAN_INTERVAL {
+        if self.planned_at.elapsed() < crate::PLAN_LIFETIME {
             return;
         }
         self.planned_at = Instant::now();

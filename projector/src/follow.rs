@@ -14,9 +14,9 @@ use crate::{Config, Status};
 /// The session advisory lock that makes one projector the leader ("partida" + projection 1).
 const LEADER_LOCK: i64 = 0x7061_7274_6964_6101;
 
-/// How often the leader checks that its lock's session is alive, and plans its statements afresh
-/// (so the plans follow the read tables' sizes).
-const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the leader checks that its lock's session is alive, and drops its follower session's
+/// plans (so they follow the read tables' sizes).
+const CHECK_INTERVAL: std::time::Duration = partida_eventstore::PLAN_LIFETIME;
 
 /// Leads or waits to lead until `stop`; recovers from every database failure by starting over.
 pub(crate) async fn run(config: Config, status: Arc<Status>, mut stop: watch::Receiver<bool>) {
@@ -71,16 +71,11 @@ async fn follow(
     lock: &mut PgConnection,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    // The follower's own session reads and applies every batch. Its statements are planned
-    // generically, once, not per batch; and planned afresh every `CHECK_INTERVAL`. A generic plan
-    // kept from while the read tables were small (a fresh ledger opening its accounts, not yet
-    // analysed) hashed every batch and scanned the whole read `accounts` table for the rest of a
-    // bench run.
-    // Never a parallel plan: its statements probe keys, as the writer's do.
-    let options = PgConnectOptions::from_str(&config.database_url)?.options([
-        ("plan_cache_mode", "force_generic_plan"),
-        ("max_parallel_workers_per_gather", "0"),
-    ]);
+    // The follower's own session reads and applies every batch; its statements only probe keys
+    // (`partida_eventstore::probing_keys`). A generic plan kept from while the read tables were
+    // small (a fresh ledger opening its accounts) had scanned the whole read `accounts` table on
+    // every batch for the rest of a bench run.
+    let options = partida_eventstore::probing_keys(PgConnectOptions::from_str(&config.database_url)?);
     let mut session = PgConnection::connect_with(&options)
         .await
         .context("connecting the follower's session")?;
