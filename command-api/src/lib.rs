@@ -61,7 +61,7 @@ impl Application {
         writer_config.max_batch_commands = config.max_batch_commands;
         writer_config.max_batch_postings = config.max_batch_postings;
         // For what is not the writer's: token lookups, subject keys and signing rounds.
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = partida_eventstore::pool_options()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(3))
             .connect_lazy_with(partida_eventstore::with_session_timeouts(

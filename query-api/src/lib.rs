@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::http::Method;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
 
 pub use config::{Cli, Config};
@@ -40,7 +40,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(config.read_url()).context("parsing the read database URL")?;
-        let pool = PgPoolOptions::new()
+        let pool = partida_eventstore::pool_options()
             .max_connections(config.max_connections)
             .acquire_timeout(std::time::Duration::from_millis(config.acquire_timeout_ms))
             .connect_lazy_with(partida_eventstore::with_session_timeouts(
