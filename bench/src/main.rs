@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
     // W1: single transfers, the projector running.
     let mut w1 = Vec::new();
     if args.only_reads {
+        progress("W5 reads, 64 clients");
         for entries in [false, true] {
             let ours = workloads::reads(&api, entries, 64, ACCOUNTS, timing).await;
             println!("{}", serde_json::to_string(&ours)?);
@@ -372,6 +373,10 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A step of the run, stamped with the wall-clock time (UTC) so it can be matched against
+/// PostgreSQL's log and a profiler's samples.
 fn progress(what: &str) {
-    eprintln!("partida-bench: {what}");
+    let now = time::OffsetDateTime::now_utc();
+    let (hour, minute, second, milli) = now.to_hms_milli();
+    eprintln!("partida-bench {hour:02}:{minute:02}:{second:02}.{milli:03}: {what}");
 }
