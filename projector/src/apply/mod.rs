@@ -70,6 +70,7 @@ impl Projection {
         status: &Status,
     ) -> Result<(), ApplyError> {
         loop {
+            let started = std::time::Instant::now();
             let events = events_after(&mut *conn, self.checkpoint, batch_size).await?;
             let Some(last) = events.last().map(|e| e.position) else {
                 status.set_progress(self.checkpoint, self.checkpoint);
@@ -78,6 +79,8 @@ impl Projection {
             self.apply(conn, &events).await?;
             status.set_progress(last, last);
             status.batch_applied();
+            metrics::histogram!("partida_projector_batch_events").record(events.len() as f64);
+            metrics::histogram!("partida_projector_batch_seconds").record(started.elapsed().as_secs_f64());
             if (events.len() as i64) < batch_size {
                 // That read reached the head: nothing more until the next wake-up.
                 return Ok(());
@@ -85,7 +88,9 @@ impl Projection {
         }
     }
 
-    /// One transaction: move the checkpoint (compare-and-set), then write the batch's effects.
+    /// One commit: the batch's effects, written only if the checkpoint moves from where this
+    /// projector left it (compare-and-set in the same statement). A concurrent projector's
+    /// statement waits on the pointer row, then finds it moved and writes nothing.
     async fn apply(&mut self, conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ApplyError> {
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             return Ok(());
@@ -96,40 +101,39 @@ impl Projection {
                 found: first.position,
             });
         }
-        let applied = self.apply_in_transaction(conn, events, last.position).await;
-        if applied.is_err() {
-            // A failed statement leaves the transaction aborted: end it before the connection is
-            // used again (if this fails too, the connection is broken and the follower starts over).
-            let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
-        }
-        applied?;
-        self.checkpoint = last.position;
-        Ok(())
-    }
-
-    async fn apply_in_transaction(
-        &self,
-        conn: &mut PgConnection,
-        events: &[StoredEvent],
-        last: i64,
-    ) -> Result<(), ApplyError> {
-        // BEGIN and the compare-and-set in one round trip (the values are integers). The pointer
-        // row is the projection's lock: a concurrent writer blocks here, then finds the checkpoint
-        // (or the generation) moved and applies nothing.
-        let begin = format!(
-            "BEGIN; UPDATE projections SET checkpoint = {last}, updated_at = now() \
-              WHERE name = '{PROJECTION}' AND generation = {} AND checkpoint = {}",
-            self.generation, self.checkpoint
-        );
-        let moved = conn.execute(sqlx::raw_sql(&begin)).await?.rows_affected();
-        if moved != 1 {
-            // The caller ends the transaction, as for every error.
+        let schema = schema_name(self.generation);
+        // Read outside the write's transaction: whatever changed these rows since moved the
+        // checkpoint too, and then the guarded write below writes nothing.
+        let changes = changes::Changes::compute(conn, &schema, events).await?;
+        let guard = write::Move {
+            generation: self.generation,
+            from: self.checkpoint,
+            to: last.position,
+        };
+        let moved = if changes.erased.is_empty() {
+            // One statement, its own transaction.
+            write::write(conn, &schema, &changes, Some(guard)).await?
+        } else {
+            // Erasures take more statements: one transaction around them all.
+            conn.execute(sqlx::raw_sql("BEGIN")).await?;
+            let written = write::write(conn, &schema, &changes, Some(guard)).await;
+            let end = if matches!(written, Ok(true)) {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            // If this fails, the connection is broken and the follower starts over.
+            let ended = conn.execute(sqlx::raw_sql(end)).await;
+            let written = written?;
+            ended?;
+            written
+        };
+        if !moved {
             return Err(ApplyError::LostRace {
                 expected: self.checkpoint,
             });
         }
-        apply_events(conn, &schema_name(self.generation), events).await?;
-        conn.execute(sqlx::raw_sql("COMMIT")).await?;
+        self.checkpoint = last.position;
         Ok(())
     }
 }
@@ -141,13 +145,13 @@ pub(crate) async fn apply_events(
     events: &[StoredEvent],
 ) -> Result<(), ApplyError> {
     let changes = changes::Changes::compute(conn, schema, events).await?;
-    write::write(conn, schema, &changes).await?;
+    write::write(conn, schema, &changes, None).await?;
     Ok(())
 }
 
 /// Writes already computed changes into the tables in `schema`, inside the caller's transaction.
 pub(crate) async fn write_changes(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), ApplyError> {
-    write::write(conn, schema, changes).await?;
+    write::write(conn, schema, changes, None).await?;
     Ok(())
 }
 

@@ -9,17 +9,45 @@ use partida_eventstore::personal;
 use serde_json::Value;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{PgConnection, Postgres};
+use sqlx::{PgConnection, Postgres, Row};
 
 use super::changes::{AccountRow, Changes, EntryRow, Opening};
+use crate::PROJECTION;
 
-/// Parameters are numbered table by table, in the order they are bound in [`write_rows`].
-fn statement(schema: &str) -> String {
+/// The projection pointer's move that a live batch's writes depend on: from checkpoint `from`
+/// of generation `generation` to `to`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Move {
+    pub generation: i32,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// Parameters are numbered table by table, in the order they are bound in [`write_rows`]; a
+/// guarded statement's move is `$69`-`$71`. Guarded, the statement first moves the pointer
+/// (compare-and-set) and writes every row only if that moved it: a batch is one statement and,
+/// outside a transaction, one commit. Its one result row says whether it moved the pointer (a
+/// rebuild's unguarded statement always says so).
+fn statement(schema: &str, guarded: bool) -> String {
+    let (moved, guard) = if guarded {
+        (
+            format!(
+                "moved AS (
+                    UPDATE projections SET checkpoint = $69, updated_at = now()
+                     WHERE name = '{PROJECTION}' AND generation = $70 AND checkpoint = $71
+                    RETURNING 1
+                ), "
+            ),
+            "EXISTS (SELECT FROM moved)",
+        )
+    } else {
+        (String::new(), "true")
+    };
     let entries = insert_entries(schema, 34);
     format!(
-        "WITH assets AS (
+        "WITH {moved}assets AS (
             INSERT INTO {schema}.assets (code, scale, position, registered_at)
-            SELECT * FROM UNNEST($1::text[], $2::int2[], $3::int8[], $4::timestamptz[])
+            SELECT * FROM UNNEST($1::text[], $2::int2[], $3::int8[], $4::timestamptz[]) WHERE {guard}
         ), opened AS (
             INSERT INTO {schema}.accounts (id, asset, name, normal_side, debits_must_not_exceed_credits,
                 credits_must_not_exceed_debits, metadata, status, debits, credits, balance, pending_debits,
@@ -29,6 +57,7 @@ fn statement(schema: &str) -> String {
                           $12::text[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[],
                           $18::int8[], $19::int8[], $20::int8[], $21::timestamptz[], $22::timestamptz[])
                 AS u(i, a, n, s, f1, f2, m, st, d, c, b, pd, pc, rv, op, lp, oa, ua)
+             WHERE {guard}
         ), updated AS (
             UPDATE {schema}.accounts a
                SET status = u.st, debits = u.d, credits = u.c, balance = u.b, pending_debits = u.pd,
@@ -37,9 +66,9 @@ fn statement(schema: &str) -> String {
               FROM UNNEST($23::text[], $24::text[], $25::int8[], $26::int8[], $27::int8[], $28::int8[],
                           $29::int8[], $30::int8[], $31::int8[], $32::timestamptz[], $33::text[])
                 AS u(i, st, d, c, b, pd, pc, rv, lp, ua, m)
-             WHERE a.id = u.i
+             WHERE a.id = u.i AND {guard}
         ), entries AS (
-            {entries}
+            {entries} WHERE {guard}
         ), transfers AS (
             INSERT INTO {schema}.transfers (id, position, postings, metadata, reverses, reversed_by, recorded_at,
                                             effective_at, status, held, expires_at, resolved_position, resolved_at)
@@ -47,6 +76,7 @@ fn statement(schema: &str) -> String {
               FROM UNNEST($45::text[], $46::int8[], $47::text[], $48::text[], $49::text[], $50::text[],
                           $51::timestamptz[], $52::timestamptz[], $53::text[], $54::text[], $55::timestamptz[],
                           $56::int8[], $57::timestamptz[]) AS u(i, p, ps, m, r, rb, at, ea, st, h, x, rp, ra)
+             WHERE {guard}
         ), earlier AS (
             UPDATE {schema}.transfers t
                SET status = coalesce(u.st, t.status), postings = coalesce(u.ps::jsonb, t.postings),
@@ -55,13 +85,15 @@ fn statement(schema: &str) -> String {
                    metadata = CASE WHEN u.m IS NULL THEN t.metadata ELSE metadata_patched(t.metadata, u.m::jsonb) END
               FROM UNNEST($58::text[], $59::text[], $60::text[], $61::int8[], $62::timestamptz[], $63::text[],
                           $64::text[]) AS u(i, st, ps, rp, ra, rb, m)
-             WHERE t.id = u.i
+             WHERE t.id = u.i AND {guard}
+        ), totals AS (
+            INSERT INTO {schema}.totals AS t (asset, posted, accounts, transfers)
+            SELECT * FROM UNNEST($65::text[], $66::int8[], $67::int8[], $68::int8[]) WHERE {guard}
+            ON CONFLICT (asset) DO UPDATE SET posted = t.posted + EXCLUDED.posted,
+                                              accounts = t.accounts + EXCLUDED.accounts,
+                                              transfers = t.transfers + EXCLUDED.transfers
         )
-        INSERT INTO {schema}.totals AS t (asset, posted, accounts, transfers)
-        SELECT * FROM UNNEST($65::text[], $66::int8[], $67::int8[], $68::int8[])
-        ON CONFLICT (asset) DO UPDATE SET posted = t.posted + EXCLUDED.posted,
-                                          accounts = t.accounts + EXCLUDED.accounts,
-                                          transfers = t.transfers + EXCLUDED.transfers"
+        SELECT {guard}"
     )
 }
 
@@ -140,10 +172,20 @@ fn erase_statement(schema: &str) -> String {
     )
 }
 
-pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
-    write_rows(conn, schema, changes).await?;
+/// Writes `changes` into the tables in `schema`, guarded by `guard` when given; `false` when the
+/// guard's move failed and nothing was written. With erasures it takes more than one statement,
+/// so the caller must have opened a transaction.
+pub(super) async fn write(
+    conn: &mut PgConnection,
+    schema: &str,
+    changes: &Changes,
+    guard: Option<Move>,
+) -> Result<bool, sqlx::Error> {
+    if !write_rows(conn, schema, changes, guard).await? {
+        return Ok(false);
+    }
     if changes.erased.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     // After the rows: the batch's own rows may hold what it erases (opened while the key
     // still existed, when an earlier batch's read raced the erasure). In every generation, not
@@ -162,10 +204,15 @@ pub(super) async fn write(conn: &mut PgConnection, schema: &str, changes: &Chang
                 .await?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
-async fn write_rows(conn: &mut PgConnection, schema: &str, changes: &Changes) -> Result<(), sqlx::Error> {
+async fn write_rows(
+    conn: &mut PgConnection,
+    schema: &str,
+    changes: &Changes,
+    guard: Option<Move>,
+) -> Result<bool, sqlx::Error> {
     let assets = &changes.assets;
     let opened: Vec<(&String, &AccountRow, &Opening)> = changes
         .accounts
@@ -181,7 +228,7 @@ async fn write_rows(conn: &mut PgConnection, schema: &str, changes: &Changes) ->
     let transfers = &changes.transfers;
     let earlier = &changes.earlier;
     let totals = &changes.totals;
-    let sql = statement(schema);
+    let sql = statement(schema, guard.is_some());
     let query = sqlx::query(&sql)
         // assets
         .bind(assets.iter().map(|r| r.code.as_str()).collect::<Vec<_>>())
@@ -244,7 +291,7 @@ async fn write_rows(conn: &mut PgConnection, schema: &str, changes: &Changes) ->
                 .map(|(_, r)| r.metadata_patch.as_ref().map(json_text))
                 .collect::<Vec<_>>(),
         );
-    bind_entries(query, entries)
+    let query = bind_entries(query, entries)
         // transfers applied in this batch, as it leaves them
         .bind(transfers.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
         .bind(transfers.iter().map(|r| r.position).collect::<Vec<_>>())
@@ -321,8 +368,10 @@ async fn write_rows(conn: &mut PgConnection, schema: &str, changes: &Changes) ->
         .bind(totals.keys().map(String::as_str).collect::<Vec<_>>())
         .bind(totals.values().map(|t| t.posted).collect::<Vec<_>>())
         .bind(totals.values().map(|t| t.accounts).collect::<Vec<_>>())
-        .bind(totals.values().map(|t| t.transfers).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .bind(totals.values().map(|t| t.transfers).collect::<Vec<_>>());
+    let query = match guard {
+        Some(Move { generation, from, to }) => query.bind(to).bind(generation).bind(from),
+        None => query,
+    };
+    query.fetch_one(&mut *conn).await?.try_get(0)
 }
