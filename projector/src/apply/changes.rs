@@ -298,7 +298,60 @@ pub(crate) struct Cache {
     holds: HashMap<String, Vec<Posting>>,
 }
 
+/// The account rows as the live projector's own writes left them, so that a batch reads from its
+/// tables only the accounts it has not written before. It is true only while every write is this
+/// projector's: emptied on any failure, and a lost race starts a new projection with a new one.
+/// Emptied, too, whenever it would grow past `LIVE_ACCOUNTS_BOUND` rows.
+#[derive(Default)]
+pub(crate) struct LiveAccounts(HashMap<String, AccountRow>);
+
+/// About 20 MB of account rows.
+const LIVE_ACCOUNTS_BOUND: usize = 100_000;
+
+impl LiveAccounts {
+    /// `changes` are written: their account rows are what the next batch finds.
+    pub fn written(&mut self, changes: &Changes) {
+        if self.0.len() + changes.accounts.len() > LIVE_ACCOUNTS_BOUND {
+            self.0.clear();
+        }
+        for (id, row) in &changes.accounts {
+            self.0.insert(id.clone(), row.settled());
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 impl Changes {
+    /// The changes of `events`, starting from the account rows in `live` and, for the others, in
+    /// the tables of `schema` (holds are always read from the tables).
+    pub async fn compute_live(
+        conn: &mut PgConnection,
+        schema: &str,
+        events: &[StoredEvent],
+        live: &LiveAccounts,
+    ) -> Result<Self, ApplyError> {
+        let keys = Keys::for_events(&mut *conn, events).await?;
+        let decoded = decode(events, &keys)?;
+        let holds = load_holds(conn, schema, &resolved_not_opened(&decoded)).await?;
+        let mut changes = Self::default();
+        let mut unknown = Vec::new();
+        for id in touched_not_opened(&decoded, &holds) {
+            match live.0.get(id) {
+                Some(row) => {
+                    changes.accounts.insert(id.to_owned(), row.settled());
+                }
+                None => unknown.push(id),
+            }
+        }
+        changes.load_accounts(conn, schema, &unknown).await?;
+        changes.holds = holds;
+        changes.apply_all(&decoded);
+        Ok(changes)
+    }
+
     /// The changes of `events`, starting from the account rows and holds in the tables of
     /// `schema`.
     pub async fn compute(conn: &mut PgConnection, schema: &str, events: &[StoredEvent]) -> Result<Self, ApplyError> {

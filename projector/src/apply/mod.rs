@@ -6,6 +6,7 @@ mod write;
 use partida_eventstore::{StoredEvent, events_after};
 use sqlx::{Executor, PgConnection};
 
+use changes::LiveAccounts;
 pub(crate) use changes::{Cache, Changes, EntryRow, TABLES};
 
 use crate::{PROJECTION, Status};
@@ -26,6 +27,7 @@ pub(crate) enum ApplyError {
 pub(crate) struct Projection {
     generation: i32,
     checkpoint: i64,
+    accounts: LiveAccounts,
 }
 
 impl Projection {
@@ -35,7 +37,11 @@ impl Projection {
                 .bind(PROJECTION)
                 .fetch_one(&mut *conn)
                 .await?;
-        Ok(Self { generation, checkpoint })
+        Ok(Self {
+            generation,
+            checkpoint,
+            accounts: LiveAccounts::default(),
+        })
     }
 
     /// Applies every event after the checkpoint, `batch_size` per transaction. When someone else
@@ -101,14 +107,22 @@ impl Projection {
                 found: first.position,
             });
         }
+        let written = self.write(conn, events, last.position).await;
+        if written.is_err() {
+            self.accounts.clear();
+        }
+        written
+    }
+
+    async fn write(&mut self, conn: &mut PgConnection, events: &[StoredEvent], last: i64) -> Result<(), ApplyError> {
         let schema = schema_name(self.generation);
         // Read outside the write's transaction: whatever changed these rows since moved the
         // checkpoint too, and then the guarded write below writes nothing.
-        let changes = changes::Changes::compute(conn, &schema, events).await?;
+        let changes = changes::Changes::compute_live(conn, &schema, events, &self.accounts).await?;
         let guard = write::Move {
             generation: self.generation,
             from: self.checkpoint,
-            to: last.position,
+            to: last,
         };
         let moved = if changes.erased.is_empty() {
             // One statement, its own transaction.
@@ -133,7 +147,8 @@ impl Projection {
                 expected: self.checkpoint,
             });
         }
-        self.checkpoint = last.position;
+        self.accounts.written(&changes);
+        self.checkpoint = last;
         Ok(())
     }
 }
