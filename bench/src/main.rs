@@ -23,7 +23,12 @@ use crate::report::{Machine, Measurement, Report, Target};
 use crate::workloads::Timing;
 
 #[derive(Parser)]
-#[command(name = "partida-bench", about = "Partida's benchmark workloads and baselines")]
+// A flag given twice counts once: `cargo xtask bench --full -- --full` passes `--full` from both.
+#[command(
+    name = "partida-bench",
+    about = "Partida's benchmark workloads and baselines",
+    args_override_self = true
+)]
 struct Args {
     #[arg(long)]
     command_url: String,
