@@ -1,5 +1,8 @@
-//! Writes a decided batch in one statement: every table's rows as `UNNEST` arrays in
-//! data-modifying CTEs, the head moved and the notification sent in the same statement. One round
+//! Writes a decided batch in one statement: every table's rows as arrays in data-modifying CTEs,
+//! the head moved and the notification sent in the same statement. The arrays are unnested in the
+//! select list (`SELECT unnest($1), unnest($2), ...`, zipped as a multi-argument `UNNEST` zips
+//! them): a `FROM UNNEST(...)` first copies its rows into a tuplestore, which took longer than the
+//! insert itself for 16,000 rows (`EXPLAIN ANALYZE`: 24-26 ms against 10 ms). One round
 //! trip whatever the batch size; the database's checks (the chain trigger, the head trigger, the
 //! limit constraints) run at its end, over everything it wrote. An erasure destroys its subject's
 //! key in the same statement, so the event and the key's destruction commit together.
@@ -18,20 +21,20 @@ const WRITE_BATCH: &str = "
 WITH new_events AS (
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version,
                         data, metadata, recorded_at, prev_hash, hash)
-    SELECT p, i, s, v, t, sv, d::jsonb, m::jsonb, $7, ph, h
-      FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::int4[],
-                  $8::text[], $9::text[], $10::bytea[], $11::bytea[]) AS u(p, i, s, v, t, sv, d, m, ph, h)
+    SELECT unnest($1::int8[]), unnest($2::uuid[]), unnest($3::text[]), unnest($4::int8[]), unnest($5::text[]),
+           unnest($6::int4[]), unnest($8::text[])::jsonb, unnest($9::text[])::jsonb, $7, unnest($10::bytea[]),
+           unnest($11::bytea[])
 ), assets AS (
     INSERT INTO write_assets (code, scale, posted, position, held)
-    SELECT * FROM UNNEST($12::text[], $13::int2[], $14::int8[], $15::int8[], $36::int8[])
+    SELECT unnest($12::text[]), unnest($13::int2[]), unnest($14::int8[]), unnest($15::int8[]), unnest($36::int8[])
     ON CONFLICT (code) DO UPDATE SET posted = EXCLUDED.posted, held = EXCLUDED.held
 ), accounts AS (
     INSERT INTO write_accounts (id, asset, normal_side, debits_must_not_exceed_credits,
                                 credits_must_not_exceed_debits, status, debits, credits, version,
                                 fingerprint, position, pending_debits, pending_credits, revision)
-    SELECT * FROM UNNEST($16::text[], $17::text[], $18::text[], $19::bool[], $20::bool[], $21::text[],
-                         $22::int8[], $23::int8[], $24::int8[], $25::bytea[], $26::int8[], $34::int8[],
-                         $35::int8[], $40::int8[])
+    SELECT unnest($16::text[]), unnest($17::text[]), unnest($18::text[]), unnest($19::bool[]), unnest($20::bool[]),
+           unnest($21::text[]), unnest($22::int8[]), unnest($23::int8[]), unnest($24::int8[]), unnest($25::bytea[]),
+           unnest($26::int8[]), unnest($34::int8[]), unnest($35::int8[]), unnest($40::int8[])
     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, debits = EXCLUDED.debits,
                                    credits = EXCLUDED.credits, version = EXCLUDED.version,
                                    pending_debits = EXCLUDED.pending_debits,
@@ -39,15 +42,15 @@ WITH new_events AS (
                                    revision = EXCLUDED.revision
 ), holds AS (
     INSERT INTO write_pending (id, expires_at)
-    SELECT * FROM UNNEST($37::text[], $38::timestamptz[])
+    SELECT unnest($37::text[]), unnest($38::timestamptz[])
 ), resolved AS (
     DELETE FROM write_pending WHERE id = ANY($39::text[])
 ), keys AS (
     INSERT INTO idempotency_keys (key, request_hash, position, response, created_at)
-    SELECT k, h, p, r::jsonb, $7 FROM UNNEST($27::text[], $28::bytea[], $29::int8[], $30::text[]) AS u(k, h, p, r)
+    SELECT unnest($27::text[]), unnest($28::bytea[]), unnest($29::int8[]), unnest($30::text[])::jsonb, $7
 ), erased AS (
     INSERT INTO subject_keys (subject, key, erased_at)
-    SELECT s, NULL, $7 FROM UNNEST($41::text[]) AS u(s)
+    SELECT unnest($41::text[]), NULL, $7
     ON CONFLICT (subject) DO UPDATE SET key = NULL, erased_at = EXCLUDED.erased_at
 ), head AS (
     UPDATE event_head SET position = $31, hash = $32, recorded_at = $7

@@ -1,5 +1,6 @@
-//! Writes a batch's changes in one statement: each read table's rows as `UNNEST` arrays in
-//! data-modifying CTEs. One round trip whatever the batch holds. Sibling CTEs cannot see each
+//! Writes a batch's changes in one statement: each read table's rows as arrays in data-modifying
+//! CTEs, unnested in the select list as the writer's are (`partida_eventstore`'s `persist`: no
+//! tuplestore in between). One round trip whatever the batch holds. Sibling CTEs cannot see each
 //! other's rows, and one statement cannot update a row twice, so everything a batch does to a
 //! row is gathered in memory first: a transfer opened in the batch is inserted as it ends the
 //! batch, and one applied before gets a single update.
@@ -47,35 +48,37 @@ fn statement(schema: &str, guarded: bool) -> String {
     format!(
         "WITH {moved}assets AS (
             INSERT INTO {schema}.assets (code, scale, position, registered_at)
-            SELECT * FROM UNNEST($1::text[], $2::int2[], $3::int8[], $4::timestamptz[]) WHERE {guard}
+            SELECT unnest($1::text[]), unnest($2::int2[]), unnest($3::int8[]), unnest($4::timestamptz[]) WHERE {guard}
         ), opened AS (
             INSERT INTO {schema}.accounts (id, asset, name, normal_side, debits_must_not_exceed_credits,
                 credits_must_not_exceed_debits, metadata, status, debits, credits, balance, pending_debits,
                 pending_credits, revision, opened_position, last_position, opened_at, updated_at)
-            SELECT i, a, n, s, f1, f2, m::jsonb, st, d, c, b, pd, pc, rv, op, lp, oa, ua
-              FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[], $11::text[],
-                          $12::text[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[],
-                          $18::int8[], $19::int8[], $20::int8[], $21::timestamptz[], $22::timestamptz[])
-                AS u(i, a, n, s, f1, f2, m, st, d, c, b, pd, pc, rv, op, lp, oa, ua)
+            SELECT unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),
+                   unnest($9::bool[]), unnest($10::bool[]), unnest($11::text[])::jsonb, unnest($12::text[]),
+                   unnest($13::int8[]), unnest($14::int8[]), unnest($15::int8[]), unnest($16::int8[]),
+                   unnest($17::int8[]), unnest($18::int8[]), unnest($19::int8[]), unnest($20::int8[]),
+                   unnest($21::timestamptz[]), unnest($22::timestamptz[])
              WHERE {guard}
         ), updated AS (
             UPDATE {schema}.accounts a
                SET status = u.st, debits = u.d, credits = u.c, balance = u.b, pending_debits = u.pd,
                    pending_credits = u.pc, revision = u.rv, last_position = u.lp, updated_at = u.ua,
                    metadata = CASE WHEN u.m IS NULL THEN a.metadata ELSE metadata_patched(a.metadata, u.m::jsonb) END
-              FROM UNNEST($23::text[], $24::text[], $25::int8[], $26::int8[], $27::int8[], $28::int8[],
-                          $29::int8[], $30::int8[], $31::int8[], $32::timestamptz[], $33::text[])
-                AS u(i, st, d, c, b, pd, pc, rv, lp, ua, m)
+              FROM (SELECT unnest($23::text[]) AS i, unnest($24::text[]) AS st, unnest($25::int8[]) AS d,
+                           unnest($26::int8[]) AS c, unnest($27::int8[]) AS b, unnest($28::int8[]) AS pd,
+                           unnest($29::int8[]) AS pc, unnest($30::int8[]) AS rv, unnest($31::int8[]) AS lp,
+                           unnest($32::timestamptz[]) AS ua, unnest($33::text[]) AS m) AS u
              WHERE a.id = u.i AND {guard}
         ), entries AS (
             {entries} WHERE {guard}
         ), transfers AS (
             INSERT INTO {schema}.transfers (id, position, postings, metadata, reverses, reversed_by, recorded_at,
                                             effective_at, status, held, expires_at, resolved_position, resolved_at)
-            SELECT i, p, ps::jsonb, m::jsonb, r, rb, at, ea, st, h::jsonb, x, rp, ra
-              FROM UNNEST($45::text[], $46::int8[], $47::text[], $48::text[], $49::text[], $50::text[],
-                          $51::timestamptz[], $52::timestamptz[], $53::text[], $54::text[], $55::timestamptz[],
-                          $56::int8[], $57::timestamptz[]) AS u(i, p, ps, m, r, rb, at, ea, st, h, x, rp, ra)
+            SELECT unnest($45::text[]), unnest($46::int8[]), unnest($47::text[])::jsonb,
+                   unnest($48::text[])::jsonb, unnest($49::text[]), unnest($50::text[]),
+                   unnest($51::timestamptz[]), unnest($52::timestamptz[]), unnest($53::text[]),
+                   unnest($54::text[])::jsonb, unnest($55::timestamptz[]), unnest($56::int8[]),
+                   unnest($57::timestamptz[])
              WHERE {guard}
         ), earlier AS (
             UPDATE {schema}.transfers t
@@ -83,12 +86,13 @@ fn statement(schema: &str, guarded: bool) -> String {
                    resolved_position = coalesce(u.rp, t.resolved_position),
                    resolved_at = coalesce(u.ra, t.resolved_at), reversed_by = coalesce(u.rb, t.reversed_by),
                    metadata = CASE WHEN u.m IS NULL THEN t.metadata ELSE metadata_patched(t.metadata, u.m::jsonb) END
-              FROM UNNEST($58::text[], $59::text[], $60::text[], $61::int8[], $62::timestamptz[], $63::text[],
-                          $64::text[]) AS u(i, st, ps, rp, ra, rb, m)
+              FROM (SELECT unnest($58::text[]) AS i, unnest($59::text[]) AS st, unnest($60::text[]) AS ps,
+                           unnest($61::int8[]) AS rp, unnest($62::timestamptz[]) AS ra,
+                           unnest($63::text[]) AS rb, unnest($64::text[]) AS m) AS u
              WHERE t.id = u.i AND {guard}
         ), totals AS (
             INSERT INTO {schema}.totals AS t (asset, posted, accounts, transfers)
-            SELECT * FROM UNNEST($65::text[], $66::int8[], $67::int8[], $68::int8[]) WHERE {guard}
+            SELECT unnest($65::text[]), unnest($66::int8[]), unnest($67::int8[]), unnest($68::int8[]) WHERE {guard}
             ON CONFLICT (asset) DO UPDATE SET posted = t.posted + EXCLUDED.posted,
                                               accounts = t.accounts + EXCLUDED.accounts,
                                               transfers = t.transfers + EXCLUDED.transfers
@@ -132,11 +136,14 @@ fn insert_entries(schema: &str, first: usize) -> String {
         "timestamptz",
         "timestamptz",
     ];
-    let arrays: Vec<String> = (first..).zip(TYPES).map(|(n, t)| format!("${n}::{t}[]")).collect();
+    let arrays: Vec<String> = (first..)
+        .zip(TYPES)
+        .map(|(n, t)| format!("unnest(${n}::{t}[])"))
+        .collect();
     format!(
         "INSERT INTO {schema}.entries (account_id, position, seq, transfer_id, side, amount, debits, credits,
                                        balance, recorded_at, effective_at)
-         SELECT * FROM UNNEST({})",
+         SELECT {}",
         arrays.join(", ")
     )
 }
