@@ -1,6 +1,7 @@
-//! The group-commit writer: one task per command-api instance, one dedicated connection, fed by a
-//! bounded queue. Whatever is queued when it wakes becomes one transaction (up to the caps), so
-//! batches grow with load and an fsync is shared by every command in them.
+//! The group-commit writer: one task per command-api instance, on a thread of its own, with one
+//! dedicated connection, fed by a bounded queue. Whatever is queued when it wakes becomes one
+//! transaction (up to the caps), so batches grow with load and an fsync is shared by every command
+//! in them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +13,6 @@ use ledger::{Command, Rejection};
 use serde_json::{Map, Value};
 use sqlx::{ConnectOptions, Connection, PgConnection, postgres::PgConnectOptions};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::batch::{self, Failure};
 
@@ -183,7 +183,7 @@ pub struct Writer {
 }
 
 /// The running writer. It stops once every [`Writer`] handle is dropped and the queue is drained.
-pub struct WriterTask(JoinHandle<()>);
+pub struct WriterTask(oneshot::Receiver<()>);
 
 impl WriterTask {
     /// Waits until every queued command has been answered.
@@ -203,7 +203,22 @@ impl Writer {
             connected: connected.clone(),
             planned_at: Instant::now(),
         };
-        (Self { queue, connected }, WriterTask(tokio::spawn(task.run())))
+        // The writer is the one serial stage: it runs on a thread of its own, so that its next
+        // batch never waits in a queue behind the request handlers' tasks.
+        let (done, drained) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("partida-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime.block_on(task.run()),
+                    Err(error) => tracing::error!(%error, "the writer's runtime cannot start"),
+                }
+                let _ = done.send(());
+            });
+        if let Err(error) = thread {
+            tracing::error!(%error, "the writer's thread cannot start");
+        }
+        (Self { queue, connected }, WriterTask(drained))
     }
 
     pub async fn submit(&self, submission: Submission) -> Result<Reply, AppendError> {
