@@ -325,9 +325,10 @@ impl LiveAccounts {
 }
 
 impl Changes {
-    /// The changes of `events`, starting from the account rows in `live` and, for the others, in
-    /// the tables of `schema` (holds are always read from the tables).
-    pub async fn compute_live(
+    /// The changes of `events`, starting from the account rows in `live` and, for the others
+    /// (all of them when `live` is empty), in the tables of `schema`; holds are always read from
+    /// the tables.
+    pub async fn compute(
         conn: &mut PgConnection,
         schema: &str,
         events: &[StoredEvent],
@@ -347,21 +348,6 @@ impl Changes {
             }
         }
         changes.load_accounts(conn, schema, &unknown).await?;
-        changes.holds = holds;
-        changes.apply_all(&decoded);
-        Ok(changes)
-    }
-
-    /// The changes of `events`, starting from the account rows and holds in the tables of
-    /// `schema`.
-    pub async fn compute(conn: &mut PgConnection, schema: &str, events: &[StoredEvent]) -> Result<Self, ApplyError> {
-        let keys = Keys::for_events(&mut *conn, events).await?;
-        let decoded = decode(events, &keys)?;
-        let holds = load_holds(conn, schema, &resolved_not_opened(&decoded)).await?;
-        let mut changes = Self::default();
-        changes
-            .load_accounts(conn, schema, &touched_not_opened(&decoded, &holds))
-            .await?;
         changes.holds = holds;
         changes.apply_all(&decoded);
         Ok(changes)

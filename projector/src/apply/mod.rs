@@ -118,7 +118,7 @@ impl Projection {
         let schema = schema_name(self.generation);
         // Read outside the write's transaction: whatever changed these rows since moved the
         // checkpoint too, and then the guarded write below writes nothing.
-        let changes = changes::Changes::compute_live(conn, &schema, events, &self.accounts).await?;
+        let changes = changes::Changes::compute(conn, &schema, events, &self.accounts).await?;
         let guard = write::Move {
             generation: self.generation,
             from: self.checkpoint,
@@ -159,7 +159,7 @@ pub(crate) async fn apply_events(
     schema: &str,
     events: &[StoredEvent],
 ) -> Result<(), ApplyError> {
-    let changes = changes::Changes::compute(conn, schema, events).await?;
+    let changes = changes::Changes::compute(conn, schema, events, &LiveAccounts::default()).await?;
     write::write(conn, schema, &changes, None).await?;
     Ok(())
 }
