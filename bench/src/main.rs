@@ -117,6 +117,14 @@ async fn main() -> anyhow::Result<()> {
     // W1: single transfers, the projector running.
     let mut w1 = Vec::new();
     if args.only_reads {
+        // Enough transfers that most accounts have a full page of entries, as in a full run.
+        progress("W5 reads: transfers for the entries to read");
+        let fill = Timing {
+            warmup: Duration::ZERO,
+            measure: Duration::from_secs(6),
+        };
+        workloads::batches(&api, "w5-fill", 2, 8000, ACCOUNTS, fill).await;
+        workloads::settle(&database).await?;
         progress("W5 reads, 64 clients");
         for entries in [false, true] {
             let ours = workloads::reads(&api, entries, 64, ACCOUNTS, timing).await;

@@ -332,20 +332,20 @@ pub async fn checkpoints(
 }
 
 /// The checkpoint at `position`, if one was signed there.
-pub async fn checkpoint_at(pool: &PgPool, position: i64) -> Result<Option<StoredCheckpoint>, sqlx::Error> {
-    Ok(checkpoints(pool, position.saturating_sub(1), 1)
+pub async fn checkpoint_at(db: impl PgExecutor<'_>, position: i64) -> Result<Option<StoredCheckpoint>, sqlx::Error> {
+    Ok(checkpoints(db, position.saturating_sub(1), 1)
         .await?
         .into_iter()
         .find(|c| c.position == position))
 }
 
 /// The latest checkpoint, if any.
-pub async fn latest(pool: &PgPool) -> Result<Option<StoredCheckpoint>, sqlx::Error> {
+pub async fn latest(db: impl PgExecutor<'_> + Copy) -> Result<Option<StoredCheckpoint>, sqlx::Error> {
     let position: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM checkpoints")
-        .fetch_one(pool)
+        .fetch_one(db)
         .await?;
     match position {
-        Some(position) => checkpoint_at(pool, position).await,
+        Some(position) => checkpoint_at(db, position).await,
         None => Ok(None),
     }
 }
@@ -367,7 +367,10 @@ pub async fn public_keys(db: impl PgExecutor<'_>) -> Result<Vec<PublicKey>, sqlx
 }
 
 /// Merkle node hashes by `(level, index)`, fetched in one query.
-pub async fn merkle_nodes(pool: &PgPool, keys: &[(u32, u64)]) -> Result<Vec<((u32, u64), Hash)>, sqlx::Error> {
+pub async fn merkle_nodes(
+    db: impl PgExecutor<'_>,
+    keys: &[(u32, u64)],
+) -> Result<Vec<((u32, u64), Hash)>, sqlx::Error> {
     let levels: Vec<i16> = keys
         .iter()
         .map(|(l, _)| i16::try_from(*l).unwrap_or(i16::MAX))
@@ -382,7 +385,7 @@ pub async fn merkle_nodes(pool: &PgPool, keys: &[(u32, u64)]) -> Result<Vec<((u3
     )
     .bind(&levels)
     .bind(&indexes)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
@@ -421,7 +424,7 @@ impl Nodes for Fetched {
 /// Builds a proof from stored nodes: `build` runs once to learn the nodes, once with them.
 /// `None` when a node is missing (the tree has not been stored that far).
 async fn prove(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     build: impl Fn(&dyn Nodes) -> Option<Vec<Hash>>,
 ) -> Result<Option<Vec<Hash>>, sqlx::Error> {
     let wanted = Wanted::default();
@@ -429,22 +432,26 @@ async fn prove(
         return Ok(None);
     }
     let keys = wanted.0.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let fetched = Fetched(merkle_nodes(pool, &keys).await?.into_iter().collect());
+    let fetched = Fetched(merkle_nodes(db, &keys).await?.into_iter().collect());
     Ok(build(&fetched))
 }
 
 /// The audit path of the record at `position` in the tree of the first `size` records.
-pub async fn inclusion_proof(pool: &PgPool, position: i64, size: i64) -> Result<Option<Vec<Hash>>, sqlx::Error> {
+pub async fn inclusion_proof(
+    db: impl PgExecutor<'_>,
+    position: i64,
+    size: i64,
+) -> Result<Option<Vec<Hash>>, sqlx::Error> {
     let (Ok(index), Ok(size)) = (u64::try_from(position - 1), u64::try_from(size)) else {
         return Ok(None);
     };
-    prove(pool, |nodes| merkle::inclusion_proof(nodes, index, size)).await
+    prove(db, |nodes| merkle::inclusion_proof(nodes, index, size)).await
 }
 
 /// The proof that the tree of the first `old` records is a prefix of the tree of `new`.
-pub async fn consistency_proof(pool: &PgPool, old: i64, new: i64) -> Result<Option<Vec<Hash>>, sqlx::Error> {
+pub async fn consistency_proof(db: impl PgExecutor<'_>, old: i64, new: i64) -> Result<Option<Vec<Hash>>, sqlx::Error> {
     let (Ok(old), Ok(new)) = (u64::try_from(old), u64::try_from(new)) else {
         return Ok(None);
     };
-    prove(pool, |nodes| merkle::consistency_proof(nodes, old, new)).await
+    prove(db, |nodes| merkle::consistency_proof(nodes, old, new)).await
 }

@@ -18,7 +18,7 @@ mod time;
 mod writer;
 
 pub use log::{LogPage, RecordLine, StoredEvent, events_after, events_page, head, stream, verify_chain};
-pub use pool::{TRUSTED_IDLE, pool_options};
+pub use pool::{Lease, ReadPool, TRUSTED_IDLE, pool_options};
 pub use probing::{PLAN_LIFETIME, probing_keys};
 pub use rebuild::{RebuildError, WriteSideRebuild, rebuild_write_side};
 pub use time::{datetime_to_micros, format_timestamp, micros_to_datetime, now_micros, parse_timestamp};

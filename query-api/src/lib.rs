@@ -22,7 +22,7 @@ pub use config::{Cli, Config};
 
 #[derive(Clone)]
 pub(crate) struct AppState {
-    pub pool: sqlx::PgPool,
+    pub pool: partida_eventstore::ReadPool,
     pub model: Arc<read_model::ReadModel>,
     pub config: Arc<Config>,
     /// Turns true when shutdown starts; long-lived responses (live streams) end on it.
@@ -33,22 +33,26 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     model: Arc<read_model::ReadModel>,
-    pool: sqlx::PgPool,
+    pool: partida_eventstore::ReadPool,
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(config.read_url()).context("parsing the read database URL")?;
-        let pool = partida_eventstore::pool_options()
-            .max_connections(config.max_connections)
-            .acquire_timeout(std::time::Duration::from_millis(config.acquire_timeout_ms))
-            .connect_lazy_with(partida_eventstore::with_session_timeouts(
-                options,
-                config.statement_timeout_ms,
-                config.idle_in_transaction_timeout_ms,
-            ));
-        let auth = partida_auth::Authenticator::new(&config.auth, pool.clone())?;
+        let options = partida_eventstore::with_session_timeouts(
+            options,
+            config.statement_timeout_ms,
+            config.idle_in_transaction_timeout_ms,
+        );
+        let acquire_timeout = std::time::Duration::from_millis(config.acquire_timeout_ms);
+        let pool = partida_eventstore::ReadPool::new(options.clone(), config.max_connections, acquire_timeout);
+        // Token lookups are cached and rare: a small pool of their own.
+        let tokens = partida_eventstore::pool_options()
+            .max_connections(2)
+            .acquire_timeout(acquire_timeout)
+            .connect_lazy_with(options);
+        let auth = partida_auth::Authenticator::new(&config.auth, tokens)?;
         let cors = partida_service::cors::layer(&config.cors_origins, &[Method::GET]).map_err(anyhow::Error::msg)?;
         let model = Arc::new(read_model::ReadModel::default());
         let listener = TcpListener::bind(config.listen)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sqlx::PgPool;
+use partida_eventstore::ReadPool;
 use tokio::sync::{Notify, watch};
 
 /// How often the watcher polls while reads are waiting (a standby cannot LISTEN).
@@ -100,7 +100,7 @@ impl ReadModel {
 
 /// Polls the pointer and the head: every few milliseconds while reads wait, ten times a second
 /// while live streams follow, once a second otherwise.
-pub(crate) async fn watch(model: Arc<ReadModel>, pool: PgPool) {
+pub(crate) async fn watch(model: Arc<ReadModel>, pool: ReadPool) {
     loop {
         let polled: Result<(i32, i64, i64), _> = sqlx::query_as(
             "SELECT p.generation, p.checkpoint, h.position FROM projections p CROSS JOIN event_head h \

@@ -11,10 +11,10 @@
 
 use axum::Json;
 use axum::extract::State;
+use partida_eventstore::ReadPool;
 use partida_service::openapi;
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 
 use super::db_error;
@@ -39,7 +39,7 @@ pub(crate) struct PointInTime {
 
 impl PointInTime {
     /// The position asked for, `None` for "now"; 400 for both, a negative position or no time.
-    pub(crate) async fn resolve(&self, pool: &PgPool) -> Result<Option<i64>, ApiError> {
+    pub(crate) async fn resolve(&self, pool: &ReadPool) -> Result<Option<i64>, ApiError> {
         match (self.at_position, &self.at_time) {
             (Some(_), Some(_)) => Err(ApiError::validation("give at_position or at_time, not both", "at_time")),
             (Some(position), None) if position < 0 => Err(ApiError::validation(
@@ -85,7 +85,7 @@ pub(crate) struct Effective {
 }
 
 impl Effective {
-    pub(crate) async fn new(pool: &PgPool, at: i64, known: i64) -> Result<Self, ApiError> {
+    pub(crate) async fn new(pool: &ReadPool, at: i64, known: i64) -> Result<Self, ApiError> {
         let split = position_at(pool, at, known).await.map_err(|e| db_error(&e))?;
         Ok(Self { at, known, split })
     }
@@ -99,7 +99,7 @@ impl Effective {
     /// running totals at `split`, plus the dated legs' corrections (negative for those taken out).
     pub(crate) async fn lines(
         &self,
-        pool: &PgPool,
+        pool: &ReadPool,
         schema: &str,
         account: Option<&str>,
     ) -> Result<Vec<Line>, ApiError> {
@@ -272,7 +272,7 @@ pub(crate) async fn trial_balance(
 }
 
 /// The last position recorded at or before the RFC 3339 time `text`; 400 when it is no time.
-async fn position_at_time(pool: &PgPool, text: &str) -> Result<i64, ApiError> {
+async fn position_at_time(pool: &ReadPool, text: &str) -> Result<i64, ApiError> {
     let micros = partida_eventstore::parse_timestamp(text).ok_or_else(|| {
         ApiError::validation("at_time must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z", "at_time")
     })?;
@@ -281,7 +281,7 @@ async fn position_at_time(pool: &PgPool, text: &str) -> Result<i64, ApiError> {
 }
 
 /// The last position up to `last` recorded at or before `micros` (0 when the log starts later).
-async fn position_at(pool: &PgPool, micros: i64, last: i64) -> Result<i64, sqlx::Error> {
+async fn position_at(pool: &ReadPool, micros: i64, last: i64) -> Result<i64, sqlx::Error> {
     let at = partida_eventstore::micros_to_datetime(micros);
     // Invariant: every position <= low is at or before `at`; every position > high is after it
     // (or past `last`).
