@@ -133,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(clients) = args.only_w1_clients {
+        progress(&format!("W1 single transfers, {clients} clients"));
         let run = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -143,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(size) = args.only_batches {
+        progress(&format!("W2 batches of {size}"));
         let ours = workloads::batches(&api, &format!("w2-{size}"), 2, size, ACCOUNTS, timing).await;
         println!("{}", serde_json::to_string_pretty(&ours)?);
         return Ok(());

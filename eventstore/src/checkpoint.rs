@@ -308,14 +308,11 @@ pub async fn checkpoints(
     after: i64,
     limit: i64,
 ) -> Result<Vec<StoredCheckpoint>, sqlx::Error> {
-    let rows = sqlx::query(
+    let sql = format!(
         "SELECT position, chain_hash, merkle_root, signed_at, key_id, signature FROM checkpoints \
-         WHERE position > $1 ORDER BY position LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
+         WHERE position > $1 ORDER BY position LIMIT {limit}"
+    );
+    let rows = sqlx::query(&sql).bind(after).fetch_all(db).await?;
     rows.iter()
         .map(|row| {
             let bytes = |name: &str| row.try_get::<Vec<u8>, _>(name).map(hex::encode);
