@@ -142,7 +142,33 @@ fn build_peer(target: &std::path::Path) -> Result<std::path::PathBuf> {
     Ok(peer_target.join("release").join("peer-cqrs-es"))
 }
 
+/// Ports handed out for services and clusters come from below the kernel's ephemeral range
+/// (32768 and up): a port the kernel picks for a throw-away listener can be taken, before the
+/// service binds it, as the local port of one of the many connections the tests open.
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A local address nobody listens on right now, never the same twice in one run.
 pub(crate) fn free_addr() -> Result<std::net::SocketAddr> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("looking for a free port")?;
-    Ok(listener.local_addr()?)
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let span = PORTS.end - PORTS.start;
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        // A different start in each run, so that runs one after another do not meet in TIME_WAIT.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let _ = NEXT.compare_exchange(
+            0,
+            (nanos % u32::from(span)) as u16 + 1,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    for _ in 0..span {
+        let port = PORTS.start + NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            return Ok(listener.local_addr()?);
+        }
+    }
+    bail!("no free port between {} and {}", PORTS.start, PORTS.end)
 }

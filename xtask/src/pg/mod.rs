@@ -16,7 +16,6 @@ mod replicated;
 use std::env;
 use std::fs;
 use std::io::ErrorKind;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -194,10 +193,9 @@ fn database_url_as(port: u16, database: &str, user: &str) -> String {
     format!("postgres://{user}@127.0.0.1:{port}/{database}")
 }
 
-/// A port nobody listens on right now: the kernel picks one for a throw-away listener.
+/// A port nobody listens on right now (see `bench::free_addr`).
 fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("looking for a free port")?;
-    Ok(listener.local_addr()?.port())
+    Ok(crate::bench::free_addr()?.port())
 }
 
 /// Runs a command to completion and returns its stdout; on failure the error carries what the
