@@ -59,7 +59,8 @@ struct Args {
     /// The peer-library benchmark binary (bench/peer); measured beside W1 at 64 clients when given.
     #[arg(long)]
     peer: Option<PathBuf>,
-    /// Only W5's reads (for profiling); skips the other workloads.
+    /// Only W5's reads (for profiling), after about 100,000 transfers so that the entries pages are
+    /// full; skips the other workloads.
     #[arg(long)]
     only_reads: bool,
     /// Only this W1 client count (for profiling one load); skips the other workloads.

@@ -1,5 +1,7 @@
-//! One batch, one transaction: lock the head, load what the commands touch, decide them in order in
-//! memory, write everything set-based, notify, commit.
+//! One batch: load what the commands touch and the head, decide them in order in memory, then write
+//! everything set-based in one statement that moves the head only from where the load saw it. No
+//! lock is held between the two round trips; if another writer moved the head in between, the
+//! statement writes nothing and the batch is decided again under the head's row lock.
 
 use std::collections::BTreeSet;
 
@@ -9,10 +11,10 @@ use ledger::{
     TransferId,
 };
 use serde_json::Value;
-use sqlx::{Executor, PgConnection, Row};
+use sqlx::{Executor, PgConnection};
 use uuid::Uuid;
 
-use crate::load::{self, KeyRecord, Loaded};
+use crate::load::{self, Head, KeyRecord, Loaded};
 use crate::persist;
 use crate::writer::{IdempotencyKey, Reply, Submission, Unit, runs};
 
@@ -62,29 +64,71 @@ impl Failure {
 }
 
 pub(crate) async fn run(conn: &mut PgConnection, units: &[Unit<'_>], clock: i64) -> Result<Vec<Reply>, Failure> {
-    match decide_and_stage(conn, units, clock).await {
-        Ok((replies, true)) => {
+    let (replies, loaded, pending) = decide(conn, units, clock).await.map_err(Failure::before_commit)?;
+    if pending.rows.is_empty() {
+        return Ok(replies);
+    }
+    // Outside a transaction the statement commits itself: an error from it may hide a commit.
+    match persist::write(conn, &loaded, &pending).await {
+        Ok(true) => Ok(replies),
+        Ok(false) => {
+            metrics::counter!("partida_writer_head_moved_total").increment(1);
+            under_lock(conn, units, clock).await
+        }
+        Err(error) => Err(Failure::during_commit(error)),
+    }
+}
+
+/// The batch again, for when another writer moved the head between its load and its write: the
+/// head's row locked first, so that nobody can move it again before this commit.
+async fn under_lock(conn: &mut PgConnection, units: &[Unit<'_>], clock: i64) -> Result<Vec<Reply>, Failure> {
+    // BEGIN and the lock in one round trip. Under READ COMMITTED each later statement sees
+    // everything committed before the lock was granted.
+    conn.execute(sqlx::raw_sql(
+        "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT FROM event_head FOR UPDATE",
+    ))
+    .await
+    .map_err(Failure::before_commit)?;
+    let staged = async {
+        let (replies, loaded, pending) = decide(conn, units, clock).await?;
+        let written = if pending.rows.is_empty() {
+            None
+        } else {
+            Some(persist::write(conn, &loaded, &pending).await?)
+        };
+        Ok::<_, sqlx::Error>((replies, written))
+    }
+    .await;
+    match staged {
+        Ok((replies, Some(true))) => {
             conn.execute("COMMIT").await.map_err(Failure::during_commit)?;
             Ok(replies)
         }
-        Ok((replies, false)) => {
+        Ok((replies, None)) => {
             // Nothing was written, so the answers stand even if ROLLBACK fails; a broken
-            // connection shows at the next BEGIN, which is retried on a fresh one.
+            // connection shows at the next batch, which is retried on a fresh one.
             let _ = conn.execute("ROLLBACK").await;
             Ok(replies)
         }
-        Err(error) => {
-            let failure = Failure::before_commit(error);
-            if let Err(rollback) = conn.execute("ROLLBACK").await {
-                return Err(Failure::Disconnected(rollback));
-            }
-            Err(failure)
+        Ok((_, Some(false))) => {
+            let moved = sqlx::Error::Protocol("the event head moved while locked".into());
+            rollback(conn, Failure::Transient(moved)).await
         }
+        Err(error) => rollback(conn, Failure::before_commit(error)).await,
+    }
+}
+
+async fn rollback(conn: &mut PgConnection, failure: Failure) -> Result<Vec<Reply>, Failure> {
+    match conn.execute("ROLLBACK").await {
+        Ok(_) => Err(failure),
+        Err(rollback) => Err(Failure::Disconnected(rollback)),
     }
 }
 
 /// Events decided in this batch, with their log fields, plus what write-side state they dirtied.
 pub(crate) struct Pending {
+    /// The head the batch was decided on: the write moves the head only from that row version.
+    pub decided_on: Head,
     pub rows: Vec<NewRow>,
     pub head_hash: Hash,
     pub recorded_at: i64,
@@ -152,41 +196,29 @@ impl Pending {
     }
 }
 
-async fn decide_and_stage(
+/// Loads what `units` touch and decides them in order: the answers, the state they were decided
+/// on, and the events to write.
+async fn decide(
     conn: &mut PgConnection,
     units: &[Unit<'_>],
     clock: i64,
-) -> Result<(Vec<Reply>, bool), sqlx::Error> {
-    // BEGIN and the serialization point in one round trip: every writer of every instance queues
-    // on the head row. Under READ COMMITTED each later statement sees everything committed before
-    // the lock was granted (the lock's own statement runs on an older snapshot, but reads only
-    // the row it locks, which is re-read once the lock is granted).
-    let head = conn
-        .fetch_one(sqlx::raw_sql(
-            "BEGIN ISOLATION LEVEL READ COMMITTED; \
-             SELECT position, hash, (extract(epoch FROM recorded_at) * 1000000)::int8 AS micros \
-               FROM event_head FOR UPDATE",
-        ))
-        .await?;
-    let head_position: i64 = head.try_get("position")?;
-    let head_hash: Vec<u8> = head.try_get("hash")?;
-    let head_time: i64 = head.try_get("micros")?;
+) -> Result<(Vec<Reply>, Loaded, Pending), sqlx::Error> {
+    let mut loaded = load::load(conn, units).await?;
+    let head = loaded.head.clone();
     let mut pending = Pending {
         rows: Vec::new(),
-        head_hash: head_hash
-            .try_into()
-            .map_err(|_| sqlx::Error::Decode("head hash is not 32 bytes".into()))?,
+        head_hash: head.hash,
         // One timestamp per batch, never before the previous one: time order follows position order.
-        recorded_at: clock.max(head_time),
-        next_position: head_position + 1,
+        recorded_at: clock.max(head.recorded_at),
+        next_position: head.position + 1,
         dirty_accounts: BTreeSet::new(),
         dirty_assets: BTreeSet::new(),
         new_keys: Vec::new(),
         new_holds: Vec::new(),
         resolved_holds: Vec::new(),
         erased_subjects: Vec::new(),
+        decided_on: head,
     };
-    let mut loaded = load::load(conn, units).await?;
     let mut replies = Vec::with_capacity(units.len());
     for unit in units {
         match unit.key {
@@ -194,11 +226,7 @@ async fn decide_and_stage(
             Some(key) => replies.extend(decide_keyed(&mut loaded, &mut pending, unit.submissions, key)),
         }
     }
-    if pending.rows.is_empty() {
-        return Ok((replies, false));
-    }
-    persist::write(conn, &loaded, &pending).await?;
-    Ok((replies, true))
+    Ok((replies, loaded, pending))
 }
 
 /// A batch under one `Idempotency-Key`: answered from the key's record when it is a replay,

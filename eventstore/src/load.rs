@@ -1,5 +1,6 @@
-//! Loads the write-side state a batch touches, under the head lock. Whatever is not loaded is, for
-//! `decide`, nonexistent, so this must bring every id any command of the batch names.
+//! Loads the write-side state a batch touches and the log's head, from one snapshot. Whatever is
+//! not loaded is, for `decide`, nonexistent, so this must bring every id any command of the batch
+//! names.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -13,12 +14,24 @@ use sqlx::{PgConnection, Row};
 use crate::writer::Unit;
 
 pub(crate) struct Loaded {
+    /// The head the state was read with: a batch decided on it may only be written on it.
+    pub head: Head,
     pub state: State,
     /// The position of each loaded stream's first event: what an identical replay answers.
     pub origins: HashMap<StreamId, i64>,
     /// The position of each loaded hold's resolution: what an identical repeat of it answers.
     pub resolutions: HashMap<TransferId, i64>,
     pub keys: HashMap<String, KeyRecord>,
+}
+
+/// The log's last event, as `event_head` holds it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Head {
+    /// The transaction that wrote this version of the row: any update of the row changes it.
+    pub xmin: String,
+    pub position: i64,
+    pub hash: [u8; 32],
+    pub recorded_at: i64,
 }
 
 /// What an `Idempotency-Key` recorded: the request's hash, the first position written, and for a
@@ -107,7 +120,8 @@ fn corrupt(what: &str) -> sqlx::Error {
 /// Everything a batch touches, in one round trip: the accounts (named, or held by the holds it
 /// names), the assets named or held by those accounts, the transfers (from the log: the first
 /// event of each stream, its resolution, its reversal and its last version), the erased subjects
-/// (their streams' one event) and the idempotency keys.
+/// (their streams' one event), the idempotency keys, and the head (the row version's `xmin` in the
+/// `key` column, its time in microseconds in `debits`, its hash in `fingerprint`).
 const LOAD_STATE: &str = "
 WITH transfers AS (
     SELECT e.stream_id, e.position, e.event_type, e.schema_version, e.data, r.data ->> 'id' AS reversed_by,
@@ -161,7 +175,11 @@ SELECT 'key', key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, N
 UNION ALL
 SELECT 'subject', stream_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, position, NULL,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-  FROM events WHERE stream_id = ANY($5) AND stream_version = 1";
+  FROM events WHERE stream_id = ANY($5) AND stream_version = 1
+UNION ALL
+SELECT 'head', xmin::text, NULL, NULL, NULL, NULL, NULL, (extract(epoch FROM recorded_at) * 1000000)::int8, NULL, NULL,
+       NULL, NULL, hash, position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM event_head";
 
 pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<Loaded, sqlx::Error> {
     let wanted = Wanted::of(units);
@@ -174,7 +192,9 @@ pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<
         .bind(as_strs(&wanted.subjects))
         .fetch_all(&mut *conn)
         .await?;
+    let mut head = None;
     let mut loaded = Loaded {
+        head: Head::default(),
         state: State::default(),
         origins: HashMap::new(),
         resolutions: HashMap::new(),
@@ -186,10 +206,22 @@ pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<
             "asset" => add_asset(&row, &mut loaded)?,
             "transfer" => add_transfer(&row, &mut loaded)?,
             "subject" => add_subject(&row, &mut loaded)?,
+            "head" => head = Some(read_head(&row)?),
             _ => add_key(&row, &mut loaded)?,
         }
     }
+    loaded.head = head.ok_or_else(|| sqlx::Error::Decode("event_head has no row".into()))?;
     Ok(loaded)
+}
+
+fn read_head(row: &PgRow) -> Result<Head, sqlx::Error> {
+    let hash: Vec<u8> = row.try_get("fingerprint")?;
+    Ok(Head {
+        xmin: row.try_get("key")?,
+        position: row.try_get("position")?,
+        hash: hash.try_into().map_err(|_| corrupt("head hash"))?,
+        recorded_at: row.try_get("debits")?,
+    })
 }
 
 fn as_strs(set: &BTreeSet<String>) -> Vec<&str> {

@@ -33,7 +33,9 @@ pub enum RebuildError {
 
 pub async fn rebuild_write_side(pool: &PgPool) -> Result<WriteSideRebuild, RebuildError> {
     let mut tx = pool.begin().await?;
-    let head: i64 = sqlx::query_scalar("SELECT position FROM event_head FOR UPDATE")
+    // Locks the head and gives its row a new version, so that a batch a writer decided on the
+    // write side as it was before this rebuild cannot be written after it (see `persist`).
+    let head: i64 = sqlx::query_scalar("UPDATE event_head SET position = position RETURNING position")
         .fetch_one(&mut *tx)
         .await?;
     let mut state = State::default();

@@ -239,6 +239,97 @@ async fn two_writers_keep_one_dense_chain_without_double_spending() -> TestResul
     Ok(())
 }
 
+/// Waits until `count` writer sessions wait for a lock.
+async fn until_writers_wait(db: &TestDb, count: i64) -> Result<(), sqlx::Error> {
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'partida-writer' AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(db.pool())
+        .await?;
+        if waiting >= count {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+/// Two writers decide on the same head, both spending alice's last unit; their writes queue on
+/// the head's row. The second to get it finds the head moved, writes nothing, and decides again
+/// on the state the first left: one spend, one refusal, one dense chain.
+#[tokio::test]
+async fn a_batch_decided_on_a_head_that_moved_is_decided_again() -> TestResult {
+    let db = TestDb::new().await;
+    let (first, _first_task) = writer(&db)?;
+    let (second, _second_task) = writer(&db)?;
+    open_books(&first).await;
+    submit(&first, transfer("fund", &[("bank", "alice", 1)])).await;
+    // Both writers can load and decide, but not write, while the head is locked here.
+    let mut blocker = db.pool().begin().await?;
+    sqlx::query("SELECT FROM event_head FOR UPDATE")
+        .execute(&mut *blocker)
+        .await?;
+    let spend = |writer: &Writer, id: &'static str, to: &'static str| {
+        let writer = writer.clone();
+        tokio::spawn(async move { writer.submit(Submission::new(transfer(id, &[("alice", to, 1)]))).await })
+    };
+    let to_bob = spend(&first, "to-bob", "bob");
+    let to_bank = spend(&second, "to-bank", "bank");
+    until_writers_wait(&db, 2).await?;
+    blocker.rollback().await?;
+    let replies = [to_bob.await??, to_bank.await??];
+    let written = replies.iter().filter(|r| matches!(r, Reply::Written { .. })).count();
+    let refused: Vec<&str> = replies
+        .iter()
+        .filter_map(|r| match r {
+            Reply::Rejected(rejection) => Some(rejection.code()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((written, refused), (1, vec!["limit_exceeded"]), "{replies:?}");
+    let events = all_events(&db).await;
+    verify_chain(&events)?;
+    let alice: i64 = sqlx::query_scalar("SELECT credits - debits FROM write_accounts WHERE id = 'alice'")
+        .fetch_one(db.pool())
+        .await?;
+    assert_eq!(alice, 0);
+    Ok(())
+}
+
+/// A rebuild of the write side gives the head's row a new version without moving it. A batch
+/// decided on the state before it (here: alice can still spend her unit) must not be written
+/// after it (here: it finds her spent), so it is decided again.
+#[tokio::test]
+async fn a_batch_decided_before_a_write_side_rebuild_is_decided_again() -> TestResult {
+    let db = TestDb::new().await;
+    let (writer, _task) = writer(&db)?;
+    open_books(&writer).await;
+    submit(&writer, transfer("fund", &[("bank", "alice", 1)])).await;
+    // What `rebuild_write_side` does, with a correction of its own, left uncommitted.
+    let mut rebuild = db.pool().begin().await?;
+    sqlx::query("UPDATE event_head SET position = position")
+        .execute(&mut *rebuild)
+        .await?;
+    sqlx::query("UPDATE write_accounts SET debits = debits + 1 WHERE id = 'alice'")
+        .execute(&mut *rebuild)
+        .await?;
+    let spend = tokio::spawn({
+        let writer = writer.clone();
+        async move {
+            writer
+                .submit(Submission::new(transfer("late", &[("alice", "bob", 1)])))
+                .await
+        }
+    });
+    until_writers_wait(&db, 1).await?;
+    rebuild.commit().await?;
+    match spend.await?? {
+        Reply::Rejected(rejection) => assert_eq!(rejection.code(), "limit_exceeded"),
+        other => panic!("decided on the state before the rebuild: {other:?}"),
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn recorded_time_never_decreases_along_positions() -> TestResult {
     let db = TestDb::new().await;

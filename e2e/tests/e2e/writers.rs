@@ -63,14 +63,16 @@ async fn two_command_api_instances_keep_one_dense_log_without_double_spending() 
     assert_read_model_matches_log(&stack.db).await;
 }
 
-/// What the proxy does when the client sends `COMMIT`.
+/// What the proxy does when the client sends what commits a batch.
 const PASS: u8 = 0;
 /// Forward it, then cut the client off before the answer: committed, outcome unknown to the client.
 const CUT_AFTER_COMMIT: u8 = 1;
 /// Cut the client off without forwarding: rolled back, outcome unknown to the client.
 const CUT_BEFORE_COMMIT: u8 = 2;
 
-/// A TCP proxy to PostgreSQL that, once armed, cuts the client off at the next `COMMIT`.
+/// A TCP proxy to PostgreSQL that, once armed, cuts the client off at the next message that
+/// commits a batch: the writer's write statement, which outside a transaction commits itself (its
+/// Bind carries the events channel's name as a parameter), or a `COMMIT`.
 async fn commit_cutting_proxy(upstream: String, mode: Arc<AtomicU8>) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -90,7 +92,7 @@ async fn relay(client: TcpStream, upstream: String, mode: Arc<AtomicU8>) {
     let (mut server_read, mut server_write) = server.into_split();
     let cut = Arc::new(AtomicBool::new(false));
     // Server to client, until cut: then the client's half is closed at the server's next answer,
-    // which is read (so a forwarded COMMIT has surely been processed) but never delivered.
+    // which is read (so a forwarded commit has surely been processed) but never delivered.
     let downstream = tokio::spawn({
         let cut = cut.clone();
         async move {
@@ -109,6 +111,12 @@ async fn relay(client: TcpStream, upstream: String, mode: Arc<AtomicU8>) {
     });
     // A simple-protocol Query message: 'Q', length 11, "COMMIT\0".
     let commit: &[u8] = b"Q\x00\x00\x00\x0bCOMMIT\x00";
+    let channel = partida_eventstore::EVENTS_CHANNEL.as_bytes();
+    let commits = |chunk: &[u8]| {
+        [commit, channel]
+            .iter()
+            .any(|m| chunk.windows(m.len()).any(|w| w == *m))
+    };
     let mut buffer = vec![0u8; 64 * 1024];
     while let Ok(n) = client_read.read(&mut buffer).await {
         if n == 0 {
@@ -116,7 +124,7 @@ async fn relay(client: TcpStream, upstream: String, mode: Arc<AtomicU8>) {
         }
         let chunk = &buffer[..n];
         let armed = mode.load(Ordering::SeqCst);
-        if armed != PASS && chunk.windows(commit.len()).any(|w| w == commit) {
+        if armed != PASS && commits(chunk) {
             mode.store(PASS, Ordering::SeqCst);
             cut.store(true, Ordering::SeqCst);
             if armed == CUT_AFTER_COMMIT {
