@@ -120,7 +120,7 @@ impl fmt::Debug for ReadPool {
     }
 }
 
-/// A leased connection. Mark it [`settled`](Lease::settled) once its last query has been read to
+/// A leased connection. Call [`settle`](Lease::settle) once its last query has been read to
 /// the end; dropped unsettled (its query failed or was cancelled), it is pinged before anyone
 /// else may use it, and closed if that fails.
 pub struct Lease {
@@ -141,7 +141,7 @@ impl Lease {
     }
 
     /// Says the connection is idle again: every query sent on it has been answered in full.
-    pub fn settled(&mut self) {
+    pub fn settle(&mut self) {
         self.settled = true;
     }
 }
@@ -192,11 +192,12 @@ impl<'c> Executor<'c> for &'c ReadPool {
         'c: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        // Read to the end before the lease goes back; every query of query-api has a bound.
+        // Read whole before the lease goes back: a stream holding the lease across its consumer's
+        // awaits could not say when it ends. query-api reads every answer whole anyway.
         let all = async move {
             let mut lease = self.acquire().await?;
             let all: Vec<_> = lease.fetch_many(query).try_collect().await?;
-            lease.settled();
+            lease.settle();
             Ok::<_, sqlx::Error>(stream::iter(all.into_iter().map(Ok)))
         };
         stream::once(all).try_flatten().boxed()
@@ -210,7 +211,7 @@ impl<'c> Executor<'c> for &'c ReadPool {
         Box::pin(async move {
             let mut lease = self.acquire().await?;
             let rows = lease.fetch_all(query).await?;
-            lease.settled();
+            lease.settle();
             Ok(rows)
         })
     }
@@ -223,7 +224,7 @@ impl<'c> Executor<'c> for &'c ReadPool {
         Box::pin(async move {
             let mut lease = self.acquire().await?;
             let row = lease.fetch_optional(query).await?;
-            lease.settled();
+            lease.settle();
             Ok(row)
         })
     }
@@ -236,7 +237,7 @@ impl<'c> Executor<'c> for &'c ReadPool {
         Box::pin(async move {
             let mut lease = self.acquire().await?;
             let done = lease.execute(query).await?;
-            lease.settled();
+            lease.settle();
             Ok(done)
         })
     }
@@ -252,7 +253,7 @@ impl<'c> Executor<'c> for &'c ReadPool {
         Box::pin(async move {
             let mut lease = self.acquire().await?;
             let statement = lease.prepare_with(sql, parameters).await?;
-            lease.settled();
+            lease.settle();
             Ok(statement)
         })
     }
@@ -264,7 +265,7 @@ impl<'c> Executor<'c> for &'c ReadPool {
         Box::pin(async move {
             let mut lease = self.acquire().await?;
             let described = lease.describe(sql).await?;
-            lease.settled();
+            lease.settle();
             Ok(described)
         })
     }
