@@ -42,7 +42,7 @@ pub struct Config {
     /// After a batch, how long to gather more events before applying the next one. Under load this
     /// makes fewer, larger transactions (less work per event, more of the machine left to the
     /// writer) for at most this much more lag; an event after a quiet spell is applied at once.
-    #[arg(long, env = "PARTIDA_PROJECTOR_GATHER_MS", default_value_t = 10)]
+    #[arg(long, env = "PARTIDA_PROJECTOR_GATHER_MS", default_value_t = 20)]
     pub gather_ms: u64,
     /// How often a standby tries to take the lead.
     #[arg(long, env = "PARTIDA_PROJECTOR_STANDBY_MS", default_value_t = 500)]
@@ -61,7 +61,7 @@ impl Config {
             database_url: database_url.into(),
             batch_size: 5_000,
             poll_ms: 1_000,
-            gather_ms: 10,
+            gather_ms: 20,
             standby_ms: 100,
             listen_notifications: true,
             log_json: false,

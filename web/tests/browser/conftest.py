@@ -62,10 +62,15 @@ class Api:
         status, body = self.post("/v1/assets", {"code": code, "scale": scale})
         assert status in (200, 201), body
 
+    # The two writers below return once query-api shows what they wrote (read-your-writes through
+    # `min_position`, as the console's own writes do): a page opened next must find it, however
+    # far the projector is behind.
+
     def account(self, id, asset="EUR", no_overdraft=False):
         flags = {"debits_must_not_exceed_credits": True} if no_overdraft else {}
         status, body = self.post("/v1/accounts", {"id": id, "asset": asset, "name": id, "flags": flags})
         assert status in (200, 201), body
+        self.get(f"/v1/accounts/{id}", min_position=body["position"])
         return body
 
     def transfer(self, id, debit, credit, amount):
@@ -73,6 +78,7 @@ class Api:
             "/v1/transfers", {"id": id, "postings": [{"debit": debit, "credit": credit, "amount": amount}]}
         )
         assert status == 201, body
+        self.get(f"/v1/transfers/{id}", min_position=body["position"])
         return body
 
 
