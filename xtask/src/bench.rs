@@ -149,23 +149,21 @@ const PORTS: std::ops::Range<u16> = 20_000..32_000;
 
 /// A local address nobody listens on right now, never the same twice in one run.
 pub(crate) fn free_addr() -> Result<std::net::SocketAddr> {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let span = PORTS.end - PORTS.start;
-    if NEXT.load(Ordering::Relaxed) == 0 {
-        // A different start in each run, so that runs one after another do not meet in TIME_WAIT.
-        let nanos = std::time::SystemTime::now()
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static START: OnceLock<u32> = OnceLock::new();
+    static HANDED: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(PORTS.end - PORTS.start);
+    // A different start in each run, so that runs one after another do not meet in TIME_WAIT.
+    let start = *START.get_or_init(|| {
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let _ = NEXT.compare_exchange(
-            0,
-            (nanos % u32::from(span)) as u16 + 1,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-    }
+            .map_or(0, |d| d.subsec_nanos())
+            % span
+    });
     for _ in 0..span {
-        let port = PORTS.start + NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let offset = (start + HANDED.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = PORTS.start + u16::try_from(offset).unwrap_or_default();
         if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
             return Ok(listener.local_addr()?);
         }
