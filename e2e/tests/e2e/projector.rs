@@ -41,6 +41,18 @@ async fn checkpoint(db: &TestDb) -> i64 {
         .unwrap_or(-1)
 }
 
+/// The columns of `schema`'s tables that compare in byte order ("table.column").
+async fn byte_order_columns(db: &TestDb, schema: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT table_name || '.' || column_name FROM information_schema.columns \
+          WHERE table_schema = $1 AND collation_name = 'C' ORDER BY 1",
+    )
+    .bind(schema)
+    .fetch_all(db.pool())
+    .await
+    .expect("collations")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projector_killed_mid_stream_leaves_tables_equal_to_a_fresh_replay() {
     let stack = Stack::without_projector().await;
@@ -159,6 +171,16 @@ async fn a_rebuild_equals_the_live_tables_and_readers_follow_it() {
         key.as_deref(),
         Some("PRIMARY KEY (account_id, \"position\", seq)"),
         "the entries key is back"
+    );
+    let identifiers = byte_order_columns(&stack.db, "ledger_g1").await;
+    assert!(
+        identifiers.contains(&"entries.account_id".to_owned()),
+        "{identifiers:?}"
+    );
+    assert_eq!(
+        byte_order_columns(&stack.db, "ledger_g2").await,
+        identifiers,
+        "identifiers keep byte order"
     );
 
     // The running projector follows the flip, and a read-your-writes read sees the new generation.
