@@ -92,6 +92,11 @@ async fn follow(
     loop {
         let started = tokio::time::Instant::now();
         projection.catch_up(&mut session, config.batch_size, status).await?;
+        // The next catch-up starts no sooner than twice this one's length after it began (so the
+        // follower is busy at most half the time), and never later than the gather interval:
+        // a quick catch-up is followed by a short wait, a slow one (under load) by the whole
+        // interval, which makes fewer, larger transactions.
+        let earliest_next = started + config.gather_interval().min(started.elapsed() * 2);
         if checked.elapsed() >= CHECK_INTERVAL {
             // The lock lives exactly as long as its session: check that the session is still
             // there. (Between checks, the compare-and-set keeps a second leader from applying
@@ -119,10 +124,10 @@ async fn follow(
             () = tokio::time::sleep(config.poll_interval()) => {}
             _ = stop.changed() => return Ok(()),
         }
-        // Woken soon after the last catch-up began: let more events gather first. Whatever notified
+        // Woken soon after the last catch-up: let more events gather first. Whatever notified
         // meanwhile is read by the next catch-up, so its notifications need no wake-up of their own.
         tokio::select! {
-            () = tokio::time::sleep_until(started + config.gather_interval()) => {}
+            () = tokio::time::sleep_until(earliest_next) => {}
             _ = stop.changed() => return Ok(()),
         }
         if let Some(listener) = listener.as_mut() {
