@@ -74,11 +74,32 @@ impl Config {
         Duration::from_millis(self.poll_ms.max(1))
     }
 
-    pub(crate) fn gather_interval(&self) -> Duration {
-        Duration::from_millis(self.gather_ms)
+    /// How long after a catch-up began the next one may start, given how long it took: twice
+    /// that (so the follower is busy at most half the time), and never more than the gather
+    /// interval. A quick catch-up is followed by a short wait; a slow one, under load, by the
+    /// whole interval, which makes fewer, larger transactions.
+    pub(crate) fn gather_after(&self, took: Duration) -> Duration {
+        Duration::from_millis(self.gather_ms).min(took.saturating_mul(2))
     }
 
     pub(crate) fn standby_interval(&self) -> Duration {
         Duration::from_millis(self.standby_ms.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_follows_the_catch_up_up_to_the_gather() {
+        let config = Config::for_database("postgres://unused");
+        let ms = Duration::from_millis;
+        assert_eq!(config.gather_after(ms(0)), ms(0), "nothing to apply: no wait");
+        assert_eq!(config.gather_after(ms(3)), ms(6), "twice a quick catch-up");
+        assert_eq!(config.gather_after(ms(10)), ms(20));
+        assert_eq!(config.gather_after(ms(80)), ms(20), "never past the gather");
+        let off = Config { gather_ms: 0, ..config };
+        assert_eq!(off.gather_after(ms(80)), ms(0), "0 applies on every wake-up");
     }
 }

@@ -92,11 +92,7 @@ async fn follow(
     loop {
         let started = tokio::time::Instant::now();
         projection.catch_up(&mut session, config.batch_size, status).await?;
-        // The next catch-up starts no sooner than twice this one's length after it began (so the
-        // follower is busy at most half the time), and never later than the gather interval:
-        // a quick catch-up is followed by a short wait, a slow one (under load) by the whole
-        // interval, which makes fewer, larger transactions.
-        let earliest_next = started + config.gather_interval().min(started.elapsed() * 2);
+        let earliest_next = started + config.gather_after(started.elapsed());
         if checked.elapsed() >= CHECK_INTERVAL {
             // The lock lives exactly as long as its session: check that the session is still
             // there. (Between checks, the compare-and-set keeps a second leader from applying
