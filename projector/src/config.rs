@@ -39,11 +39,11 @@ pub struct Config {
     /// How often to look for new events when no notification arrives.
     #[arg(long, env = "PARTIDA_PROJECTOR_POLL_MS", default_value_t = 1_000)]
     pub poll_ms: u64,
-    /// The longest the projector lets events gather between catch-ups: a catch-up starts no sooner
-    /// than twice the last one's length after it began, and at most this long after it. Under load
-    /// this makes fewer, larger transactions (less work per event, more of the machine left to
-    /// the writer) for at most this much more lag; at light load the wait is as short as the
-    /// catch-ups, and an event after a quiet spell is applied at once.
+    /// The longest the projector lets events gather between catch-ups. A wake-up sooner after the
+    /// last catch-up began than twice that catch-up's length, or than this if shorter, waits out
+    /// the rest. Under load this makes fewer, larger transactions (less work per event, more of
+    /// the machine left to the writer) for at most this much more lag; at light load the wait is
+    /// as short as the catch-ups, and an event after a quiet spell is applied at once.
     #[arg(long, env = "PARTIDA_PROJECTOR_GATHER_MS", default_value_t = 20)]
     pub gather_ms: u64,
     /// How often a standby tries to take the lead.
