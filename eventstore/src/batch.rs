@@ -5,7 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use ledger::log::{Hash, RecordFields};
+use ledger::canonical;
+use ledger::log::{Hash, JsonField, RecordFields};
 use ledger::{
     AccountId, AssetCode, Command, Event, PendingPosted, PendingReleased, Rejection, StreamId, SubjectId, Timestamp,
     TransferId,
@@ -151,15 +152,24 @@ pub(crate) struct NewRow {
     pub stream_version: i64,
     pub event_type: &'static str,
     pub schema_version: i32,
-    pub data: Value,
-    pub metadata: Value,
+    /// `data` and `metadata` in canonical form: encoded once, hashed as they are and sent to the
+    /// database as its `jsonb` input.
+    pub data: String,
+    pub metadata: String,
     pub prev_hash: Hash,
     pub hash: Hash,
 }
 
+/// `value`'s canonical encoding, as text.
+fn canonical_text(value: &Value) -> String {
+    // The canonical encoder writes JSON, which is UTF-8; the lossy path is never taken.
+    String::from_utf8(canonical::to_vec(value)).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 impl Pending {
     fn push(&mut self, event: &Event, stream_version: i64, metadata: Value) {
-        let data = event.data();
+        let data = canonical_text(&event.data());
+        let metadata = canonical_text(&metadata);
         let stream_id = event.stream_id().to_string();
         let event_id = Uuid::now_v7();
         let hash = RecordFields {
@@ -169,8 +179,8 @@ impl Pending {
             stream_version,
             event_type: event.event_type(),
             schema_version: event.schema_version(),
-            data: (&data).into(),
-            metadata: (&metadata).into(),
+            data: JsonField::Canonical(data.as_bytes()),
+            metadata: JsonField::Canonical(metadata.as_bytes()),
             recorded_at: self.recorded_at,
             prev_hash: &self.head_hash,
         }

@@ -85,8 +85,8 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
         .bind(rows.iter().map(|r| r.event_type).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.schema_version).collect::<Vec<_>>())
         .bind(micros_to_datetime(pending.recorded_at))
-        .bind(rows.iter().map(|r| r.data.to_string()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.metadata.to_string()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.data.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.metadata.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| &r.prev_hash[..]).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| &r.hash[..]).collect::<Vec<_>>())
         // write_assets
