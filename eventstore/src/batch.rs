@@ -15,7 +15,7 @@ use serde_json::Value;
 use sqlx::{Executor, PgConnection};
 use uuid::Uuid;
 
-use crate::load::{self, Head, KeyRecord, Loaded};
+use crate::load::{self, KeyRecord, Loaded};
 use crate::persist;
 use crate::writer::{IdempotencyKey, Reply, Submission, Unit, runs};
 
@@ -128,8 +128,6 @@ async fn rollback(conn: &mut PgConnection, failure: Failure) -> Result<Vec<Reply
 
 /// Events decided in this batch, with their log fields, plus what write-side state they dirtied.
 pub(crate) struct Pending {
-    /// The head the batch was decided on: the write moves the head only from that row version.
-    pub decided_on: Head,
     pub rows: Vec<NewRow>,
     pub head_hash: Hash,
     pub recorded_at: i64,
@@ -160,16 +158,10 @@ pub(crate) struct NewRow {
     pub hash: Hash,
 }
 
-/// `value`'s canonical encoding, as text.
-fn canonical_text(value: &Value) -> String {
-    // The canonical encoder writes JSON, which is UTF-8; the lossy path is never taken.
-    String::from_utf8(canonical::to_vec(value)).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 impl Pending {
     fn push(&mut self, event: &Event, stream_version: i64, metadata: Value) {
-        let data = canonical_text(&event.data());
-        let metadata = canonical_text(&metadata);
+        let data = canonical::to_string(&event.data());
+        let metadata = canonical::to_string(&metadata);
         let stream_id = event.stream_id().to_string();
         let event_id = Uuid::now_v7();
         let hash = RecordFields {
@@ -214,7 +206,7 @@ async fn decide(
     clock: i64,
 ) -> Result<(Vec<Reply>, Loaded, Pending), sqlx::Error> {
     let mut loaded = load::load(conn, units).await?;
-    let head = loaded.head.clone();
+    let head = &loaded.head;
     let mut pending = Pending {
         rows: Vec::new(),
         head_hash: head.hash,
@@ -227,7 +219,6 @@ async fn decide(
         new_holds: Vec::new(),
         resolved_holds: Vec::new(),
         erased_subjects: Vec::new(),
-        decided_on: head,
     };
     let mut replies = Vec::with_capacity(units.len());
     for unit in units {

@@ -68,7 +68,7 @@ WITH head AS (
 SELECT EXISTS (SELECT FROM notified)";
 
 /// Writes the batch if the head's row is still the version the batch was decided on
-/// (`pending.decided_on`: the same position, and not updated since), moving it in the same
+/// (`loaded.head`: the same position, and not updated since), moving it in the same
 /// statement; returns whether it did. Outside a transaction the statement
 /// is its own, committed when it answers.
 pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pending) -> Result<bool, sqlx::Error> {
@@ -149,8 +149,8 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
                 .collect::<Vec<_>>(),
         )
         // added with the unlocked write: the head's row as the batch was decided on it
-        .bind(pending.decided_on.position)
-        .bind(&pending.decided_on.xmin)
+        .bind(loaded.head.position)
+        .bind(&loaded.head.xmin)
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)

@@ -15,6 +15,13 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
     out
 }
 
+/// Encodes `value` canonically, as text.
+pub fn to_string(value: &Value) -> String {
+    // The encoding is JSON, written from `str`s and ASCII: always UTF-8, so the lossy path is
+    // never taken.
+    String::from_utf8(to_vec(value)).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// Appends the canonical encoding of `value` to `out`.
 pub fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
