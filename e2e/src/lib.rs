@@ -329,15 +329,19 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
     let mut metadata: std::collections::HashMap<String, ledger::Metadata> = std::collections::HashMap::new();
     // Personal data is compared as the read tables hold it: opened with the subjects' keys, or
     // erased.
-    let keys = partida_eventstore::personal::Keys::for_events(pool, &events)
+    let mut decoded: Vec<Event> = events
+        .iter()
+        .map(|stored| Event::decode(&stored.event_type, stored.schema_version, &stored.data).expect("decodes"))
+        .collect();
+    let keys = partida_eventstore::personal::Keys::for_events(pool, &decoded)
         .await
         .expect("subject keys");
-    for stored in &events {
-        let mut event = Event::decode(&stored.event_type, stored.schema_version, &stored.data).expect("decodes");
+    for (stored, event) in events.iter().zip(&mut decoded) {
         if let Some(metadata) = event.metadata_mut() {
             keys.open(metadata);
         }
-        match &event {
+        let event = &*event;
+        match event {
             Event::AccountOpened(e) => {
                 metadata.insert(format!("account {}", e.id), e.metadata.clone());
             }
@@ -352,7 +356,7 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
             }
             _ => {}
         }
-        match &event {
+        match event {
             Event::TransferPosted(t) => {
                 metadata.insert(format!("transfer {}", t.id), t.metadata.clone());
                 legs += t.postings.len() as i64;
@@ -363,7 +367,7 @@ pub async fn assert_read_model_matches_log(db: &TestDb) {
             Event::PendingPosted(t) => legs += t.postings.len() as i64,
             _ => {}
         }
-        state.apply(&event);
+        state.apply(event);
     }
     type AccountTotals = (String, i64, i64, i64, String, i64, i64, i64);
     let rows: Vec<AccountTotals> = sqlx::query_as(&format!(

@@ -17,7 +17,9 @@ mod rebuild;
 mod time;
 mod writer;
 
-pub use log::{LogPage, RecordLine, StoredEvent, events_after, events_page, head, stream, verify_chain};
+pub use log::{
+    LogPage, Payload, RecordLine, StoredEvent, events_after, events_page, head, payloads_after, stream, verify_chain,
+};
 pub use pool::{Lease, ReadPool, TRUSTED_IDLE, pool_options};
 pub use probing::{PLAN_LIFETIME, probing_keys};
 pub use rebuild::{RebuildError, WriteSideRebuild, rebuild_write_side};

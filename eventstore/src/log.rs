@@ -290,6 +290,38 @@ pub async fn events_after(db: impl PgExecutor<'_>, after: i64, limit: i64) -> Re
     rows.iter().map(StoredEvent::from_row).collect()
 }
 
+/// An event as a projection reads it: its place, its time and its payload as JSON text. None of
+/// the chain's fields, which a projection does not check, and no `Value` built for the payload:
+/// the reader decodes it straight into its domain event ([`ledger::Event::decode_text`]).
+#[derive(Debug, Clone)]
+pub struct Payload {
+    pub position: i64,
+    pub recorded_at: time::OffsetDateTime,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub data: String,
+}
+
+/// The payloads of up to `limit` events with positions after `after`, in order.
+pub async fn payloads_after(db: impl PgExecutor<'_>, after: i64, limit: i64) -> Result<Vec<Payload>, sqlx::Error> {
+    let sql = format!(
+        "SELECT position, recorded_at, event_type, schema_version, data::text FROM events \
+           WHERE position > $1 ORDER BY position LIMIT {limit}"
+    );
+    let rows = sqlx::query(&sql).bind(after).fetch_all(db).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Payload {
+                position: row.try_get(0)?,
+                recorded_at: row.try_get(1)?,
+                event_type: row.try_get(2)?,
+                schema_version: row.try_get(3)?,
+                data: row.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
 /// Which part of the log a page shows: past a cursor in either direction, optionally of one type.
 #[derive(Debug, Clone, Copy)]
 pub struct LogPage<'a> {

@@ -14,11 +14,9 @@ use aes_gcm_siv::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ledger::{Metadata, SubjectId};
+use ledger::{Event, Metadata, SubjectId};
 use serde_json::{Value, json};
 use sqlx::{PgExecutor, PgPool, Row};
-
-use crate::StoredEvent;
 
 /// The metadata key personal data lives under.
 pub const PERSONAL: &str = "personal";
@@ -142,10 +140,9 @@ pub fn sealed_form(value: &Value) -> Option<(&str, &str)> {
     valid.then_some((subject, sealed))
 }
 
-/// The subject whose personal data the stored event seals, if any: every event type that
-/// carries metadata keeps it under `data.metadata`.
-pub fn sealed_subject(event: &StoredEvent) -> Option<&str> {
-    sealed_form(event.data.get("metadata")?.get(PERSONAL)?).map(|(subject, _)| subject)
+/// The subject whose personal data `metadata` seals, if any.
+pub fn sealed_subject(metadata: &Metadata) -> Option<&str> {
+    sealed_form(metadata.get(PERSONAL)?).map(|(subject, _)| subject)
 }
 
 /// The keys of the subjects some events seal personal data for: `None` for an erased subject.
@@ -155,8 +152,14 @@ pub struct Keys(HashMap<String, Option<[u8; 32]>>);
 impl Keys {
     /// The keys `events` need, in one read when any needs one. Read in the caller's transaction,
     /// so an erasure that committed before it is seen here or in the events applied after.
-    pub async fn for_events<'e>(executor: impl PgExecutor<'e>, events: &[StoredEvent]) -> Result<Self, sqlx::Error> {
-        let mut subjects: Vec<&str> = events.iter().filter_map(sealed_subject).collect();
+    pub async fn for_events<'e, 'a>(
+        executor: impl PgExecutor<'e>,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<Self, sqlx::Error> {
+        let mut subjects: Vec<&str> = events
+            .into_iter()
+            .filter_map(|event| sealed_subject(event.metadata()?))
+            .collect();
         if subjects.is_empty() {
             return Ok(Self::default());
         }

@@ -222,6 +222,18 @@ impl Event {
 
     /// The metadata the event carries, if its type carries any: opened accounts, transfers, holds
     /// and metadata patches.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        match self {
+            Self::AccountOpened(e) => Some(&e.metadata),
+            Self::TransferPosted(e) => Some(&e.metadata),
+            Self::TransferPending(e) => Some(&e.metadata),
+            Self::AccountMetadataSet(e) => Some(&e.metadata),
+            Self::TransferMetadataSet(e) => Some(&e.metadata),
+            _ => None,
+        }
+    }
+
+    /// [`metadata`](Self::metadata), to change in place.
     pub fn metadata_mut(&mut self) -> Option<&mut Metadata> {
         match self {
             Self::AccountOpened(e) => Some(&mut e.metadata),

@@ -9,8 +9,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use partida_eventstore::personal::Keys;
-use partida_eventstore::{StoredEvent, events_after};
 use std::str::FromStr;
 use tokio::sync::mpsc;
 
@@ -18,7 +16,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::PROJECTION;
-use crate::apply::{Cache, Changes, EntryRow, TABLES, apply_events, schema_name, write_changes, write_entries};
+use crate::apply::{
+    Cache, Changes, Decoded, EntryRow, TABLES, apply_events, read_after, schema_name, write_changes, write_entries,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {
@@ -116,22 +116,22 @@ pub async fn rebuild(database_url: &str, projection: &str, batch_size: i64) -> a
 /// the entries (the most rows, only ever inserted) on one, everything else on the other. A
 /// single writer's backend had bounded the rebuild with the machine a fifth idle.
 async fn replay(pool: &PgPool, schema: &str, batch_size: i64) -> anyhow::Result<i64> {
-    let (events_tx, mut events_rx) = mpsc::channel::<(Vec<StoredEvent>, Keys)>(2);
+    let (events_tx, mut events_rx) = mpsc::channel::<Decoded>(2);
     let (changes_tx, mut changes_rx) = mpsc::channel::<(i64, Changes)>(2);
     let (entries_tx, mut entries_rx) = mpsc::channel::<Vec<EntryRow>>(2);
     let reader = tokio::spawn({
         let pool = pool.clone();
         async move {
+            let mut conn = pool.acquire().await?;
             let mut after = 0;
             loop {
-                let events = events_after(&pool, after, batch_size).await?;
-                let Some(last) = events.last().map(|e| e.position) else {
+                let events = read_after(&mut conn, after, batch_size).await?;
+                let Some(&(last, ..)) = events.last() else {
                     break;
                 };
                 let full = events.len() as i64 == batch_size;
                 after = last;
-                let keys = Keys::for_events(&pool, &events).await?;
-                if events_tx.send((events, keys)).await.is_err() || !full {
+                if events_tx.send(events).await.is_err() || !full {
                     break;
                 }
             }
@@ -140,9 +140,9 @@ async fn replay(pool: &PgPool, schema: &str, batch_size: i64) -> anyhow::Result<
     });
     let computer = tokio::spawn(async move {
         let mut cache = Cache::default();
-        while let Some((events, keys)) = events_rx.recv().await {
-            let last = events.last().map_or(0, |e| e.position);
-            let changes = Changes::compute_cached(&mut cache, &events, &keys)?;
+        while let Some(events) = events_rx.recv().await {
+            let last = events.last().map_or(0, |&(position, ..)| position);
+            let changes = Changes::compute_cached(&mut cache, &events);
             if changes_tx.send((last, changes)).await.is_err() {
                 break;
             }
@@ -203,8 +203,8 @@ async fn bulk_transaction(pool: &PgPool) -> anyhow::Result<sqlx::Transaction<'st
 
 /// Applies up to `limit` events after `checkpoint` into `schema`; returns the new checkpoint.
 async fn apply_after(conn: &mut PgConnection, schema: &str, checkpoint: i64, limit: i64) -> anyhow::Result<i64> {
-    let events = events_after(&mut *conn, checkpoint, limit).await?;
-    let Some(last) = events.last().map(|e| e.position) else {
+    let events = read_after(&mut *conn, checkpoint, limit).await?;
+    let Some(&(last, ..)) = events.last() else {
         return Ok(checkpoint);
     };
     apply_events(conn, schema, &events).await?;

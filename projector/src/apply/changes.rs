@@ -4,13 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ledger::{AccountFlags, AccountStatus, Event, Metadata, NormalSide, PendingPosted, PendingReleased, Posting};
-use partida_eventstore::personal::Keys;
-use partida_eventstore::{StoredEvent, micros_to_datetime};
-use serde_json::Value;
+use partida_eventstore::micros_to_datetime;
 use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
 
-use super::ApplyError;
+use super::{ApplyError, Decoded};
 
 /// The read tables of one generation, in the order they are created.
 pub(crate) const TABLES: [&str; 5] = ["assets", "accounts", "entries", "transfers", "totals"];
@@ -117,8 +115,8 @@ pub(crate) struct EntryRow {
 pub(crate) struct TransferRow {
     pub id: String,
     pub position: i64,
-    /// What moved: for a hold, nothing until it is posted.
-    pub postings: Value,
+    /// What moved, as JSON text: for a hold, nothing until it is posted.
+    pub postings: String,
     pub metadata: Metadata,
     pub reverses: Option<String>,
     /// Set here when the reversal is in the same batch (an UPDATE could not see the row yet).
@@ -129,7 +127,7 @@ pub(crate) struct TransferRow {
     /// `posted`, or for a hold `pending`, `posted`, `voided` or `expired`.
     pub status: &'static str,
     /// What a hold reserved.
-    pub held: Option<Value>,
+    pub held: Option<String>,
     pub expires_at: Option<OffsetDateTime>,
     /// Set here when the hold is resolved in the same batch.
     pub resolution: Option<ResolutionRow>,
@@ -146,7 +144,8 @@ struct Leg<'a> {
 /// How a hold ended: its status, what moved, and when.
 pub(crate) struct ResolutionRow {
     pub status: &'static str,
-    pub postings: Value,
+    /// As JSON text.
+    pub postings: String,
     pub position: i64,
     pub at: OffsetDateTime,
 }
@@ -187,27 +186,10 @@ pub(crate) struct TransferUpdate {
     pub metadata_patch: Option<Metadata>,
 }
 
-/// Events read back into domain events, with their position and time.
-type Decoded = Vec<(i64, OffsetDateTime, Event)>;
-
-/// Reads `events` back, opening the personal data they seal with `keys`.
-fn decode(events: &[StoredEvent], keys: &Keys) -> Result<Decoded, ApplyError> {
-    events
-        .iter()
-        .map(|e| {
-            Event::decode(&e.event_type, e.schema_version, &e.data)
-                .map(|mut event| {
-                    if let Some(metadata) = event.metadata_mut() {
-                        keys.open(metadata);
-                    }
-                    (e.position, micros_to_datetime(e.recorded_at_micros), event)
-                })
-                .map_err(|source| ApplyError::Decode {
-                    position: e.position,
-                    source,
-                })
-        })
-        .collect()
+/// Legs as the tables' `jsonb` takes them.
+fn postings_text(postings: &[Posting]) -> String {
+    // A list of legs (ids and amounts) always encodes.
+    serde_json::to_string(postings).unwrap_or_default()
 }
 
 /// The holds a batch resolves without opening them: their legs must come from before it.
@@ -325,21 +307,19 @@ impl LiveAccounts {
 }
 
 impl Changes {
-    /// The changes of `events`, starting from the account rows in `live` and, for the others
+    /// The changes of `decoded`, starting from the account rows in `live` and, for the others
     /// (all of them when `live` is empty), in the tables of `schema`; holds are always read from
     /// the tables.
     pub async fn compute(
         conn: &mut PgConnection,
         schema: &str,
-        events: &[StoredEvent],
+        decoded: &Decoded,
         live: &LiveAccounts,
     ) -> Result<Self, ApplyError> {
-        let keys = Keys::for_events(&mut *conn, events).await?;
-        let decoded = decode(events, &keys)?;
-        let holds = load_holds(conn, schema, &resolved_not_opened(&decoded)).await?;
+        let holds = load_holds(conn, schema, &resolved_not_opened(decoded)).await?;
         let mut changes = Self::default();
         let mut unknown = Vec::new();
-        for id in touched_not_opened(&decoded, &holds) {
+        for id in touched_not_opened(decoded, &holds) {
             match live.0.get(id) {
                 Some(row) => {
                     changes.accounts.insert(id.to_owned(), row.settled());
@@ -349,32 +329,31 @@ impl Changes {
         }
         changes.load_accounts(conn, schema, &unknown).await?;
         changes.holds = holds;
-        changes.apply_all(&decoded);
+        changes.apply_all(decoded);
         Ok(changes)
     }
 
-    /// The changes of `events`, starting from the account rows and holds in `cache`; the cache
-    /// is then moved past them. `keys` open the personal data the events seal.
-    pub fn compute_cached(cache: &mut Cache, events: &[StoredEvent], keys: &Keys) -> Result<Self, ApplyError> {
-        let decoded = decode(events, keys)?;
+    /// The changes of `decoded`, starting from the account rows and holds in `cache`; the cache
+    /// is then moved past them.
+    pub fn compute_cached(cache: &mut Cache, decoded: &Decoded) -> Self {
         let mut changes = Self::default();
-        for id in resolved_not_opened(&decoded) {
+        for id in resolved_not_opened(decoded) {
             if let Some(legs) = cache.holds.remove(id) {
                 changes.holds.insert(id.to_owned(), legs);
             }
         }
-        for id in touched_not_opened(&decoded, &changes.holds) {
+        for id in touched_not_opened(decoded, &changes.holds) {
             if let Some(row) = cache.accounts.get(id) {
                 changes.accounts.insert(id.to_owned(), row.settled());
             }
         }
-        changes.apply_all(&decoded);
+        changes.apply_all(decoded);
         for (id, row) in &changes.accounts {
             cache.accounts.insert(id.clone(), row.settled());
         }
         // What is left are the holds still open after the batch.
         cache.holds.extend(changes.holds.drain());
-        Ok(changes)
+        changes
     }
 
     fn apply_all(&mut self, decoded: &Decoded) {
@@ -491,7 +470,7 @@ impl Changes {
                 self.push_transfer(TransferRow {
                     id: e.id.to_string(),
                     position,
-                    postings: serde_json::to_value(&e.postings).unwrap_or(Value::Null),
+                    postings: postings_text(&e.postings),
                     metadata: e.metadata.clone(),
                     reverses: e.reverses.as_ref().map(ToString::to_string),
                     reversed_by: None,
@@ -517,14 +496,14 @@ impl Changes {
                 self.push_transfer(TransferRow {
                     id: e.id.to_string(),
                     position,
-                    postings: Value::Array(Vec::new()),
+                    postings: postings_text(&[]),
                     metadata: e.metadata.clone(),
                     reverses: None,
                     reversed_by: None,
                     recorded_at: at,
                     effective_at: None,
                     status: "pending",
-                    held: Some(serde_json::to_value(&e.postings).unwrap_or(Value::Null)),
+                    held: Some(postings_text(&e.postings)),
                     expires_at: e.expires_at_micros.map(micros_to_datetime),
                     resolution: None,
                 });
@@ -581,7 +560,7 @@ impl Changes {
         }
         let resolution = Some(ResolutionRow {
             status,
-            postings: serde_json::to_value(moved).unwrap_or(Value::Null),
+            postings: postings_text(moved),
             position,
             at,
         });

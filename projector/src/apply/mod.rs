@@ -3,8 +3,11 @@
 mod changes;
 mod write;
 
-use partida_eventstore::{StoredEvent, events_after};
+use ledger::Event;
+use partida_eventstore::personal::Keys;
+use partida_eventstore::{Payload, payloads_after};
 use sqlx::{Executor, PgConnection};
+use time::OffsetDateTime;
 
 use changes::LiveAccounts;
 pub(crate) use changes::{Cache, Changes, EntryRow, TABLES};
@@ -77,8 +80,8 @@ impl Projection {
     ) -> Result<(), ApplyError> {
         loop {
             let started = std::time::Instant::now();
-            let events = events_after(&mut *conn, self.checkpoint, batch_size).await?;
-            let Some(last) = events.last().map(|e| e.position) else {
+            let events = read_after(&mut *conn, self.checkpoint, batch_size).await?;
+            let Some(&(last, ..)) = events.last() else {
                 status.set_progress(self.checkpoint, self.checkpoint);
                 return Ok(());
             };
@@ -97,24 +100,24 @@ impl Projection {
     /// One commit: the batch's effects, written only if the checkpoint moves from where this
     /// projector left it (compare-and-set in the same statement). A concurrent projector's
     /// statement waits on the pointer row, then finds it moved and writes nothing.
-    async fn apply(&mut self, conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ApplyError> {
-        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+    async fn apply(&mut self, conn: &mut PgConnection, events: &Decoded) -> Result<(), ApplyError> {
+        let (Some(&(first, ..)), Some(&(last, ..))) = (events.first(), events.last()) else {
             return Ok(());
         };
-        if first.position != self.checkpoint + 1 {
+        if first != self.checkpoint + 1 {
             return Err(ApplyError::Gap {
                 expected: self.checkpoint + 1,
-                found: first.position,
+                found: first,
             });
         }
-        let written = self.write(conn, events, last.position).await;
+        let written = self.write(conn, events, last).await;
         if written.is_err() {
             self.accounts.clear();
         }
         written
     }
 
-    async fn write(&mut self, conn: &mut PgConnection, events: &[StoredEvent], last: i64) -> Result<(), ApplyError> {
+    async fn write(&mut self, conn: &mut PgConnection, events: &Decoded, last: i64) -> Result<(), ApplyError> {
         let schema = schema_name(self.generation);
         // Read outside the write's transaction: whatever changed these rows since moved the
         // checkpoint too, and then the guarded write below writes nothing.
@@ -153,12 +156,37 @@ impl Projection {
     }
 }
 
+/// Events read back into domain events, with their position and time.
+pub(crate) type Decoded = Vec<(i64, OffsetDateTime, Event)>;
+
+/// Up to `limit` events after `after`, decoded, with the personal data they seal opened: the
+/// subjects' keys are read after the events, on the same connection, so an erasure committed
+/// before that read is seen there or in the events of a later batch.
+pub(crate) async fn read_after(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Decoded, ApplyError> {
+    let payloads = payloads_after(&mut *conn, after, limit).await?;
+    let mut decoded = payloads.iter().map(decode).collect::<Result<Decoded, _>>()?;
+    let keys = Keys::for_events(&mut *conn, decoded.iter().map(|(_, _, event)| event)).await?;
+    for (_, _, event) in &mut decoded {
+        if let Some(metadata) = event.metadata_mut() {
+            keys.open(metadata);
+        }
+    }
+    Ok(decoded)
+}
+
+/// One event's payload read back into its domain event, straight from the JSON text.
+fn decode(payload: &Payload) -> Result<(i64, OffsetDateTime, Event), ApplyError> {
+    let event = Event::decode_text(&payload.event_type, payload.schema_version, &payload.data).map_err(|source| {
+        ApplyError::Decode {
+            position: payload.position,
+            source,
+        }
+    })?;
+    Ok((payload.position, payload.recorded_at, event))
+}
+
 /// Writes the effects of `events` into the tables in `schema`, inside the caller's transaction.
-pub(crate) async fn apply_events(
-    conn: &mut PgConnection,
-    schema: &str,
-    events: &[StoredEvent],
-) -> Result<(), ApplyError> {
+pub(crate) async fn apply_events(conn: &mut PgConnection, schema: &str, events: &Decoded) -> Result<(), ApplyError> {
     let changes = changes::Changes::compute(conn, schema, events, &LiveAccounts::default()).await?;
     write::write(conn, schema, &changes, None).await?;
     Ok(())

@@ -7,7 +7,6 @@
 
 use ledger::Metadata;
 use partida_eventstore::personal;
-use serde_json::Value;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{PgConnection, Postgres, Row};
@@ -305,7 +304,11 @@ async fn write_rows(
         .bind(
             transfers
                 .iter()
-                .map(|r| r.resolution.as_ref().map_or(&r.postings, |o| &o.postings).to_string())
+                .map(|r| {
+                    r.resolution
+                        .as_ref()
+                        .map_or(r.postings.as_str(), |o| o.postings.as_str())
+                })
                 .collect::<Vec<_>>(),
         )
         .bind(transfers.iter().map(|r| json_text(&r.metadata)).collect::<Vec<_>>())
@@ -319,12 +322,7 @@ async fn write_rows(
                 .map(|r| r.resolution.as_ref().map_or(r.status, |o| o.status))
                 .collect::<Vec<_>>(),
         )
-        .bind(
-            transfers
-                .iter()
-                .map(|r| r.held.as_ref().map(Value::to_string))
-                .collect::<Vec<_>>(),
-        )
+        .bind(transfers.iter().map(|r| r.held.as_deref()).collect::<Vec<_>>())
         .bind(transfers.iter().map(|r| r.expires_at).collect::<Vec<_>>())
         .bind(
             transfers
@@ -349,7 +347,7 @@ async fn write_rows(
         .bind(
             earlier
                 .values()
-                .map(|u| u.resolution.as_ref().map(|o| o.postings.to_string()))
+                .map(|u| u.resolution.as_ref().map(|o| o.postings.as_str()))
                 .collect::<Vec<_>>(),
         )
         .bind(
