@@ -133,6 +133,8 @@ pub(crate) struct Pending {
     pub recorded_at: i64,
     next_position: i64,
     pub dirty_accounts: BTreeSet<AccountId>,
+    /// The dirty accounts opened in this batch: inserted, where the others are updated.
+    pub opened_accounts: BTreeSet<AccountId>,
     pub dirty_assets: BTreeSet<AssetCode>,
     pub new_keys: Vec<(String, KeyRecord)>,
     /// Holds with a timeout opened in this batch, for `write_pending`: (id, expires at).
@@ -214,6 +216,7 @@ async fn decide(
         recorded_at: clock.max(head.recorded_at),
         next_position: head.position + 1,
         dirty_accounts: BTreeSet::new(),
+        opened_accounts: BTreeSet::new(),
         dirty_assets: BTreeSet::new(),
         new_keys: Vec::new(),
         new_holds: Vec::new(),
@@ -396,6 +399,7 @@ fn mark_dirty(loaded: &Loaded, pending: &mut Pending, event: &Event) {
         }
         Event::AccountOpened(e) => {
             pending.dirty_accounts.insert(e.id.clone());
+            pending.opened_accounts.insert(e.id.clone());
         }
         Event::AccountFrozen(e) | Event::AccountUnfrozen(e) | Event::AccountClosed(e) => {
             pending.dirty_accounts.insert(e.id.clone());

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use ledger::{AccountId, AssetCode, State, StreamId, SubjectId, TransferId};
+use ledger::{Account, AccountId, AssetCode, State, StreamId, SubjectId, TransferId};
 use sqlx::{PgConnection, Row};
 
 use crate::EVENTS_CHANNEL;
@@ -36,7 +36,7 @@ WITH head AS (
     SELECT unnest($12::text[]), unnest($13::int2[]), unnest($14::int8[]), unnest($15::int8[]), unnest($36::int8[])
      WHERE EXISTS (SELECT FROM head)
     ON CONFLICT (code) DO UPDATE SET posted = EXCLUDED.posted, held = EXCLUDED.held
-), accounts AS (
+), opened AS (
     INSERT INTO write_accounts (id, asset, normal_side, debits_must_not_exceed_credits,
                                 credits_must_not_exceed_debits, status, debits, credits, version,
                                 fingerprint, position, pending_debits, pending_credits, revision)
@@ -49,6 +49,17 @@ WITH head AS (
                                    pending_debits = EXCLUDED.pending_debits,
                                    pending_credits = EXCLUDED.pending_credits,
                                    revision = EXCLUDED.revision
+), accounts AS (
+    -- The accounts that existed before the batch: their balances, status and versions (a plain
+    -- update, where an upsert also locked each row first and sent the columns that never change).
+    UPDATE write_accounts w
+       SET status = u.status, debits = u.debits, credits = u.credits, version = u.version,
+           pending_debits = u.pending_debits, pending_credits = u.pending_credits, revision = u.revision
+      FROM (SELECT unnest($44::text[]) AS id, unnest($45::text[]) AS status, unnest($46::int8[]) AS debits,
+                   unnest($47::int8[]) AS credits, unnest($48::int8[]) AS version,
+                   unnest($49::int8[]) AS pending_debits, unnest($50::int8[]) AS pending_credits,
+                   unnest($51::int8[]) AS revision) AS u
+     WHERE w.id = u.id AND EXISTS (SELECT FROM head)
 ), holds AS (
     INSERT INTO write_pending (id, expires_at)
     SELECT unnest($37::text[]), unnest($38::timestamptz[]) WHERE EXISTS (SELECT FROM head)
@@ -74,7 +85,12 @@ SELECT EXISTS (SELECT FROM notified)";
 pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pending) -> Result<bool, sqlx::Error> {
     let rows = &pending.rows;
     let assets = Assets::of(&loaded.state, &loaded.origins, &pending.dirty_assets);
-    let accounts = Accounts::of(&loaded.state, &loaded.origins, &pending.dirty_accounts);
+    let (opened, existing): (Vec<&AccountId>, Vec<&AccountId>) = pending
+        .dirty_accounts
+        .iter()
+        .partition(|id| pending.opened_accounts.contains(*id));
+    let accounts = Accounts::of(&loaded.state, &loaded.origins, opened);
+    let balances = Balances::of(&loaded.state, existing);
     let keys = &pending.new_keys;
     sqlx::query(WRITE_BATCH)
         // events
@@ -95,15 +111,15 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
         .bind(assets.posted)
         .bind(assets.positions)
         // write_accounts
-        .bind(accounts.ids)
+        .bind(accounts.balances.ids)
         .bind(accounts.assets)
         .bind(accounts.sides)
         .bind(accounts.no_overdraft)
         .bind(accounts.no_credit)
-        .bind(accounts.statuses)
-        .bind(accounts.debits)
-        .bind(accounts.credits)
-        .bind(accounts.versions)
+        .bind(accounts.balances.statuses)
+        .bind(accounts.balances.debits)
+        .bind(accounts.balances.credits)
+        .bind(accounts.balances.versions)
         .bind(accounts.fingerprints)
         .bind(accounts.positions)
         // idempotency_keys
@@ -120,8 +136,8 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
         .bind(&pending.head_hash[..])
         .bind(EVENTS_CHANNEL)
         // added with holds: pending amounts, held totals, the holds that can expire
-        .bind(accounts.pending_debits)
-        .bind(accounts.pending_credits)
+        .bind(accounts.balances.pending_debits)
+        .bind(accounts.balances.pending_credits)
         .bind(assets.held)
         .bind(pending.new_holds.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
         .bind(
@@ -139,7 +155,7 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
                 .collect::<Vec<_>>(),
         )
         // added with conditions: revisions
-        .bind(accounts.revisions)
+        .bind(accounts.balances.revisions)
         // added with personal data: the subjects whose keys are destroyed
         .bind(
             pending
@@ -151,6 +167,15 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
         // added with the unlocked write: the head's row as the batch was decided on it
         .bind(loaded.head.position)
         .bind(&loaded.head.xmin)
+        // added with the plain update of the accounts that existed before the batch
+        .bind(balances.ids)
+        .bind(balances.statuses)
+        .bind(balances.debits)
+        .bind(balances.credits)
+        .bind(balances.versions)
+        .bind(balances.pending_debits)
+        .bind(balances.pending_credits)
+        .bind(balances.revisions)
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)
@@ -190,21 +215,15 @@ impl<'a> Assets<'a> {
     }
 }
 
-/// Accounts as `write_accounts` columns (also what the write-side rebuild inserts).
+/// Accounts as `write_accounts` columns (also what the write-side rebuild inserts): what opening
+/// them fixes, and the columns that change after.
 #[derive(Default)]
 pub(crate) struct Accounts<'a> {
-    pub ids: Vec<&'a str>,
+    pub balances: Balances<'a>,
     pub assets: Vec<&'a str>,
     pub sides: Vec<&'static str>,
     pub no_overdraft: Vec<bool>,
     pub no_credit: Vec<bool>,
-    pub statuses: Vec<&'static str>,
-    pub debits: Vec<i64>,
-    pub credits: Vec<i64>,
-    pub pending_debits: Vec<i64>,
-    pub pending_credits: Vec<i64>,
-    pub versions: Vec<i64>,
-    pub revisions: Vec<i64>,
     pub fingerprints: Vec<&'a [u8]>,
     pub positions: Vec<i64>,
 }
@@ -221,23 +240,54 @@ impl<'a> Accounts<'a> {
             let Some(account) = state.accounts.get(id) else {
                 continue;
             };
-            columns.ids.push(id.as_str());
+            columns.balances.push(id, account);
             columns.assets.push(account.asset.as_str());
             columns.sides.push(account.normal_side.as_str());
             columns.no_overdraft.push(account.flags.debits_must_not_exceed_credits);
             columns.no_credit.push(account.flags.credits_must_not_exceed_debits);
-            columns.statuses.push(account.status.as_str());
-            columns.debits.push(account.debits);
-            columns.credits.push(account.credits);
-            columns.pending_debits.push(account.pending_debits);
-            columns.pending_credits.push(account.pending_credits);
-            columns.versions.push(account.version);
-            columns.revisions.push(account.revision);
             columns.fingerprints.push(&account.fingerprint[..]);
             columns
                 .positions
                 .push(origins.get(&StreamId::Account(id.clone())).copied().unwrap_or(0));
         }
         columns
+    }
+}
+
+/// The `write_accounts` columns a batch changes on an account: all it writes for one that existed
+/// before it.
+#[derive(Default)]
+pub(crate) struct Balances<'a> {
+    pub ids: Vec<&'a str>,
+    pub statuses: Vec<&'static str>,
+    pub debits: Vec<i64>,
+    pub credits: Vec<i64>,
+    pub versions: Vec<i64>,
+    pub pending_debits: Vec<i64>,
+    pub pending_credits: Vec<i64>,
+    pub revisions: Vec<i64>,
+}
+
+impl<'a> Balances<'a> {
+    /// The rows of `ids` (those the state holds).
+    fn of(state: &'a State, ids: impl IntoIterator<Item = &'a AccountId>) -> Self {
+        let mut columns = Self::default();
+        for id in ids {
+            if let Some(account) = state.accounts.get(id) {
+                columns.push(id, account);
+            }
+        }
+        columns
+    }
+
+    fn push(&mut self, id: &'a AccountId, account: &Account) {
+        self.ids.push(id.as_str());
+        self.statuses.push(account.status.as_str());
+        self.debits.push(account.debits);
+        self.credits.push(account.credits);
+        self.versions.push(account.version);
+        self.pending_debits.push(account.pending_debits);
+        self.pending_credits.push(account.pending_credits);
+        self.revisions.push(account.revision);
     }
 }

@@ -80,20 +80,20 @@ pub async fn rebuild_write_side(pool: &PgPool) -> Result<WriteSideRebuild, Rebui
                               $7::int8[], $8::int8[], $9::int8[], $10::bytea[], $11::int8[], $12::int8[], \
                               $13::int8[], $14::int8[])",
     )
-    .bind(&accounts.ids)
+    .bind(&accounts.balances.ids)
     .bind(&accounts.assets)
     .bind(&accounts.sides)
     .bind(&accounts.no_overdraft)
     .bind(&accounts.no_credit)
-    .bind(&accounts.statuses)
-    .bind(&accounts.debits)
-    .bind(&accounts.credits)
-    .bind(&accounts.versions)
+    .bind(&accounts.balances.statuses)
+    .bind(&accounts.balances.debits)
+    .bind(&accounts.balances.credits)
+    .bind(&accounts.balances.versions)
     .bind(&accounts.fingerprints)
     .bind(&accounts.positions)
-    .bind(&accounts.pending_debits)
-    .bind(&accounts.pending_credits)
-    .bind(&accounts.revisions)
+    .bind(&accounts.balances.pending_debits)
+    .bind(&accounts.balances.pending_credits)
+    .bind(&accounts.balances.revisions)
     .execute(&mut *tx)
     .await?;
     // The holds that can still expire.
@@ -115,6 +115,6 @@ pub async fn rebuild_write_side(pool: &PgPool) -> Result<WriteSideRebuild, Rebui
     Ok(WriteSideRebuild {
         events: head,
         assets: assets.codes.len(),
-        accounts: accounts.ids.len(),
+        accounts: accounts.balances.ids.len(),
     })
 }
