@@ -91,19 +91,20 @@ impl WriteMeta {
         Submission {
             command,
             context: self.context.clone(),
-            idempotency_key: self.key(route, body),
+            idempotency_key: self.key(route, || ledger::canonical::to_vec(body)),
             chain: None,
         }
     }
 
     /// The request's `Idempotency-Key`, bound to a hash of the route and the normalized body, so
     /// the same key with another request is a conflict.
-    pub fn key(&self, route: &str, body: &Value) -> Option<IdempotencyKey> {
+    /// `canonical_body` gives the body's canonical JSON, and is called only when there is a key.
+    pub fn key(&self, route: &str, canonical_body: impl FnOnce() -> Vec<u8>) -> Option<IdempotencyKey> {
         self.idempotency_key.as_ref().map(|key| {
             let mut hasher = Sha256::new();
             hasher.update(route.as_bytes());
             hasher.update([0]);
-            hasher.update(ledger::canonical::to_vec(body));
+            hasher.update(canonical_body());
             IdempotencyKey {
                 key: key.clone(),
                 request_hash: hasher.finalize().into(),

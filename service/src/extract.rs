@@ -73,7 +73,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let Object(parsed) = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         if matches!(e.inner().classify(), serde_json::error::Category::Data) {
-            field_error(e, "")
+            field_error(e.path().clone(), &e.inner().to_string(), "")
         } else {
             malformed(e.into_inner())
         }
@@ -97,26 +97,36 @@ fn contains_nul_escape(bytes: &[u8]) -> bool {
 }
 
 /// A validation error naming the field, under `prefix` (e.g. `transfers[3]`) when there is one.
-fn field_error(e: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> ApiError {
-    let path = e.path().to_string();
+fn field_error(path: serde_path_to_error::Path, message: &str, prefix: &str) -> ApiError {
+    let path = path.to_string();
     let field = match (prefix.is_empty(), path.as_str()) {
         (_, ".") => prefix.to_owned(),
         (true, _) => path,
         (false, _) => format!("{prefix}.{path}"),
     };
     let message = if field.is_empty() {
-        e.inner().to_string()
+        message.to_owned()
     } else {
-        format!("{field}: {}", e.inner())
+        format!("{field}: {message}")
     };
     ApiError::validation(message, field)
 }
 
-/// Deserializes a JSON value into `T`; errors name the field, under `prefix` (e.g. `transfers[3]`).
-pub fn from_value<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value)
+/// Deserializes `T` from the JSON text of one item of a body [`parse`] has read (a `RawValue`:
+/// valid JSON, its escapes checked). Errors name the field under `prefix` (e.g. `transfers[3]`),
+/// without the position in the item's text that serde adds.
+pub fn from_text<T: DeserializeOwned>(text: &str, prefix: &str) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut deserializer)
         .map(|Object(parsed)| parsed)
-        .map_err(|e| field_error(e, prefix))
+        .map_err(|e| {
+            let path = e.path().clone();
+            let inner = e.into_inner();
+            let message = inner.to_string();
+            let position = format!(" at line {} column {}", inner.line(), inner.column());
+            let message = message.strip_suffix(&position).unwrap_or(&message);
+            field_error(path, message, prefix)
+        })
 }
 
 /// `T` from a JSON object only. serde's derived structs also accept an array of their fields

@@ -12,5 +12,5 @@ mod serve;
 pub mod telemetry;
 
 pub use error::ApiError;
-pub use extract::{Json, Object, Query, from_value, object, objects, optional_objects, parse, reject_nul};
+pub use extract::{Json, Object, Query, from_text, object, objects, optional_objects, parse, reject_nul};
 pub use serve::{serve, shutdown_signal, standard_layers};

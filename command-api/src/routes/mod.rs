@@ -3,6 +3,7 @@
 mod accounts;
 mod assets;
 mod audit;
+mod batch;
 mod health;
 mod metadata;
 mod personal;
@@ -51,7 +52,7 @@ fn api(batch_body_bytes: usize, auth: &Authenticator) -> OpenApiRouter<AppState>
         .routes(routes!(accounts::close))
         .routes(routes!(metadata::account))
         .routes(routes!(personal::erase));
-    let (schemas, paths, batch) = routes!(transfers::batch);
+    let (schemas, paths, batch) = routes!(batch::batch);
     let transfer = OpenApiRouter::new()
         .routes(routes!(transfers::post))
         .routes(routes!(transfers::post_pending))

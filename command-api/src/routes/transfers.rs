@@ -1,21 +1,17 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use ledger::{
-    AccountId, Check, Command, Condition, HoldAction, Metadata, PostTransfer, Posting, PostingsError, Rejection,
-    ResolveHold, Timestamp, TransferId,
+    AccountId, Check, Command, Condition, HoldAction, Metadata, PostTransfer, Posting, PostingsError, ResolveHold,
+    Timestamp, TransferId,
 };
-use partida_eventstore::personal::SealError;
-use partida_eventstore::{AppendError, Reply, Submission};
 use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Json};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::request::{IdempotencyKeyHeader, WriteMeta, Written, respond};
-use crate::{AppState, error};
+use crate::AppState;
+use crate::request::{WriteMeta, Written, respond};
 
 /// A balanced transfer: each posting moves `amount` from `credit` to `debit`, all in one asset.
 #[derive(Deserialize, ToSchema)]
@@ -89,7 +85,7 @@ pub(super) struct ConditionBody {
 const MAX_CHAIN_LABEL: usize = 64;
 
 impl TransferBody {
-    fn into_command(self, prefix: &str) -> Result<(PostTransfer, Option<String>), ApiError> {
+    pub(super) fn into_command(self, prefix: &str) -> Result<(PostTransfer, Option<String>), ApiError> {
         if self.timeout_secs.is_some() && !self.pending {
             let field = format!("{prefix}timeout_secs");
             return Err(ApiError::validation(
@@ -178,7 +174,7 @@ enum ResolveAction {
 
 impl ResolutionItem {
     /// The hold's id, the command, and the chain's label.
-    fn into_command(self, prefix: &str) -> Result<(TransferId, Command, Option<String>), ApiError> {
+    pub(super) fn into_command(self, prefix: &str) -> Result<(TransferId, Command, Option<String>), ApiError> {
         check_chain_label(self.chain.as_deref(), prefix)?;
         let action = match self.action {
             ResolveAction::Post => HoldAction::post(self.postings).map_err(|e| postings_error(&e, prefix))?,
@@ -336,271 +332,4 @@ pub(super) async fn post(
     let id = transfer.id.clone();
     let reply = state.writer.submit(meta.natural(Command::PostTransfer(transfer))).await;
     respond(id.as_str(), reply)
-}
-
-/// Transfers to post and holds to resolve, each decided on its own or with its chain.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct BatchBody {
-    /// 1 to 1,000 items (`PARTIDA_BATCH_MAX_TRANSFERS`) with at most 10,000 postings in all
-    /// (`PARTIDA_BATCH_MAX_POSTINGS`): transfers, and resolutions of holds (an item with
-    /// `resolve`). A malformed item fails alone, in its result (with its chain, if it has one).
-    #[schema(value_type = Vec<BatchItem>, min_items = 1)]
-    transfers: Vec<Value>,
-}
-
-/// A batch item: a transfer, or the resolution of a hold.
-#[derive(ToSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum BatchItem {
-    Transfer(TransferBody),
-    Resolution(ResolutionItem),
-}
-
-/// One result per transfer of a batch, in order.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct BatchResults {
-    results: Vec<BatchResult>,
-}
-
-/// A transfer's result: its position, or its error in the one error shape.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct BatchResult {
-    /// The transfer's id as sent.
-    #[schema(value_type = Value)]
-    id: Value,
-    /// Where it was written (or was already).
-    position: Option<i64>,
-    #[schema(value_type = Option<Object>)]
-    error: Option<Value>,
-}
-
-/// Posts many transfers: each is decided on its own (or with its chain, all or none), in order,
-/// in as few transactions as the writer's caps allow; one result per transfer, in order. Each transfer's id makes it
-/// idempotent; `Idempotency-Key` makes the whole batch replay its first answer.
-#[utoipa::path(
-    post,
-    path = "/v1/transfers/batch",
-    operation_id = "postTransferBatch",
-    tag = "transfers",
-    params(IdempotencyKeyHeader),
-    request_body = BatchBody,
-    responses(
-        (status = 200, description = "One result per transfer.", body = BatchResults),
-        (status = 409, description = "The key was used for another request.", body = ErrorBody),
-    )
-)]
-pub(super) async fn batch(
-    State(state): State<AppState>,
-    meta: WriteMeta,
-    Json(body): Json<BatchBody>,
-) -> Result<axum::Json<Value>, ApiError> {
-    let limits = state.limits;
-    let too_large = |what: &str, max: usize| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("a batch holds at most {max} {what}"),
-        )
-        .with_details(json!({ "max": max, "limit": what }))
-    };
-    if body.transfers.is_empty() {
-        return Err(ApiError::validation("transfers must not be empty", "transfers"));
-    }
-    if body.transfers.len() > limits.batch_max_transfers {
-        return Err(too_large("transfers", limits.batch_max_transfers));
-    }
-    let labels: Vec<Option<String>> = body
-        .transfers
-        .iter()
-        .map(|t| t.get("chain").and_then(Value::as_str).map(str::to_owned))
-        .collect();
-    check_chains_consecutive(&labels)?;
-
-    let key = meta.key("POST /v1/transfers/batch", &json!({ "transfers": &body.transfers }));
-    let mut items = parse_items(body.transfers);
-    fail_chains(&mut items, &labels);
-    // Counted as the writer counts them: a resolution that names no legs as a hold's most.
-    let postings: usize = items
-        .iter()
-        .map(|item| match item {
-            Item::Submit(_, command, _) => command.legs(),
-            Item::Failed(..) => 0,
-        })
-        .sum();
-    if postings > limits.batch_max_postings {
-        return Err(too_large("postings", limits.batch_max_postings));
-    }
-    // Only once the batch is known to fit: sealing reads (and may create) subject keys.
-    seal_items(&state, &mut items).await?;
-    fail_chains(&mut items, &labels);
-    let submissions: Vec<Submission> = items
-        .iter()
-        .filter_map(|item| match item {
-            Item::Submit(_, command, chain) => {
-                let submission = meta.natural(command.clone());
-                Some(match chain {
-                    Some(label) => submission.in_chain(label.clone()),
-                    None => submission,
-                })
-            }
-            Item::Failed(..) => None,
-        })
-        .collect();
-
-    // Nothing well-formed: no transaction to open.
-    let replies = match key {
-        _ if submissions.is_empty() => Vec::new(),
-        Some(key) => state.writer.submit_keyed(submissions, key).await,
-        None => state.writer.submit_all(submissions).await,
-    };
-    // A key reused with another request conflicts as a whole.
-    if let Some(Ok(Reply::Rejected(
-        conflict @ Rejection::IdempotencyConflict {
-            kind: "idempotency_key",
-            ..
-        },
-    ))) = replies.first()
-    {
-        return Err(error::rejection(conflict));
-    }
-    let mut replies = replies.into_iter();
-    let results: Vec<Value> = items
-        .into_iter()
-        .map(|item| match item {
-            Item::Failed(id, error) => json!({"id": id, "error": error.body()["error"]}),
-            Item::Submit(id, ..) => {
-                let mut answer = match replies.next().unwrap_or(Err(AppendError::Internal)) {
-                    Ok(Reply::Written { position } | Reply::Replayed { position }) => json!({ "position": position }),
-                    Ok(Reply::Rejected(rejection)) => json!({ "error": error::rejection(&rejection).body()["error"] }),
-                    Ok(Reply::Recorded(answer)) => answer,
-                    Err(failure) => json!({ "error": error::append(failure).body()["error"] }),
-                };
-                answer["id"] = json!(id);
-                answer
-            }
-        })
-        .collect();
-    Ok(axum::Json(json!({ "results": results })))
-}
-
-/// A batch item: a command to submit (with the id it answers under and its chain's label), or
-/// its error with the id as sent.
-enum Item {
-    Submit(TransferId, Command, Option<String>),
-    Failed(Value, ApiError),
-}
-
-/// Parses every item; a malformed one fails alone (see [`fail_chains`]).
-fn parse_items(raw: Vec<Value>) -> Vec<Item> {
-    raw.into_iter()
-        .enumerate()
-        .map(|(index, raw)| {
-            let resolution = raw.get("resolve").is_some();
-            let raw_id = raw
-                .get(if resolution { "resolve" } else { "id" })
-                .cloned()
-                .unwrap_or(Value::Null);
-            let prefix = format!("transfers[{index}]");
-            let parsed = if resolution {
-                partida_service::from_value::<ResolutionItem>(raw, &prefix)
-                    .and_then(|r| r.into_command(&format!("{prefix}.")))
-            } else {
-                partida_service::from_value::<TransferBody>(raw, &prefix)
-                    .and_then(|t| t.into_command(&format!("{prefix}.")))
-                    .map(|(transfer, chain)| (transfer.id.clone(), Command::PostTransfer(transfer), chain))
-            };
-            match parsed {
-                Ok((id, command, chain)) => Item::Submit(id, command, chain),
-                Err(error) => Item::Failed(raw_id, error),
-            }
-        })
-        .collect()
-}
-
-/// Seals the personal data of each transfer to submit; one whose data is malformed or whose
-/// subject is erased fails alone. The subject keys being out of reach fails the whole request
-/// (`503`): a retry must meet the same items, or its `Idempotency-Key` would conflict.
-async fn seal_items(state: &AppState, items: &mut [Item]) -> Result<(), ApiError> {
-    for (index, item) in items.iter_mut().enumerate() {
-        let Item::Submit(id, Command::PostTransfer(transfer), _) = item else {
-            continue;
-        };
-        let prefix = format!("transfers[{index}].");
-        match partida_eventstore::personal::seal(&state.pool, &mut transfer.metadata).await {
-            Ok(()) => {}
-            Err(error @ SealError::Database(_)) => return Err(super::personal::api_error(error, &prefix)),
-            Err(error) => *item = Item::Failed(json!(id), super::personal::api_error(error, &prefix)),
-        }
-    }
-    Ok(())
-}
-
-/// A failed item fails alone, unless it is in a chain: then every other member fails with it,
-/// as `linked_failed`, and none is submitted. A chain whose members all failed already is left
-/// as it is, so this can run again after more items fail.
-fn fail_chains(items: &mut [Item], labels: &[Option<String>]) {
-    let mut index = 0;
-    while index < items.len() {
-        let Some(label) = &labels[index] else {
-            index += 1;
-            continue;
-        };
-        let members = labels[index..].iter().take_while(|l| l.as_ref() == Some(label)).count();
-        let chain = index..index + members;
-        if items[chain.clone()].iter().all(|item| matches!(item, Item::Failed(..))) {
-            index = chain.end;
-            continue;
-        }
-        let malformed = items[chain.clone()]
-            .iter()
-            .position(|item| matches!(item, Item::Failed(..)));
-        if let Some(member) = malformed {
-            let Item::Failed(id, error) = &items[index + member] else {
-                unreachable!("found as failed above")
-            };
-            let linked = error::rejection(&Rejection::LinkedFailed {
-                chain: label.clone(),
-                member,
-                id: id.as_str().map_or_else(|| id.to_string(), str::to_owned),
-                code: error.code,
-            });
-            for (offset, item) in items[chain.clone()].iter_mut().enumerate() {
-                if offset != member {
-                    let id = match item {
-                        Item::Submit(id, ..) => json!(id),
-                        Item::Failed(id, _) => id.clone(),
-                    };
-                    *item = Item::Failed(id, linked.clone());
-                }
-            }
-        }
-        index = chain.end;
-    }
-}
-
-/// A chain's members are consecutive items: a label cannot come back after another item.
-fn check_chains_consecutive(labels: &[Option<String>]) -> Result<(), ApiError> {
-    let mut ended = std::collections::HashSet::new();
-    let mut current: Option<&str> = None;
-    for (index, label) in labels.iter().enumerate() {
-        let label = label.as_deref();
-        if label != current {
-            if let Some(done) = current {
-                ended.insert(done);
-            }
-            if let Some(label) = label.filter(|l| ended.contains(l)) {
-                let field = format!("transfers[{index}].chain");
-                return Err(ApiError::validation(
-                    format!("{field}: the members of chain {label:?} must be consecutive items"),
-                    field,
-                ));
-            }
-            current = label;
-        }
-    }
-    Ok(())
 }

@@ -195,6 +195,39 @@ async fn a_chain_is_written_all_or_none_and_names_its_failed_member() {
         reply["results"][0]["error"]["details"],
         json!({"chain": "c3", "member": 1, "id": "m2", "code": "validation_failed"})
     );
+    // A field given twice fails its item as a single transfer's body would, and so its chain;
+    // the item answers under the last id it gives.
+    let member = batch_item("d1", ("alice", "bob", 1), Some("c4")).to_string();
+    let twice = format!(
+        r#"{{"id": "d0", {}"#,
+        batch_item("d2", ("alice", "bob", 1), Some("c4"))
+            .to_string()
+            .trim_start_matches('{')
+    );
+    let response = stack
+        .http
+        .client()
+        .post(format!("{}/v1/transfers/batch", stack.command.url))
+        .bearer_auth(&stack.token)
+        .header("Content-Type", "application/json")
+        .body(format!(r#"{{"transfers": [{member}, {twice}]}}"#))
+        .send()
+        .await
+        .expect("sent");
+    let (status, reply) = decode(response).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["results"][1]["id"], "d2", "{reply}");
+    assert_eq!(reply["results"][1]["error"]["code"], "validation_failed", "{reply}");
+    let message = reply["results"][1]["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("transfers[1]: duplicate field `id`"), "{reply}");
+    assert!(
+        !message.contains(" at line "),
+        "no position in the item's text: {reply}"
+    );
+    assert_eq!(
+        reply["results"][0]["error"]["details"],
+        json!({"chain": "c4", "member": 1, "id": "d2", "code": "validation_failed"})
+    );
     // A chain's members are consecutive, and a label has 1 to 64 characters.
     for (transfers, field) in [
         (
