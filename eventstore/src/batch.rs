@@ -386,10 +386,10 @@ fn origin_stream(command: &Command) -> Option<StreamId> {
 fn mark_dirty(loaded: &Loaded, pending: &mut Pending, event: &Event) {
     let mut legs = |postings: &[ledger::Posting]| {
         for posting in postings {
-            pending.dirty_accounts.insert(posting.debit.clone());
-            pending.dirty_accounts.insert(posting.credit.clone());
+            mark(&mut pending.dirty_accounts, &posting.debit);
+            mark(&mut pending.dirty_accounts, &posting.credit);
             if let Some(account) = loaded.state.accounts.get(&posting.debit) {
-                pending.dirty_assets.insert(account.asset.clone());
+                mark(&mut pending.dirty_assets, &account.asset);
             }
         }
     };
@@ -433,5 +433,13 @@ fn mark_dirty(loaded: &Loaded, pending: &mut Pending, event: &Event) {
                 None => pending.resolved_holds.push(id.clone()),
             }
         }
+    }
+}
+
+/// Adds `id` to `set`, copying it only when it is not there yet (most legs of a large batch
+/// name an account or asset an earlier leg already marked).
+fn mark<T: Ord + Clone>(set: &mut BTreeSet<T>, id: &T) {
+    if !set.contains(id) {
+        set.insert(id.clone());
     }
 }

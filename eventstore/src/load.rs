@@ -2,11 +2,9 @@
 //! not loaded is, for `decide`, nonexistent, so this must bring every id any command of the batch
 //! names.
 
-use std::collections::{BTreeSet, HashMap};
-
 use ledger::{
-    Account, AccountFlags, AccountId, AccountStatus, Asset, AssetCode, Command, Event, NormalSide, Resolution, Scale,
-    SetMetadata, State, StreamId, Subject, Transfer, TransferId,
+    Account, AccountFlags, AccountId, AccountStatus, Asset, AssetCode, Command, Event, Map, NormalSide, Resolution,
+    Scale, SetMetadata, State, StreamId, Subject, Transfer, TransferId,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -18,10 +16,10 @@ pub(crate) struct Loaded {
     pub head: Head,
     pub state: State,
     /// The position of each loaded stream's first event: what an identical replay answers.
-    pub origins: HashMap<StreamId, i64>,
+    pub origins: Map<StreamId, i64>,
     /// The position of each loaded hold's resolution: what an identical repeat of it answers.
-    pub resolutions: HashMap<TransferId, i64>,
-    pub keys: HashMap<String, KeyRecord>,
+    pub resolutions: Map<TransferId, i64>,
+    pub keys: Map<String, KeyRecord>,
 }
 
 /// The log's last event, as `event_head` holds it.
@@ -43,74 +41,108 @@ pub(crate) struct KeyRecord {
     pub response: Option<serde_json::Value>,
 }
 
-/// The ids a batch names, by kind (transfers as stream ids).
+/// The ids a batch names, by kind (transfers as stream ids), each list sorted and without
+/// repeats. Borrowed from the commands where the id is the key itself.
 #[derive(Default)]
-struct Wanted {
-    accounts: BTreeSet<String>,
-    assets: BTreeSet<String>,
-    transfers: BTreeSet<String>,
-    subjects: BTreeSet<String>,
-    keys: BTreeSet<String>,
+struct Wanted<'a> {
+    accounts: Vec<&'a str>,
+    assets: Vec<&'a str>,
+    transfers: Vec<String>,
+    subjects: Vec<String>,
+    keys: Vec<&'a str>,
 }
 
-impl Wanted {
-    fn of(units: &[Unit<'_>]) -> Self {
+impl<'a> Wanted<'a> {
+    fn of(units: &'a [Unit<'a>]) -> Self {
         let mut wanted = Self::default();
         for key in units.iter().filter_map(|u| u.key) {
-            wanted.keys.insert(key.key.clone());
+            wanted.keys.push(&key.key);
         }
         for submission in units.iter().flat_map(|u| u.submissions) {
             if let Some(key) = &submission.idempotency_key {
-                wanted.keys.insert(key.key.clone());
+                wanted.keys.push(&key.key);
             }
             match &submission.command {
-                Command::RegisterAsset(c) => {
-                    wanted.assets.insert(c.code.to_string());
-                }
+                Command::RegisterAsset(c) => wanted.assets.push(c.code.as_str()),
                 Command::OpenAccount(c) => {
-                    wanted.accounts.insert(c.id.to_string());
-                    wanted.assets.insert(c.asset.to_string());
+                    wanted.accounts.push(c.id.as_str());
+                    wanted.assets.push(c.asset.as_str());
                 }
                 Command::ChangeAccount { account, .. }
                 | Command::SetMetadata(SetMetadata {
                     subject: Subject::Account(account),
                     ..
-                }) => {
-                    wanted.accounts.insert(account.to_string());
-                }
+                }) => wanted.accounts.push(account.as_str()),
                 Command::SetMetadata(SetMetadata {
                     subject: Subject::Transfer(id),
                     ..
-                }) => {
-                    wanted.transfers.insert(StreamId::Transfer(id.clone()).to_string());
-                }
+                }) => wanted.transfers.push(StreamId::Transfer(id.clone()).to_string()),
                 Command::ErasePersonalData(subject) => {
-                    wanted.subjects.insert(StreamId::Subject(subject.clone()).to_string());
+                    wanted.subjects.push(StreamId::Subject(subject.clone()).to_string());
                 }
                 Command::ResolveHold(c) => {
                     // The hold's legs name its accounts, which `LOAD_STATE` brings with it; a
                     // post's legs must be between those same accounts, or it is refused.
-                    wanted.transfers.insert(StreamId::Transfer(c.id.clone()).to_string());
+                    wanted.transfers.push(StreamId::Transfer(c.id.clone()).to_string());
                 }
                 Command::PostTransfer(c) => {
-                    wanted.transfers.insert(StreamId::Transfer(c.id.clone()).to_string());
+                    wanted.transfers.push(StreamId::Transfer(c.id.clone()).to_string());
                     if let Some(original) = &c.reverses {
-                        wanted
-                            .transfers
-                            .insert(StreamId::Transfer(original.clone()).to_string());
+                        wanted.transfers.push(StreamId::Transfer(original.clone()).to_string());
                     }
                     for posting in c.postings() {
-                        wanted.accounts.insert(posting.debit.to_string());
-                        wanted.accounts.insert(posting.credit.to_string());
+                        wanted.accounts.push(posting.debit.as_str());
+                        wanted.accounts.push(posting.credit.as_str());
                     }
                     for condition in c.conditions() {
-                        wanted.accounts.insert(condition.account.to_string());
+                        wanted.accounts.push(condition.account.as_str());
                     }
                 }
             }
         }
+        for ids in [&mut wanted.accounts, &mut wanted.assets, &mut wanted.keys] {
+            sort_dedup(ids);
+        }
+        for ids in [&mut wanted.transfers, &mut wanted.subjects] {
+            sort_dedup(ids);
+        }
         wanted
     }
+}
+
+fn sort_dedup<T: Ord>(ids: &mut Vec<T>) {
+    ids.sort_unstable();
+    ids.dedup();
+}
+
+/// The columns of `LOAD_STATE`'s rows, by position; each kind of row uses some of them.
+mod col {
+    pub const KIND: usize = 0;
+    pub const KEY: usize = 1;
+    pub const ASSET: usize = 2;
+    pub const NORMAL_SIDE: usize = 3;
+    pub const NO_OVERDRAFT: usize = 4;
+    pub const NO_CREDIT: usize = 5;
+    pub const STATUS: usize = 6;
+    pub const DEBITS: usize = 7;
+    pub const CREDITS: usize = 8;
+    pub const PENDING_DEBITS: usize = 9;
+    pub const PENDING_CREDITS: usize = 10;
+    pub const VERSION: usize = 11;
+    pub const FINGERPRINT: usize = 12;
+    pub const POSITION: usize = 13;
+    pub const SCALE: usize = 14;
+    pub const EVENT_TYPE: usize = 15;
+    pub const DATA: usize = 16;
+    pub const REVERSED_BY: usize = 17;
+    pub const RESOLUTION_TYPE: usize = 18;
+    pub const RESOLUTION: usize = 19;
+    pub const RESOLUTION_POSITION: usize = 20;
+    pub const REQUEST_HASH: usize = 21;
+    pub const RESPONSE: usize = 22;
+    pub const REVISION: usize = 23;
+    pub const SCHEMA_VERSION: usize = 24;
+    pub const RESOLUTION_VERSION: usize = 25;
 }
 
 fn corrupt(what: &str) -> sqlx::Error {
@@ -185,23 +217,23 @@ pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<
     let wanted = Wanted::of(units);
     // A generic plan, made again every `PLAN_LIFETIME` (see `probing`).
     let rows = sqlx::query(LOAD_STATE)
-        .bind(as_strs(&wanted.accounts))
-        .bind(as_strs(&wanted.assets))
-        .bind(as_strs(&wanted.transfers))
-        .bind(as_strs(&wanted.keys))
-        .bind(as_strs(&wanted.subjects))
+        .bind(&wanted.accounts)
+        .bind(&wanted.assets)
+        .bind(&wanted.transfers)
+        .bind(&wanted.keys)
+        .bind(&wanted.subjects)
         .fetch_all(&mut *conn)
         .await?;
     let mut head = None;
     let mut loaded = Loaded {
         head: Head::default(),
         state: State::default(),
-        origins: HashMap::new(),
-        resolutions: HashMap::new(),
-        keys: HashMap::new(),
+        origins: Map::default(),
+        resolutions: Map::default(),
+        keys: Map::default(),
     };
     for row in rows {
-        match row.try_get::<&str, _>("kind")? {
+        match row.try_get::<&str, _>(col::KIND)? {
             "account" => add_account(&row, &mut loaded)?,
             "asset" => add_asset(&row, &mut loaded)?,
             "transfer" => add_transfer(&row, &mut loaded)?,
@@ -215,66 +247,64 @@ pub(crate) async fn load(conn: &mut PgConnection, units: &[Unit<'_>]) -> Result<
 }
 
 fn read_head(row: &PgRow) -> Result<Head, sqlx::Error> {
-    let hash: Vec<u8> = row.try_get("fingerprint")?;
+    let hash: &[u8] = row.try_get(col::FINGERPRINT)?;
     Ok(Head {
-        xmin: row.try_get("key")?,
-        position: row.try_get("position")?,
+        xmin: row.try_get(col::KEY)?,
+        position: row.try_get(col::POSITION)?,
         hash: hash.try_into().map_err(|_| corrupt("head hash"))?,
-        recorded_at: row.try_get("debits")?,
+        recorded_at: row.try_get(col::DEBITS)?,
     })
 }
 
-fn as_strs(set: &BTreeSet<String>) -> Vec<&str> {
-    set.iter().map(String::as_str).collect()
-}
-
 fn add_account(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
-    let id = AccountId::parse(row.try_get::<String, _>("key")?).map_err(|_| corrupt("account id"))?;
-    let normal_side = match row.try_get::<Option<&str>, _>("normal_side")? {
+    let id = AccountId::parse(row.try_get::<String, _>(col::KEY)?).map_err(|_| corrupt("account id"))?;
+    let normal_side = match row.try_get::<Option<&str>, _>(col::NORMAL_SIDE)? {
         Some("credit") => NormalSide::Credit,
         _ => NormalSide::Debit,
     };
-    let status = row.try_get::<Option<&str>, _>("status")?.and_then(AccountStatus::parse);
-    let fingerprint: Vec<u8> = row.try_get::<Option<Vec<u8>>, _>("fingerprint")?.unwrap_or_default();
-    let asset: Option<String> = row.try_get("asset")?;
+    let status = row
+        .try_get::<Option<&str>, _>(col::STATUS)?
+        .and_then(AccountStatus::parse);
+    let fingerprint: &[u8] = row.try_get::<Option<&[u8]>, _>(col::FINGERPRINT)?.unwrap_or_default();
+    let asset: Option<String> = row.try_get(col::ASSET)?;
     let account = Account {
         asset: AssetCode::parse(asset.unwrap_or_default()).map_err(|_| corrupt("asset code"))?,
         normal_side,
         flags: AccountFlags {
-            debits_must_not_exceed_credits: row.try_get::<Option<bool>, _>("no_overdraft")?.unwrap_or(false),
-            credits_must_not_exceed_debits: row.try_get::<Option<bool>, _>("no_credit")?.unwrap_or(false),
+            debits_must_not_exceed_credits: row.try_get::<Option<bool>, _>(col::NO_OVERDRAFT)?.unwrap_or(false),
+            credits_must_not_exceed_debits: row.try_get::<Option<bool>, _>(col::NO_CREDIT)?.unwrap_or(false),
         },
         status: status.ok_or_else(|| corrupt("account status"))?,
-        debits: row.try_get::<Option<i64>, _>("debits")?.unwrap_or(0),
-        credits: row.try_get::<Option<i64>, _>("credits")?.unwrap_or(0),
-        pending_debits: row.try_get::<Option<i64>, _>("pending_debits")?.unwrap_or(0),
-        pending_credits: row.try_get::<Option<i64>, _>("pending_credits")?.unwrap_or(0),
-        version: row.try_get::<Option<i64>, _>("version")?.unwrap_or(0),
-        revision: row.try_get::<Option<i64>, _>("revision")?.unwrap_or(0),
+        debits: row.try_get::<Option<i64>, _>(col::DEBITS)?.unwrap_or(0),
+        credits: row.try_get::<Option<i64>, _>(col::CREDITS)?.unwrap_or(0),
+        pending_debits: row.try_get::<Option<i64>, _>(col::PENDING_DEBITS)?.unwrap_or(0),
+        pending_credits: row.try_get::<Option<i64>, _>(col::PENDING_CREDITS)?.unwrap_or(0),
+        version: row.try_get::<Option<i64>, _>(col::VERSION)?.unwrap_or(0),
+        revision: row.try_get::<Option<i64>, _>(col::REVISION)?.unwrap_or(0),
         fingerprint: fingerprint.try_into().map_err(|_| corrupt("fingerprint"))?,
     };
     loaded
         .origins
-        .insert(StreamId::Account(id.clone()), row.try_get("position")?);
+        .insert(StreamId::Account(id.clone()), row.try_get(col::POSITION)?);
     loaded.state.accounts.insert(id, account);
     Ok(())
 }
 
 fn add_asset(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
-    let code = AssetCode::parse(row.try_get::<String, _>("key")?).map_err(|_| corrupt("asset code"))?;
+    let code = AssetCode::parse(row.try_get::<String, _>(col::KEY)?).map_err(|_| corrupt("asset code"))?;
     let scale = row
-        .try_get::<Option<i16>, _>("scale")?
+        .try_get::<Option<i16>, _>(col::SCALE)?
         .and_then(|s| u8::try_from(s).ok())
         .and_then(|s| Scale::new(s).ok());
     let asset = Asset {
         scale: scale.ok_or_else(|| corrupt("scale"))?,
         // The posted and held totals travel in the `debits` and `credits` columns of this union.
-        posted: row.try_get::<Option<i64>, _>("debits")?.unwrap_or(0),
-        held: row.try_get::<Option<i64>, _>("credits")?.unwrap_or(0),
+        posted: row.try_get::<Option<i64>, _>(col::DEBITS)?.unwrap_or(0),
+        held: row.try_get::<Option<i64>, _>(col::CREDITS)?.unwrap_or(0),
     };
     loaded
         .origins
-        .insert(StreamId::Asset(code.clone()), row.try_get("position")?);
+        .insert(StreamId::Asset(code.clone()), row.try_get(col::POSITION)?);
     loaded.state.assets.insert(code, asset);
     Ok(())
 }
@@ -282,28 +312,29 @@ fn add_asset(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
 /// Transfers are read from the log itself: the first event of the stream, its resolution (by
 /// type), its reversal (through the `events_reversals` index) and its last version.
 fn add_transfer(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
-    let event = stored_event(row, "event_type", "schema_version", "data")?.ok_or_else(|| corrupt("transfer event"))?;
+    let event =
+        stored_event(row, col::EVENT_TYPE, col::SCHEMA_VERSION, col::DATA)?.ok_or_else(|| corrupt("transfer event"))?;
     let mut transfer = Transfer::opened_by(&event).ok_or_else(|| corrupt("transfer event"))?;
     transfer.reversed_by = row
-        .try_get::<Option<String>, _>("reversed_by")?
+        .try_get::<Option<String>, _>(col::REVERSED_BY)?
         .map(TransferId::parse)
         .transpose()
         .map_err(|_| corrupt("transfer id"))?;
-    transfer.version = row.try_get::<Option<i64>, _>("version")?.unwrap_or(1);
+    transfer.version = row.try_get::<Option<i64>, _>(col::VERSION)?.unwrap_or(1);
     let StreamId::Transfer(id) = event.stream_id() else {
         return Err(corrupt("transfer event"));
     };
-    if let Some(resolution) = stored_event(row, "resolution_type", "resolution_version", "resolution")? {
+    if let Some(resolution) = stored_event(row, col::RESOLUTION_TYPE, col::RESOLUTION_VERSION, col::RESOLUTION)? {
         let hold = transfer.hold.as_mut().ok_or_else(|| corrupt("hold resolution"))?;
         hold.resolution = Some(Resolution::of(&resolution).ok_or_else(|| corrupt("hold resolution"))?);
         loaded.resolutions.insert(
             id.clone(),
-            row.try_get::<Option<i64>, _>("resolution_position")?.unwrap_or(0),
+            row.try_get::<Option<i64>, _>(col::RESOLUTION_POSITION)?.unwrap_or(0),
         );
     }
     loaded
         .origins
-        .insert(StreamId::Transfer(id.clone()), row.try_get("position")?);
+        .insert(StreamId::Transfer(id.clone()), row.try_get(col::POSITION)?);
     loaded.state.transfers.insert(id, Box::new(transfer));
     Ok(())
 }
@@ -311,9 +342,9 @@ fn add_transfer(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
 /// The event in columns `type_column`, `version_column` and `data_column`, when the row has one.
 fn stored_event(
     row: &PgRow,
-    type_column: &str,
-    version_column: &str,
-    data_column: &str,
+    type_column: usize,
+    version_column: usize,
+    data_column: usize,
 ) -> Result<Option<Event>, sqlx::Error> {
     let Some(event_type) = row.try_get::<Option<&str>, _>(type_column)? else {
         return Ok(None);
@@ -330,22 +361,24 @@ fn stored_event(
 }
 
 fn add_subject(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
-    let stream = StreamId::parse(row.try_get::<&str, _>("key")?).map_err(|_| corrupt("subject stream"))?;
+    let stream = StreamId::parse(row.try_get::<&str, _>(col::KEY)?).map_err(|_| corrupt("subject stream"))?;
     let StreamId::Subject(subject) = &stream else {
         return Err(corrupt("subject stream"));
     };
     loaded.state.erased.insert(subject.clone());
-    loaded.origins.insert(stream, row.try_get("position")?);
+    loaded.origins.insert(stream, row.try_get(col::POSITION)?);
     Ok(())
 }
 
 fn add_key(row: &PgRow, loaded: &mut Loaded) -> Result<(), sqlx::Error> {
-    let hash: Vec<u8> = row.try_get::<Option<Vec<u8>>, _>("request_hash")?.unwrap_or_default();
+    let hash: Vec<u8> = row
+        .try_get::<Option<Vec<u8>>, _>(col::REQUEST_HASH)?
+        .unwrap_or_default();
     let record = KeyRecord {
         request_hash: hash.try_into().map_err(|_| corrupt("request hash"))?,
-        position: row.try_get("position")?,
-        response: row.try_get("response")?,
+        position: row.try_get(col::POSITION)?,
+        response: row.try_get(col::RESPONSE)?,
     };
-    loaded.keys.insert(row.try_get("key")?, record);
+    loaded.keys.insert(row.try_get(col::KEY)?, record);
     Ok(())
 }

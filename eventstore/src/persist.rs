@@ -10,9 +10,7 @@
 //! limit constraints) run at its end, over everything it wrote. An erasure destroys its subject's
 //! key in the same statement, so the event and the key's destruction commit together.
 
-use std::collections::HashMap;
-
-use ledger::{Account, AccountId, AssetCode, State, StreamId, SubjectId, TransferId};
+use ledger::{Account, AccountId, AssetCode, Map, State, StreamId, SubjectId, TransferId};
 use sqlx::{PgConnection, Row};
 
 use crate::EVENTS_CHANNEL;
@@ -193,11 +191,7 @@ pub(crate) struct Assets<'a> {
 
 impl<'a> Assets<'a> {
     /// The rows of `codes` (those the state holds); `origins` gives each stream's first position.
-    pub fn of(
-        state: &'a State,
-        origins: &HashMap<StreamId, i64>,
-        codes: impl IntoIterator<Item = &'a AssetCode>,
-    ) -> Self {
+    pub fn of(state: &'a State, origins: &Map<StreamId, i64>, codes: impl IntoIterator<Item = &'a AssetCode>) -> Self {
         let mut columns = Self::default();
         for code in codes {
             let Some(asset) = state.assets.get(code) else {
@@ -230,11 +224,7 @@ pub(crate) struct Accounts<'a> {
 
 impl<'a> Accounts<'a> {
     /// The rows of `ids` (those the state holds); `origins` gives each stream's first position.
-    pub fn of(
-        state: &'a State,
-        origins: &HashMap<StreamId, i64>,
-        ids: impl IntoIterator<Item = &'a AccountId>,
-    ) -> Self {
+    pub fn of(state: &'a State, origins: &Map<StreamId, i64>, ids: impl IntoIterator<Item = &'a AccountId>) -> Self {
         let mut columns = Self::default();
         for id in ids {
             let Some(account) = state.accounts.get(id) else {

@@ -5,9 +5,7 @@
 //! One transaction holds the head row lock for its whole length, so no writer commits between the
 //! replay and the rewrite; writers wait, then continue on the rebuilt state.
 
-use std::collections::HashMap;
-
-use ledger::{Event, State, StreamId};
+use ledger::{Event, Map, State, StreamId};
 use sqlx::PgPool;
 
 use crate::log::events_after;
@@ -40,7 +38,7 @@ pub async fn rebuild_write_side(pool: &PgPool) -> Result<WriteSideRebuild, Rebui
         .await?;
     let mut state = State::default();
     // Where each stream began: the write side records it with the row.
-    let mut origins: HashMap<StreamId, i64> = HashMap::new();
+    let mut origins: Map<StreamId, i64> = Map::default();
     let mut after = 0;
     while after < head {
         let events = events_after(&mut *tx, after, PAGE.min(head - after)).await?;

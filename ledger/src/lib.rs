@@ -29,7 +29,8 @@ pub use event::{
 pub use ids::{AccountId, Amount, AssetCode, IdError, Scale, SubjectId, Timestamp, TransferId};
 pub use rejection::{LimitFlag, Rejection};
 pub use state::{
-    Account, AccountStatus, Asset, Fingerprint, HoldState, Resolution, State, Transfer, Undo, evolve, signed_balance,
+    Account, AccountStatus, Asset, Fingerprint, HoldState, Map, Resolution, State, Transfer, Undo, evolve,
+    signed_balance,
 };
 
 #[cfg(test)]
