@@ -11,13 +11,12 @@ use ledger::{
     AccountId, AssetCode, Command, Event, PendingPosted, PendingReleased, Rejection, StreamId, SubjectId, Timestamp,
     TransferId,
 };
-use serde_json::Value;
 use sqlx::{Executor, PgConnection};
 use uuid::Uuid;
 
 use crate::load::{self, KeyRecord, Loaded};
 use crate::persist;
-use crate::writer::{IdempotencyKey, Reply, Submission, Unit, runs};
+use crate::writer::{CommandContext, IdempotencyKey, Reply, Submission, Unit, runs};
 
 /// Why a batch was not written, which decides what the writer does next.
 #[derive(Debug)]
@@ -143,6 +142,11 @@ pub(crate) struct Pending {
     pub resolved_holds: Vec<TransferId>,
     /// Data subjects erased in this batch, whose keys the same statement destroys.
     pub erased_subjects: Vec<SubjectId>,
+    /// The batch's distinct event metadata, in canonical form: one request's commands share
+    /// theirs, so each is encoded, sent and parsed once, and every row names its own by index.
+    pub metadata: Vec<String>,
+    /// Whose metadata was encoded last (the context and the idempotency key) and where it is.
+    last_metadata: Option<(CommandContext, Option<String>, usize)>,
 }
 
 pub(crate) struct NewRow {
@@ -152,18 +156,33 @@ pub(crate) struct NewRow {
     pub stream_version: i64,
     pub event_type: &'static str,
     pub schema_version: i32,
-    /// `data` and `metadata` in canonical form: encoded once, hashed as they are and sent to the
-    /// database as its `jsonb` input.
+    /// `data` in canonical form: encoded once, hashed as it is and sent to the database as its
+    /// `jsonb` input.
     pub data: String,
-    pub metadata: String,
+    /// Its metadata: an index into [`Pending::metadata`].
+    pub metadata: usize,
     pub prev_hash: Hash,
     pub hash: Hash,
 }
 
 impl Pending {
-    fn push(&mut self, event: &Event, stream_version: i64, metadata: Value) {
+    /// Where the metadata of a command sent with `context` (and `key`) is, encoded the first
+    /// time it is met in a row of commands.
+    fn metadata_of(&mut self, context: &CommandContext, key: Option<&str>) -> usize {
+        if let Some((last, last_key, index)) = &self.last_metadata
+            && last == context
+            && last_key.as_deref() == key
+        {
+            return *index;
+        }
+        let index = self.metadata.len();
+        self.metadata.push(canonical::to_string(&context.metadata(key)));
+        self.last_metadata = Some((context.clone(), key.map(str::to_owned), index));
+        index
+    }
+
+    fn push(&mut self, event: &Event, stream_version: i64, metadata: usize) {
         let data = canonical::to_string(&event.data());
-        let metadata = canonical::to_string(&metadata);
         let stream_id = event.stream_id().to_string();
         let event_id = Uuid::now_v7();
         let hash = RecordFields {
@@ -174,7 +193,7 @@ impl Pending {
             event_type: event.event_type(),
             schema_version: event.schema_version(),
             data: JsonField::Canonical(data.as_bytes()),
-            metadata: JsonField::Canonical(metadata.as_bytes()),
+            metadata: JsonField::Canonical(self.metadata[metadata].as_bytes()),
             recorded_at: self.recorded_at,
             prev_hash: &self.head_hash,
         }
@@ -222,6 +241,8 @@ async fn decide(
         new_holds: Vec::new(),
         resolved_holds: Vec::new(),
         erased_subjects: Vec::new(),
+        metadata: Vec::new(),
+        last_metadata: None,
     };
     let mut replies = Vec::with_capacity(units.len());
     for unit in units {
@@ -345,13 +366,13 @@ fn stage(loaded: &mut Loaded, pending: &mut Pending, submission: &Submission, ev
         };
     }
     let first = pending.next_position;
-    let metadata = submission.context.metadata(key.map(|k| k.key.as_str()));
+    let metadata = pending.metadata_of(&submission.context, key.map(|k| k.key.as_str()));
     for event in &events {
         // Before the event is applied: a resolution dirties the accounts its hold reserved on.
         mark_dirty(loaded, pending, event);
         loaded.state.apply(event);
         let version = loaded.state.stream_version(&event.stream_id());
-        pending.push(event, version, metadata.clone());
+        pending.push(event, version, metadata);
     }
     if let Command::ResolveHold(c) = &submission.command {
         loaded.resolutions.insert(c.id.clone(), first);

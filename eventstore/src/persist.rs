@@ -26,8 +26,8 @@ WITH head AS (
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version,
                         data, metadata, recorded_at, prev_hash, hash)
     SELECT unnest($1::int8[]), unnest($2::uuid[]), unnest($3::text[]), unnest($4::int8[]), unnest($5::text[]),
-           unnest($6::int4[]), unnest($8::text[])::jsonb, unnest($9::text[])::jsonb, $7, unnest($10::bytea[]),
-           unnest($11::bytea[])
+           unnest($6::int4[]), unnest($8::text[])::jsonb, (SELECT $9::text[]::jsonb[])[unnest($52::int4[])], $7,
+           unnest($10::bytea[]), unnest($11::bytea[])
      WHERE EXISTS (SELECT FROM head)
 ), assets AS (
     INSERT INTO write_assets (code, scale, posted, position, held)
@@ -100,7 +100,8 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
         .bind(rows.iter().map(|r| r.schema_version).collect::<Vec<_>>())
         .bind(micros_to_datetime(pending.recorded_at))
         .bind(rows.iter().map(|r| r.data.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.metadata.as_str()).collect::<Vec<_>>())
+        // the batch's distinct metadata, parsed once each; each row's index into it is $52
+        .bind(&pending.metadata)
         .bind(rows.iter().map(|r| &r.prev_hash[..]).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| &r.hash[..]).collect::<Vec<_>>())
         // write_assets
@@ -174,9 +175,17 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
         .bind(balances.pending_debits)
         .bind(balances.pending_credits)
         .bind(balances.revisions)
+        // added with the distinct metadata: each event's, as a (1-based) index into $9
+        .bind(rows.iter().map(|r| metadata_index(r.metadata)).collect::<Vec<_>>())
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)
+}
+
+/// A row's metadata as a PostgreSQL array subscript: 1-based. A batch holds far fewer than
+/// 2^31 events.
+fn metadata_index(index: usize) -> i32 {
+    i32::try_from(index + 1).unwrap_or(i32::MAX)
 }
 
 /// Assets as `write_assets` columns (also what the write-side rebuild inserts).

@@ -128,6 +128,49 @@ async fn a_failing_command_is_isolated_and_the_rest_are_written() -> TestResult 
 }
 
 #[tokio::test]
+async fn each_event_keeps_its_own_commands_metadata_in_a_shared_batch() -> TestResult {
+    let db = TestDb::new().await;
+    let (writer, _task) = writer(&db)?;
+    open_books(&writer).await;
+    submit(&writer, transfer("fund", &[("bank", "alice", 1_000)])).await;
+    // One batch: the commands of three requests, the first request's in two runs.
+    let sent_as = |request: &str| partida_eventstore::CommandContext {
+        request_id: Some(request.to_owned()),
+        actor: Some(format!("{request}-actor")),
+        ..Default::default()
+    };
+    let requests = ["r1", "r1", "r2", "r1", "r3"];
+    let batch = requests
+        .iter()
+        .enumerate()
+        .map(|(i, request)| Submission {
+            context: sent_as(request),
+            ..Submission::new(transfer(&format!("m{i}"), &[("alice", "bob", 1)]))
+        })
+        .collect();
+    let results = writer.submit_all(batch).await;
+    assert!(
+        results.iter().all(|r| matches!(r, Ok(Reply::Written { .. }))),
+        "{results:?}"
+    );
+    let events = all_events(&db).await;
+    let written: Vec<_> = events[events.len() - requests.len()..]
+        .iter()
+        .map(|e| (e.metadata["request_id"].as_str(), e.metadata["actor"].as_str()))
+        .collect();
+    let expected: Vec<_> = requests
+        .iter()
+        .map(|r| (Some(*r), Some(format!("{r}-actor"))))
+        .collect();
+    assert_eq!(
+        written,
+        expected.iter().map(|(r, a)| (*r, a.as_deref())).collect::<Vec<_>>()
+    );
+    verify_chain(&events)?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn replays_answer_the_original_position_and_conflicts_are_refused() -> TestResult {
     let db = TestDb::new().await;
     let (writer, _task) = writer(&db)?;
