@@ -66,6 +66,9 @@ struct Args {
     /// Only this W1 client count (for profiling one load); skips the other workloads.
     #[arg(long)]
     only_w1_clients: Option<usize>,
+    /// With `--only-w1-clients`: each transfer also pays a fee to one hot account.
+    #[arg(long, requires = "only_w1_clients")]
+    hot: bool,
     /// Only W3's lag at this rate (transfers/s, for profiling); skips the other workloads.
     #[arg(long)]
     only_lag_rate: Option<f64>,
@@ -139,8 +142,8 @@ async fn main() -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis();
-        let ours =
-            workloads::single_transfers(&api, &format!("w1-{run}"), clients, Shape::Plain, ACCOUNTS, timing).await;
+        let shape = if args.hot { Shape::Fee } else { Shape::Plain };
+        let ours = workloads::single_transfers(&api, &format!("w1-{run}"), clients, shape, ACCOUNTS, timing).await;
         println!("{}", serde_json::to_string_pretty(&ours)?);
         return Ok(());
     }
