@@ -16,6 +16,30 @@ where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send,
 {
+    let [sample] = sliced_loop(clients, warmup, duration, duration, move |client, seq, _| {
+        request(client, seq)
+    })
+    .await;
+    sample
+}
+
+/// Runs `clients` closed loops as [`closed_loop`] does, the measured time cut into slices of
+/// `slice` that take turns among `K` kinds of request (kind 0, 1, ..., K - 1, 0, ...): each
+/// request is of the kind of the slice it starts in. The kinds then share every phase of the
+/// machine, so their ratio is free of its drift. Returns each kind's sample over its own slices.
+pub async fn sliced_loop<const K: usize, F, Fut>(
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+    slice: Duration,
+    request: F,
+) -> [Sample; K]
+where
+    F: Fn(usize, u64, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send,
+{
+    let slice = slice.max(Duration::from_millis(1));
+    let kind_at = move |since_measure: Duration| (since_measure.as_nanos() / slice.as_nanos()) as usize % K;
     let request = Arc::new(request);
     let start = Instant::now();
     let measure_from = start + warmup;
@@ -24,37 +48,52 @@ where
     for client in 0..clients {
         let request = request.clone();
         tasks.push(tokio::spawn(async move {
-            let mut sample = Sample::default();
+            let mut samples: [Sample; K] = std::array::from_fn(|_| Sample::default());
             let mut seq = 0u64;
             loop {
                 let started = Instant::now();
                 if started >= end {
                     break;
                 }
-                let outcome = request(client, seq).await;
+                let kind = kind_at(started.saturating_duration_since(measure_from));
+                let outcome = request(client, seq, kind).await;
                 seq += 1;
                 if started < measure_from {
                     continue;
                 }
+                let sample = &mut samples[kind];
                 sample.latencies_us.push(micros(started.elapsed()));
                 if let Err(reason) = outcome {
                     sample.errors += 1;
                     sample.first_error.get_or_insert(reason);
                 }
             }
-            sample
+            samples
         }));
     }
-    let mut total = Sample::default();
+    let mut totals: [Sample; K] = std::array::from_fn(|_| Sample::default());
     for task in tasks {
-        if let Ok(sample) = task.await {
-            total.merge(sample);
+        if let Ok(samples) = task.await {
+            for (total, sample) in totals.iter_mut().zip(samples) {
+                total.merge(sample);
+            }
         }
     }
-    total.elapsed = Instant::now()
+    // Each kind's time is that of its slices; the requests still answering when the measured
+    // time ends count in it too, so the time they take past its end goes to the last slice.
+    let measured = Instant::now()
         .saturating_duration_since(measure_from)
         .min(duration + Duration::from_secs(60));
-    total
+    let mut at = Duration::ZERO;
+    while at < duration {
+        let until = (at + slice).min(duration);
+        totals[kind_at(at)].elapsed += until - at;
+        if until == duration {
+            totals[kind_at(at)].elapsed += measured.saturating_sub(duration);
+        }
+        at = until;
+    }
+    totals
 }
 
 /// Starts `rate` requests per second for `duration`; each request reports its own latency (for
@@ -125,5 +164,32 @@ impl XorShift {
         let a = self.below(n);
         let b = self.below(n - 1);
         (a, if b >= a { b + 1 } else { b })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn slices_take_turns_and_each_kind_keeps_its_own_requests_and_time() {
+        let slice = Duration::from_millis(25);
+        let [first, second] = sliced_loop::<2, _, _>(2, Duration::ZERO, slice * 4, slice, |_, _, kind| async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            if kind == 1 {
+                Err("the second kind".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+        assert!(!first.latencies_us.is_empty());
+        assert_eq!(first.errors, 0);
+        assert!(!second.latencies_us.is_empty());
+        assert_eq!(second.errors as usize, second.latencies_us.len());
+        // Slices 0 and 2 are the first kind's; 1 and 3 the second's, which also takes the time
+        // its last requests answer after the end.
+        assert_eq!(first.elapsed, slice * 2);
+        assert!(second.elapsed >= slice * 2);
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::api::{Api, Shape, account, transfer_json};
-use crate::load::{XorShift, closed_loop, open_loop};
+use crate::load::{XorShift, closed_loop, open_loop, sliced_loop};
 use crate::stats::Summary;
 
 /// How long each measured run lasts, after its warm-up.
@@ -55,25 +55,41 @@ pub async fn single_transfers(
     accounts: u64,
     timing: Timing,
 ) -> Summary {
+    let [summary] = alternating_transfers(api, label, clients, [shape], accounts, timing, timing.measure).await;
+    summary
+}
+
+/// W1 in `K` shapes taking turns in slices of `slice` within one run of `clients` closed loops
+/// (see [`sliced_loop`]), for `timing.measure` each: each shape's summary over its own slices.
+pub async fn alternating_transfers<const K: usize>(
+    api: &Api,
+    label: &str,
+    clients: usize,
+    shapes: [Shape; K],
+    accounts: u64,
+    timing: Timing,
+    slice: Duration,
+) -> [Summary; K] {
     let api = api.clone();
     let label = label.to_owned();
-    Summary::of(
-        closed_loop(clients, timing.warmup, timing.measure, move |client, seq| {
-            let api = api.clone();
-            let id = format!("{label}-{client}-{seq}");
-            let (debit, credit) = XorShift::new((client as u64) << 40 ^ seq).pair(accounts);
-            async move {
-                api.post("/v1/transfers", transfer_json(&id, debit, credit, shape), &[201])
+    let measure = timing.measure * K as u32;
+    let samples = sliced_loop::<K, _, _>(clients, timing.warmup, measure, slice, move |client, seq, kind| {
+        let api = api.clone();
+        let id = format!("{label}-{client}-{seq}");
+        let shape = shapes[kind];
+        let (debit, credit) = XorShift::new((client as u64) << 40 ^ seq).pair(accounts);
+        async move {
+            api.post("/v1/transfers", transfer_json(&id, debit, credit, shape), &[201])
+                .await?;
+            if shape == Shape::Hold {
+                api.post(&format!("/v1/transfers/{id}/post"), "{}".into(), &[201])
                     .await?;
-                if shape == Shape::Hold {
-                    api.post(&format!("/v1/transfers/{id}/post"), "{}".into(), &[201])
-                        .await?;
-                }
-                Ok(())
             }
-        })
-        .await,
-    )
+            Ok(())
+        }
+    })
+    .await;
+    samples.map(Summary::of)
 }
 
 /// W2: batches of `size` transfers per request; the rate is reported in transfers per second.
