@@ -59,10 +59,14 @@ struct Args {
     /// The peer-library benchmark binary (bench/peer); measured beside W1 at 64 clients when given.
     #[arg(long)]
     peer: Option<PathBuf>,
-    /// Only W5's reads (for profiling), after about 100,000 transfers so that the entries pages are
-    /// full; skips the other workloads.
+    /// Only W5's reads (for profiling), after about 100,000 transfers (`--fill-seconds 6`) so that
+    /// the entries pages are full; skips the other workloads.
     #[arg(long)]
     only_reads: bool,
+    /// Before an `--only-...` workload: W2's batches of 8,000 for this many seconds, so that it
+    /// runs on a log about as large as in a full run (`--only-reads` fills for 6 s by default).
+    #[arg(long)]
+    fill_seconds: Option<u64>,
     /// Only this W1 client count (for profiling one load); skips the other workloads.
     #[arg(long)]
     only_w1_clients: Option<usize>,
@@ -121,15 +125,18 @@ async fn main() -> anyhow::Result<()> {
 
     // W1: single transfers, the projector running.
     let mut w1 = Vec::new();
-    if args.only_reads {
-        // Enough transfers that most accounts have a full page of entries, as in a full run.
-        progress("W5 reads: transfers for the entries to read");
+    // Before a workload alone: a log about as large as a full run's by then.
+    let fill_seconds = args.fill_seconds.or(args.only_reads.then_some(6)).unwrap_or(0);
+    if fill_seconds > 0 {
+        progress(&format!("filling the log: batches of 8,000 for {fill_seconds} s"));
         let fill = Timing {
             warmup: Duration::ZERO,
-            measure: Duration::from_secs(6),
+            measure: Duration::from_secs(fill_seconds),
         };
-        workloads::batches(&api, "w5-fill", 2, 8000, ACCOUNTS, fill).await;
+        workloads::batches(&api, "fill", 2, 8000, ACCOUNTS, fill).await;
         workloads::settle(&database).await?;
+    }
+    if args.only_reads {
         progress("W5 reads, 64 clients");
         for entries in [false, true] {
             let ours = workloads::reads(&api, entries, 64, ACCOUNTS, timing).await;
@@ -172,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(rate) = args.only_lag_rate {
+        progress(&format!("W3 projection lag at {rate:.0} transfers/s"));
         let lag = workloads::projection_lag(&api, rate, ACCOUNTS, timing.measure).await;
         println!("{}", serde_json::to_string_pretty(&lag)?);
         return Ok(());

@@ -15,12 +15,16 @@ use sqlx::postgres::PgConnectOptions;
 /// How long a key-probing session keeps its plans.
 pub const PLAN_LIFETIME: Duration = Duration::from_secs(1);
 
-/// `options` for a session whose statements only probe keys: generic plans, and never a
-/// parallel one (here a misestimate: the writer's state query was seen with parallel workers,
-/// which take the cores every other session needs).
+/// `options` for a session whose statements only probe keys: generic plans, never a parallel
+/// one (here a misestimate: the writer's state query was seen with parallel workers, which take
+/// the cores every other session needs), and no JIT compilation. PostgreSQL compiles a plan whose
+/// estimated cost passes `jit_above_cost` at every execution, and the estimates of these
+/// statements pass it once the log has grown to about a million events: the writer's backend
+/// then spent half its time in LLVM, for statements that run in a millisecond.
 pub fn probing_keys(options: PgConnectOptions) -> PgConnectOptions {
     options.options([
         ("plan_cache_mode", "force_generic_plan"),
         ("max_parallel_workers_per_gather", "0"),
+        ("jit", "off"),
     ])
 }

@@ -503,3 +503,28 @@ async fn the_write_side_is_rebuilt_from_the_log() -> TestResult {
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn the_writers_session_plans_generically_serially_and_never_compiles() -> TestResult {
+    use sqlx::{ConnectOptions, Connection};
+    let db = TestDb::new().await;
+    let config = WriterConfig::new(PgConnectOptions::from_str(db.url())?);
+    let mut session = config.connect_options.connect().await?;
+    let settings: (String, String, String, String) = sqlx::query_as(
+        "SELECT current_setting('plan_cache_mode'), current_setting('max_parallel_workers_per_gather'), \
+                current_setting('jit'), current_setting('application_name')",
+    )
+    .fetch_one(&mut session)
+    .await?;
+    assert_eq!(
+        settings,
+        (
+            "force_generic_plan".into(),
+            "0".into(),
+            "off".into(),
+            "partida-writer".into()
+        )
+    );
+    session.close().await?;
+    Ok(())
+}
