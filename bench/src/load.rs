@@ -84,15 +84,14 @@ where
     let measured = Instant::now()
         .saturating_duration_since(measure_from)
         .min(duration + Duration::from_secs(60));
-    let mut at = Duration::ZERO;
+    let (mut at, mut last) = (Duration::ZERO, 0);
     while at < duration {
         let until = (at + slice).min(duration);
-        totals[kind_at(at)].elapsed += until - at;
-        if until == duration {
-            totals[kind_at(at)].elapsed += measured.saturating_sub(duration);
-        }
+        last = kind_at(at);
+        totals[last].elapsed += until - at;
         at = until;
     }
+    totals[last].elapsed += measured.saturating_sub(duration);
     totals
 }
 

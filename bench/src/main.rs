@@ -152,16 +152,7 @@ async fn main() -> anyhow::Result<()> {
             .as_millis();
         let label = format!("w1-{run}");
         if args.hot {
-            let [uniform, hot] = workloads::alternating_transfers(
-                &api,
-                &label,
-                clients,
-                [Shape::Plain, Shape::Fee],
-                ACCOUNTS,
-                timing,
-                HOT_SLICE,
-            )
-            .await;
+            let [uniform, hot] = workloads::hot_and_uniform(&api, &label, clients, ACCOUNTS, timing).await;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({"uniform": uniform, "hot": hot}))?
@@ -189,7 +180,7 @@ async fn main() -> anyhow::Result<()> {
         progress(&format!("W1 single transfers, {clients} clients"));
         let ours =
             workloads::single_transfers(&api, &format!("w1-{clients}"), clients, Shape::Plain, ACCOUNTS, timing).await;
-        let uniform = ours.clone();
+        let uniform_64 = (clients == 64).then(|| ours.clone());
         workloads::settle(&database).await?;
         let raw = pgbench.script(&Script::OneRow, clients, seconds)?;
         let serialized = pgbench.script(&Script::OneRowSerialized, clients, seconds)?;
@@ -208,7 +199,7 @@ async fn main() -> anyhow::Result<()> {
                 serialized,
             ),
         );
-        if clients == 64 {
+        if let Some(uniform) = uniform_64 {
             hot_ratio = Some(variants_at_64(&api, &database, &uniform, timing, &mut report).await?);
         }
     }
@@ -380,12 +371,9 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long each shape's turn lasts when the hot account's transfers alternate with uniform ones.
-const HOT_SLICE: Duration = Duration::from_millis(500);
-
 /// W1's variants at 64 clients, run right after the uniform run at 64 clients. The hot account's
-/// target is a ratio to uniform transfers, so its transfers take turns with uniform ones in
-/// slices of [`HOT_SLICE`] within one run, and it is divided by those: a ratio of two runs, each
+/// target is a ratio to uniform transfers, so its transfers take turns with uniform ones within
+/// one run ([`workloads::hot_and_uniform`]), and it is divided by those: a ratio of two runs, each
 /// in its own phase of the machine, swung 0.68-1.24× over six full runs, and 0.79-1.00× even
 /// with the two runs back to back. The other variants are against the uniform run. Returns the
 /// hot account's ratio.
@@ -397,16 +385,7 @@ async fn variants_at_64(
     report: &mut Report,
 ) -> anyhow::Result<f64> {
     progress("W1 w1-hot, 64 clients, taking turns with uniform transfers");
-    let [plain, hot] = workloads::alternating_transfers(
-        api,
-        "w1-hot",
-        64,
-        [Shape::Plain, Shape::Fee],
-        ACCOUNTS,
-        timing,
-        HOT_SLICE,
-    )
-    .await;
+    let [plain, hot] = workloads::hot_and_uniform(api, "w1-hot", 64, ACCOUNTS, timing).await;
     workloads::settle(database).await?;
     let hot_ratio = hot.rate / plain.rate.max(1e-9);
     report.measurements.push(

@@ -59,9 +59,28 @@ pub async fn single_transfers(
     summary
 }
 
+/// How long each shape's turn lasts when the hot account's transfers take turns with uniform ones.
+const HOT_TURN: Duration = Duration::from_millis(500);
+
+/// W1's hot-account variant at `clients`: transfers that also pay a fee to one hot account, taking
+/// turns of [`HOT_TURN`] with uniform transfers within one run, so that both see the same phases
+/// of the machine and their ratio is free of its drift. Returns `[uniform, hot]`.
+pub async fn hot_and_uniform(api: &Api, label: &str, clients: usize, accounts: u64, timing: Timing) -> [Summary; 2] {
+    alternating_transfers(
+        api,
+        label,
+        clients,
+        [Shape::Plain, Shape::Fee],
+        accounts,
+        timing,
+        HOT_TURN,
+    )
+    .await
+}
+
 /// W1 in `K` shapes taking turns in slices of `slice` within one run of `clients` closed loops
 /// (see [`sliced_loop`]), for `timing.measure` each: each shape's summary over its own slices.
-pub async fn alternating_transfers<const K: usize>(
+async fn alternating_transfers<const K: usize>(
     api: &Api,
     label: &str,
     clients: usize,
