@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
 use crate::stats::Summary;
+use crate::workloads::Timing;
 
 /// A scratch database on the benchmarked cluster, and pgbench pointed at it.
 pub struct Pgbench {
@@ -144,7 +146,14 @@ impl Pgbench {
             "--log-prefix",
             &prefix_arg,
         ]);
-        let output = self.run(&full, name)?;
+        // pgbench connects its clients, then runs for `seconds`: the CPU is read over all but
+        // its first and last half second.
+        let window = Timing {
+            warmup: Duration::from_millis(500),
+            measure: Duration::from_secs(seconds).saturating_sub(Duration::from_secs(1)),
+        };
+        let (output, cpu) = crate::cpu::during_blocking(window, || self.run(&full, name));
+        let output = output?;
         let field = |label: &str| -> Option<f64> {
             output
                 .lines()
@@ -159,12 +168,7 @@ impl Pgbench {
         let failed = field("number of failed transactions:").unwrap_or(0.0) as u64;
         let tps = field("tps =").context("pgbench printed no tps")?;
         let latencies = self.logged_latencies(&prefix)?;
-        Ok(Summary::from_parts(
-            count,
-            failed,
-            count as f64 / tps.max(1e-9),
-            latencies,
-        ))
+        Ok(Summary::from_parts(count, failed, count as f64 / tps.max(1e-9), latencies).with_cpu(cpu))
     }
 
     /// pgbench -l writes one line per transaction: client, transaction, latency (µs), ...

@@ -124,6 +124,7 @@ impl Report {
                 );
             }
         }
+        cpu_section(&mut md, &self.measurements);
         let _ = writeln!(
             md,
             "\n## Targets\n\n| target | value | goal | met |\n|---|---:|---|---|"
@@ -144,6 +145,37 @@ impl Report {
             }
         }
         md
+    }
+}
+
+/// Where the CPU went during each measurement and baseline that recorded it: a saturated machine
+/// and its shares say what bounds a rate.
+fn cpu_section(md: &mut String, measurements: &[Measurement]) {
+    let mut rows = Vec::new();
+    // A baseline shared by several measurements (one pgbench run) is listed once.
+    let mut listed = std::collections::HashSet::new();
+    for m in measurements {
+        let name = format!("{} {}", m.workload, m.name);
+        rows.extend(m.result.cpu.as_ref().map(|cpu| (name.clone(), cpu)));
+        for b in &m.baselines {
+            if let Some(cpu) = &b.result.cpu
+                && listed.insert((&b.name, b.result.count))
+            {
+                rows.push((format!("↳ {name}: {}", b.name), cpu));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n## Where the CPU went\n\nShares of the whole machine (100% = every core busy) over each measured \
+         time, by process; every PostgreSQL backend counts as `postgres`. Interrupts, and processes that \
+         exited before the end, count in the busy figure only.\n\n| measurement | CPU |\n|---|---|"
+    );
+    for (name, cpu) in rows {
+        let _ = writeln!(md, "| {name} | {} |", cpu.summary());
     }
 }
 

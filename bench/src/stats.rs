@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cpu::CpuUse;
+
 /// What one run measured: every request's latency, exactly (no histogram buckets).
 #[derive(Debug, Default)]
 pub struct Sample {
@@ -42,6 +44,9 @@ pub struct Summary {
     pub max_ms: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
+    /// Where the machine's CPU went meanwhile (Linux only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuUse>,
 }
 
 impl Summary {
@@ -67,6 +72,7 @@ impl Summary {
             p99_ms: at(0.99),
             max_ms: at(1.0),
             first_error: sample.first_error,
+            cpu: None,
         }
     }
 
@@ -82,6 +88,11 @@ impl Summary {
         summary.errors = errors;
         summary.rate = count as f64 / seconds.max(1e-9);
         summary
+    }
+
+    pub fn with_cpu(mut self, cpu: Option<CpuUse>) -> Self {
+        self.cpu = cpu;
+        self
     }
 
     /// Scales the rate, e.g. transfers per batch request, rows per multi-row insert.

@@ -30,6 +30,7 @@ pub struct BenchArgs {
 pub fn run(args: &BenchArgs) -> Result<()> {
     shutdown::install()?;
     let target = workspace::target_dir()?;
+    check_free_space(&target, args)?;
     let mut binaries = up::BINARIES.to_vec();
     binaries.push("partida-bench");
     binaries.push("partida-audit");
@@ -123,6 +124,51 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     note!("report: {}", out.join("report.md").display());
     Ok(())
+}
+
+/// Free space a run needs in the target directory: the cluster's tables and WAL (no checkpoint
+/// recycles it during a run), pgbench's per-transaction logs and W6's export. A full run needs
+/// about 25 GB; one that ran out had PostgreSQL stop in the middle of W4, unable to write WAL.
+const FULL_RUN_BYTES: u64 = 25 << 30;
+/// A quick run, or one workload alone (`-- --only-...`): a quick run's cluster held 5.4 GB.
+const QUICK_RUN_BYTES: u64 = 8 << 30;
+
+/// Refuses to start a run that the disk cannot hold, rather than fail in its middle. The last
+/// run's cluster, which this run replaces, counts as free.
+fn check_free_space(target: &std::path::Path, args: &BenchArgs) -> Result<()> {
+    let alone = args.bench_args.iter().any(|arg| arg.starts_with("--only-"));
+    let needed = if args.full && !alone {
+        FULL_RUN_BYTES
+    } else {
+        QUICK_RUN_BYTES
+    };
+    let stat = nix::sys::statvfs::statvfs(target).context("reading the free space of the target directory")?;
+    // Both are u64 on 64-bit Linux, narrower elsewhere.
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size()))
+        + size_of_tree(&target.join("partida").join(pg::BENCH_CLUSTER));
+    if free < needed {
+        bail!(
+            "this run needs about {} GB free in {}, and {} GB are: free some space (or point CARGO_TARGET_DIR elsewhere)",
+            needed >> 30,
+            target.display(),
+            free >> 30
+        );
+    }
+    Ok(())
+}
+
+/// The bytes of the files under `dir` (0 if it does not exist).
+fn size_of_tree(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => size_of_tree(&entry.path()),
+            Ok(kind) if kind.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// The peer library's benchmark lives in its own workspace (bench/peer) with its own target

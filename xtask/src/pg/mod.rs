@@ -121,9 +121,12 @@ const BENCH_SETTINGS: &[(&str, &str)] = &[
     ("wal_buffers", "'64MB'"),
 ];
 
+/// The benchmark cluster's directory under `<target>/partida`.
+pub const BENCH_CLUSTER: &str = "bench-pg";
+
 /// A brand-new cluster for `cargo xtask bench`, the same for the product and every baseline.
 pub fn start_fresh_bench_cluster(target_dir: &Path) -> Result<(String, u16, StopOnDrop)> {
-    let (url, guard) = start_fresh_cluster(target_dir, "bench-pg", BENCH_SETTINGS)?;
+    let (url, guard) = start_fresh_cluster(target_dir, BENCH_CLUSTER, BENCH_SETTINGS)?;
     let port = guard.0.as_ref().map_or(0, |c| c.port);
     Ok((url, port, guard))
 }
