@@ -2,6 +2,7 @@
 //! input into it, the shared parts of the OpenAPI documents, telemetry, Prometheus metrics, CORS, and serving with graceful shutdown.
 
 pub mod cors;
+mod edge;
 mod error;
 mod extract;
 pub mod health;

@@ -1,11 +1,8 @@
 //! Prometheus metrics: one process-wide recorder, rendered at `/metrics`.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -47,25 +44,10 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Every request's latency by method, route template and status (recorded by the edge layer).
+pub const HTTP_REQUEST_DURATION: &str = "partida_http_request_duration_seconds";
+
 /// `GET /metrics`.
 pub async fn render() -> String {
     handle().map(PrometheusHandle::render).unwrap_or_default()
-}
-
-/// Records every request's latency by method, route template and status.
-pub async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", response.status().as_u16().to_string()),
-    ];
-    metrics::histogram!("partida_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
-    response
 }
