@@ -27,7 +27,7 @@ pub async fn measure(audit: &Path, api: &crate::api::Api, dir: &Path, keep: bool
     let started = Instant::now();
     let response = api
         .client()
-        .get(format!("{}/v1/audit/export", api.query.trim_end_matches('/')))
+        .get(format!("{}/v1/audit/export", api.query_url().trim_end_matches('/')))
         .send()
         .await?
         .error_for_status()?;

@@ -108,10 +108,15 @@ async fn alternating_transfers<const K: usize>(
         let shape = shapes[kind];
         let (debit, credit) = XorShift::new((client as u64) << 40 ^ seq).pair(accounts);
         async move {
-            api.post("/v1/transfers", transfer_json(&id, debit, credit, shape), &[201])
-                .await?;
+            api.post_on(
+                client,
+                "/v1/transfers",
+                transfer_json(&id, debit, credit, shape),
+                &[201],
+            )
+            .await?;
             if shape == Shape::Hold {
-                api.post(&format!("/v1/transfers/{id}/post"), "{}".into(), &[201])
+                api.post_on(client, &format!("/v1/transfers/{id}/post"), "{}".into(), &[201])
                     .await?;
             }
             Ok(())
@@ -145,7 +150,8 @@ pub async fn batches(api: &Api, label: &str, clients: usize, size: usize, accoun
             }
             body.push_str("]}");
             async move {
-                let answer = api.post("/v1/transfers/batch", body, &[200]).await?;
+                let answer = api.post_on(client, "/v1/transfers/batch", body, &[200]).await?;
+                let answer: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
                 let failed = answer["results"]
                     .as_array()
                     .map_or(0, |r| r.iter().filter(|i| i.get("error").is_some()).count());
@@ -207,7 +213,7 @@ pub async fn reads(api: &Api, entries: bool, clients: usize, accounts: u64, timi
             } else {
                 format!("/v1/accounts/{}", account(n))
             };
-            async move { api.get(&path).await }
+            async move { api.get_on(client, &path).await }
         })
         .await,
     )
