@@ -5,7 +5,8 @@
 //! lane), as pgbench's clients each keep their session: no pool to search, no URL to parse, no
 //! body parsed unless the workload reads it. Through reqwest's pooled client the load generator
 //! took about 30 µs of CPU per GET (a fifth of the machine under W5), a tenth of it parsing URLs.
-//! The open loop (W3) and the one-off requests go through reqwest.
+//! The open loop (W3) takes an idle connection for each request; one-off requests (opening the
+//! books, W6's export) go through reqwest.
 
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ struct Service {
     /// `host:port`: where lanes connect, and their `Host` header.
     authority: HeaderValue,
     lanes: Vec<Mutex<Option<SendRequest<Full<Bytes>>>>>,
+    /// Idle connections for the open loop, whose requests are not tied to a client.
+    spare: std::sync::Mutex<Vec<SendRequest<Full<Bytes>>>>,
 }
 
 impl Service {
@@ -46,6 +49,7 @@ impl Service {
             authority: HeaderValue::from_str(authority)?,
             base,
             lanes: (0..LANES).map(|_| Mutex::new(None)).collect(),
+            spare: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -60,18 +64,26 @@ impl Service {
             Some(sender) if !sender.is_closed() => sender,
             _ => connection.insert(self.connect().await?),
         };
-        let answered = async {
-            sender.ready().await?;
-            let response = sender.send_request(request).await?;
-            let status = response.status().as_u16();
-            let body = response.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, body))
-        }
-        .await;
+        let answered = exchange(sender, request).await;
         if answered.is_err() {
             *connection = None;
         }
         answered.map_err(|e| e.to_string())
+    }
+
+    /// Sends `request` on an idle connection, or a new one when none is idle; keeps it for the
+    /// next request unless it failed.
+    async fn send_spare(&self, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
+        let idle = self.spare.lock().map_or(None, |mut spare| spare.pop());
+        let mut sender = match idle {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => self.connect().await?,
+        };
+        let answered = exchange(&mut sender, request).await.map_err(|e| e.to_string())?;
+        if let Ok(mut spare) = self.spare.lock() {
+            spare.push(sender);
+        }
+        Ok(answered)
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
@@ -135,38 +147,31 @@ impl Api {
         answer(status, bytes, ok).map(|bytes| serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    /// GETs from query-api; `Ok` on 200.
-    pub async fn get(&self, path: &str) -> Result<(), String> {
-        let response = self
-            .0
-            .client
-            .get(format!("{}{path}", self.0.query.base))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-        answer(status, bytes, &[200]).map(|_| ())
-    }
-
-    /// [`Api::post`] on closed-loop client `lane`'s own connection; the body is left unparsed.
-    pub async fn post_on(&self, lane: usize, path: &str, body: String, ok: &[u16]) -> Result<Bytes, String> {
+    /// [`Api::post`] on closed-loop client `lane`'s own connection, or on an idle one (the open
+    /// loop) when `lane` is `None`; the body is left unparsed.
+    pub async fn post_on(&self, lane: Option<usize>, path: &str, body: String, ok: &[u16]) -> Result<Bytes, String> {
         let request = self
             .request(Method::POST, &self.0.command, path)
             .header(CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let (status, bytes) = self.0.command.send(lane, request).await?;
+        let (status, bytes) = match lane {
+            Some(lane) => self.0.command.send(lane, request).await?,
+            None => self.0.command.send_spare(request).await?,
+        };
         answer(status, bytes, ok)
     }
 
-    /// [`Api::get`] on closed-loop client `lane`'s own connection.
-    pub async fn get_on(&self, lane: usize, path: &str) -> Result<(), String> {
+    /// GETs from query-api, `Ok` on 200, sent as [`Api::post_on`] sends.
+    pub async fn get_on(&self, lane: Option<usize>, path: &str) -> Result<(), String> {
         let request = self
             .request(Method::GET, &self.0.query, path)
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
-        let (status, bytes) = self.0.query.send(lane, request).await?;
+        let (status, bytes) = match lane {
+            Some(lane) => self.0.query.send(lane, request).await?,
+            None => self.0.query.send_spare(request).await?,
+        };
         answer(status, bytes, &[200]).map(|_| ())
     }
 
@@ -177,6 +182,17 @@ impl Api {
             .header(HOST, service.authority.clone())
             .header(AUTHORIZATION, self.0.bearer.clone())
     }
+}
+
+async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<(u16, Bytes), hyper::Error> {
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
 }
 
 /// The body when `status` is one of `ok`, else the status and body as the error.

@@ -109,14 +109,14 @@ async fn alternating_transfers<const K: usize>(
         let (debit, credit) = XorShift::new((client as u64) << 40 ^ seq).pair(accounts);
         async move {
             api.post_on(
-                client,
+                Some(client),
                 "/v1/transfers",
                 transfer_json(&id, debit, credit, shape),
                 &[201],
             )
             .await?;
             if shape == Shape::Hold {
-                api.post_on(client, &format!("/v1/transfers/{id}/post"), "{}".into(), &[201])
+                api.post_on(Some(client), &format!("/v1/transfers/{id}/post"), "{}".into(), &[201])
                     .await?;
             }
             Ok(())
@@ -150,7 +150,7 @@ pub async fn batches(api: &Api, label: &str, clients: usize, size: usize, accoun
             }
             body.push_str("]}");
             async move {
-                let answer = api.post_on(client, "/v1/transfers/batch", body, &[200]).await?;
+                let answer = api.post_on(Some(client), "/v1/transfers/batch", body, &[200]).await?;
                 let answer: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
                 let failed = answer["results"]
                     .as_array()
@@ -181,7 +181,8 @@ pub async fn projection_lag(api: &Api, rate: f64, accounts: u64, measure: Durati
         async move {
             let (debit, credit) = XorShift::new(seq ^ 0xA5A5).pair(accounts);
             let answer = api
-                .post(
+                .post_on(
+                    None,
                     "/v1/transfers",
                     transfer_json(&format!("w3-{seq}"), debit, credit, Shape::Plain),
                     &[201],
@@ -190,10 +191,14 @@ pub async fn projection_lag(api: &Api, rate: f64, accounts: u64, measure: Durati
             if seq % LAG_SAMPLE_EVERY != 0 {
                 return Ok(None);
             }
+            let answer: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
             let position = answer["position"].as_i64().ok_or("no position in the answer")?;
             let written = Instant::now();
-            api.get(&format!("/v1/accounts/{}?min_position={position}", account(debit)))
-                .await?;
+            api.get_on(
+                None,
+                &format!("/v1/accounts/{}?min_position={position}", account(debit)),
+            )
+            .await?;
             Ok(Some(written.elapsed()))
         }
     })
@@ -213,7 +218,7 @@ pub async fn reads(api: &Api, entries: bool, clients: usize, accounts: u64, timi
             } else {
                 format!("/v1/accounts/{}", account(n))
             };
-            async move { api.get_on(client, &path).await }
+            async move { api.get_on(Some(client), &path).await }
         })
         .await,
     )
