@@ -6,22 +6,20 @@
 //! Linux only: elsewhere there is nothing to read and measurements carry no CPU.
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::Summary;
-use crate::workloads::Timing;
-
 /// The machine's CPU over a window, in percent of all its cores (100 = every core busy).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CpuUse {
     pub busy_percent: f64,
     /// Busiest first; processes under half a percent are left out.
     pub by_process: Vec<Share>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Share {
     pub process: String,
     pub percent: f64,
@@ -50,36 +48,15 @@ struct Process {
     ticks: u64,
 }
 
-/// Runs `work`, and measures the CPU over its measured time: from `timing.warmup` after it starts
-/// for `timing.measure`.
-pub async fn during<T>(timing: Timing, work: impl Future<Output = T>) -> (T, Option<CpuUse>) {
-    let sampler = tokio::spawn(async move {
-        tokio::time::sleep(timing.warmup).await;
-        let start = tokio::task::spawn_blocking(snapshot).await.ok().flatten()?;
-        tokio::time::sleep(timing.measure).await;
-        let end = tokio::task::spawn_blocking(snapshot).await.ok().flatten()?;
-        Some(use_between(&start, &end))
-    });
-    let result = work.await;
-    (result, sampler.await.ok().flatten())
-}
-
-/// [`during`] for a workload measured as one [`Summary`]: it carries its CPU.
-pub async fn measured(timing: Timing, work: impl Future<Output = Summary>) -> Summary {
-    let (summary, cpu) = during(timing, work).await;
-    summary.with_cpu(cpu)
-}
-
-/// [`during`] for blocking `work` (a pgbench run): the window is read from a thread of its own.
-pub fn during_blocking<T>(timing: Timing, work: impl FnOnce() -> T) -> (T, Option<CpuUse>) {
-    let sampler = std::thread::spawn(move || {
-        std::thread::sleep(timing.warmup);
+/// Reads the CPU over `measure`, from `warmup` after now, on a thread of its own (so neither a
+/// workload's loops nor a blocking pgbench run hold it up): join it once the window has passed.
+pub fn window(warmup: Duration, measure: Duration) -> JoinHandle<Option<CpuUse>> {
+    std::thread::spawn(move || {
+        std::thread::sleep(warmup);
         let start = snapshot()?;
-        std::thread::sleep(timing.measure);
+        std::thread::sleep(measure);
         Some(use_between(&start, &snapshot()?))
-    });
-    let result = work();
-    (result, sampler.join().ok().flatten())
+    })
 }
 
 fn snapshot() -> Option<Snapshot> {

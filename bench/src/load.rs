@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cpu::CpuUse;
 use crate::stats::Sample;
 
 /// One request: `Ok` if it succeeded, `Err(reason)` otherwise.
@@ -41,6 +42,7 @@ where
     let slice = slice.max(Duration::from_millis(1));
     let kind_at = move |since_measure: Duration| (since_measure.as_nanos() / slice.as_nanos()) as usize % K;
     let request = Arc::new(request);
+    let cpu = crate::cpu::window(warmup, duration);
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + duration;
@@ -92,6 +94,11 @@ where
         at = until;
     }
     totals[last].elapsed += measured.saturating_sub(duration);
+    // The kinds share the run, and so its CPU.
+    let cpu = join(cpu).await;
+    for total in &mut totals {
+        total.cpu = cpu.clone();
+    }
     totals
 }
 
@@ -104,6 +111,7 @@ where
     Fut: Future<Output = Result<Option<Duration>, String>> + Send + 'static,
 {
     let request = Arc::new(request);
+    let cpu = crate::cpu::window(Duration::ZERO, duration);
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -119,6 +127,7 @@ where
     let elapsed = start.elapsed();
     let mut sample = Sample {
         elapsed,
+        cpu: join(cpu).await,
         ..Sample::default()
     };
     for task in tasks {
@@ -137,6 +146,14 @@ where
         }
     }
     sample
+}
+
+/// The CPU read over a measured time, once it has passed (joined off the runtime's threads).
+async fn join(window: std::thread::JoinHandle<Option<CpuUse>>) -> Option<CpuUse> {
+    tokio::task::spawn_blocking(move || window.join().ok().flatten())
+        .await
+        .ok()
+        .flatten()
 }
 
 fn micros(duration: Duration) -> u32 {

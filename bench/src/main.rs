@@ -140,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
     if args.only_reads {
         progress("W5 reads, 64 clients");
         for entries in [false, true] {
-            let ours = cpu::measured(timing, workloads::reads(&api, entries, 64, ACCOUNTS, timing)).await;
+            let ours = workloads::reads(&api, entries, 64, ACCOUNTS, timing).await;
             println!("{}", serde_json::to_string(&ours)?);
         }
         return Ok(());
@@ -153,54 +153,34 @@ async fn main() -> anyhow::Result<()> {
             .as_millis();
         let label = format!("w1-{run}");
         if args.hot {
-            let ([uniform, hot], cpu) = cpu::during(
-                timing,
-                workloads::hot_and_uniform(&api, &label, clients, ACCOUNTS, timing),
-            )
-            .await;
-            let hot = hot.with_cpu(cpu);
+            let [uniform, hot] = workloads::hot_and_uniform(&api, &label, clients, ACCOUNTS, timing).await;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({"uniform": uniform, "hot": hot}))?
             );
         } else {
-            let ours = cpu::measured(
-                timing,
-                workloads::single_transfers(&api, &label, clients, Shape::Plain, ACCOUNTS, timing),
-            )
-            .await;
+            let ours = workloads::single_transfers(&api, &label, clients, Shape::Plain, ACCOUNTS, timing).await;
             println!("{}", serde_json::to_string_pretty(&ours)?);
         }
         return Ok(());
     }
     if let Some(size) = args.only_batches {
         progress(&format!("W2 batches of {size}"));
-        let ours = cpu::measured(
-            timing,
-            workloads::batches(&api, &format!("w2-{size}"), 2, size, ACCOUNTS, timing),
-        )
-        .await;
+        let ours = workloads::batches(&api, &format!("w2-{size}"), 2, size, ACCOUNTS, timing).await;
         println!("{}", serde_json::to_string_pretty(&ours)?);
         return Ok(());
     }
     if let Some(rate) = args.only_lag_rate {
         progress(&format!("W3 projection lag at {rate:.0} transfers/s"));
-        let lag = cpu::measured(
-            timing.measure_only(),
-            workloads::projection_lag(&api, rate, ACCOUNTS, timing.measure),
-        )
-        .await;
+        let lag = workloads::projection_lag(&api, rate, ACCOUNTS, timing.measure).await;
         println!("{}", serde_json::to_string_pretty(&lag)?);
         return Ok(());
     }
     let mut hot_ratio = None;
     for clients in [1, 16, 64, 256] {
         progress(&format!("W1 single transfers, {clients} clients"));
-        let ours = cpu::measured(
-            timing,
-            workloads::single_transfers(&api, &format!("w1-{clients}"), clients, Shape::Plain, ACCOUNTS, timing),
-        )
-        .await;
+        let ours =
+            workloads::single_transfers(&api, &format!("w1-{clients}"), clients, Shape::Plain, ACCOUNTS, timing).await;
         let uniform_64 = (clients == 64).then(|| ours.clone());
         workloads::settle(&database).await?;
         let raw = pgbench.script(&Script::OneRow, clients, seconds)?;
@@ -245,11 +225,7 @@ async fn main() -> anyhow::Result<()> {
     let mut w2_best: f64 = 0.0;
     for size in [1_000, 8_000] {
         progress(&format!("W2 batches of {size}"));
-        let ours = cpu::measured(
-            timing,
-            workloads::batches(&api, &format!("w2-{size}"), 2, size, ACCOUNTS, timing),
-        )
-        .await;
+        let ours = workloads::batches(&api, &format!("w2-{size}"), 2, size, ACCOUNTS, timing).await;
         workloads::settle(&database).await?;
         w2_best = w2_best.max(ours.rate);
         report.measurements.push(
@@ -267,11 +243,7 @@ async fn main() -> anyhow::Result<()> {
     let best_w1 = w1.iter().map(|(_, rate, ..)| *rate).fold(0.0, f64::max);
     let rate = (best_w1 / 2.0).max(1.0);
     progress(&format!("W3 projection lag at {rate:.0} transfers/s"));
-    let lag = cpu::measured(
-        timing.measure_only(),
-        workloads::projection_lag(&api, rate, ACCOUNTS, timing.measure),
-    )
-    .await;
+    let lag = workloads::projection_lag(&api, rate, ACCOUNTS, timing.measure).await;
     workloads::settle(&database).await?;
     let lag_p99 = lag.p99_ms;
     report.measurements.push(Measurement::new(
@@ -289,7 +261,7 @@ async fn main() -> anyhow::Result<()> {
     let select_only = pgbench.select_only(64, seconds)?;
     let mut w5_worst = f64::MAX;
     for (entries, name) in [(false, "GET an account"), (true, "GET an account's latest 20 entries")] {
-        let ours = cpu::measured(timing, workloads::reads(&api, entries, 64, ACCOUNTS, timing)).await;
+        let ours = workloads::reads(&api, entries, 64, ACCOUNTS, timing).await;
         w5_worst = w5_worst.min(ours.rate / select_only.rate.max(1e-9));
         report.measurements.push(
             Measurement::new("W5", format!("{name}, 64 clients"), "requests/s", ours).against(
@@ -414,9 +386,7 @@ async fn variants_at_64(
     report: &mut Report,
 ) -> anyhow::Result<f64> {
     progress("W1 w1-hot, 64 clients, taking turns with uniform transfers");
-    let ([plain, hot], cpu) =
-        cpu::during(timing, workloads::hot_and_uniform(api, "w1-hot", 64, ACCOUNTS, timing)).await;
-    let hot = hot.with_cpu(cpu);
+    let [plain, hot] = workloads::hot_and_uniform(api, "w1-hot", 64, ACCOUNTS, timing).await;
     workloads::settle(database).await?;
     let hot_ratio = hot.rate / plain.rate.max(1e-9);
     report.measurements.push(
@@ -448,11 +418,7 @@ async fn variants_at_64(
     ];
     for (shape, label, what, unit) in variants {
         progress(&format!("W1 {label}, 64 clients"));
-        let ours = cpu::measured(
-            timing,
-            workloads::single_transfers(api, label, 64, shape, ACCOUNTS, timing),
-        )
-        .await;
+        let ours = workloads::single_transfers(api, label, 64, shape, ACCOUNTS, timing).await;
         workloads::settle(database).await?;
         report
             .measurements

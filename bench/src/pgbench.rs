@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::stats::Summary;
-use crate::workloads::Timing;
 
 /// A scratch database on the benchmarked cluster, and pgbench pointed at it.
 pub struct Pgbench {
@@ -148,11 +147,12 @@ impl Pgbench {
         ]);
         // pgbench connects its clients, then runs for `seconds`: the CPU is read over all but
         // its first and last half second.
-        let window = Timing {
-            warmup: Duration::from_millis(500),
-            measure: Duration::from_secs(seconds).saturating_sub(Duration::from_secs(1)),
-        };
-        let (output, cpu) = crate::cpu::during_blocking(window, || self.run(&full, name));
+        let cpu = crate::cpu::window(
+            Duration::from_millis(500),
+            Duration::from_secs(seconds).saturating_sub(Duration::from_secs(1)),
+        );
+        let output = self.run(&full, name);
+        let cpu = cpu.join().ok().flatten();
         let output = output?;
         let field = |label: &str| -> Option<f64> {
             output

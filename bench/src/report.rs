@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::cpu::CpuUse;
 use crate::stats::Summary;
 
 #[derive(Debug, Serialize)]
@@ -151,17 +152,17 @@ impl Report {
 /// Where the CPU went during each measurement and baseline that recorded it: a saturated machine
 /// and its shares say what bounds a rate.
 fn cpu_section(md: &mut String, measurements: &[Measurement]) {
-    let mut rows = Vec::new();
-    // A baseline shared by several measurements (one pgbench run) is listed once.
-    let mut listed = std::collections::HashSet::new();
+    // A window is listed once: a baseline shared by several measurements (one pgbench run), or
+    // taken in the same run as its measurement (the hot account's turns), is not repeated.
+    let mut rows: Vec<(String, &CpuUse)> = Vec::new();
     for m in measurements {
         let name = format!("{} {}", m.workload, m.name);
-        rows.extend(m.result.cpu.as_ref().map(|cpu| (name.clone(), cpu)));
-        for b in &m.baselines {
-            if let Some(cpu) = &b.result.cpu
-                && listed.insert((&b.name, b.result.count))
+        let baselines = m.baselines.iter().map(|b| (format!("↳ {name}: {}", b.name), &b.result));
+        for (row, result) in std::iter::once((name.clone(), &m.result)).chain(baselines) {
+            if let Some(cpu) = &result.cpu
+                && !rows.iter().any(|(_, listed)| *listed == cpu)
             {
-                rows.push((format!("↳ {name}: {}", b.name), cpu));
+                rows.push((row, cpu));
             }
         }
     }

@@ -17,6 +17,8 @@ pub struct Sample {
     /// Operations that succeeded without a latency of their own (W3 measures the lag of a
     /// sample of its writes): counted in the rate, not in the percentiles.
     pub unmeasured: u64,
+    /// Where the machine's CPU went over the measured time.
+    pub cpu: Option<CpuUse>,
 }
 
 impl Sample {
@@ -27,6 +29,7 @@ impl Sample {
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
+        self.cpu = self.cpu.take().or(other.cpu);
     }
 }
 
@@ -72,7 +75,7 @@ impl Summary {
             p99_ms: at(0.99),
             max_ms: at(1.0),
             first_error: sample.first_error,
-            cpu: None,
+            cpu: sample.cpu,
         }
     }
 

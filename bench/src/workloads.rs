@@ -15,16 +15,6 @@ pub struct Timing {
     pub measure: Duration,
 }
 
-impl Timing {
-    /// The same measured time, with no warm-up before it (W3's open loop has none).
-    pub fn measure_only(self) -> Self {
-        Self {
-            warmup: Duration::ZERO,
-            ..self
-        }
-    }
-}
-
 /// Registers EUR and opens `accounts` accounts plus the hot `fees` account (no limits, so every
 /// transfer of the workloads is accepted).
 pub async fn open_books(api: &Api, accounts: u64) -> anyhow::Result<()> {

@@ -85,12 +85,15 @@ where
             }
         };
         let method = request.method().clone();
-        let route = request.extensions().get::<MatchedPath>().cloned();
-        let route_label = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str)
+            .to_owned();
         let span = tracing::info_span!(
             "http",
             method = %method,
-            route = route_label,
+            route = route.as_str(),
             request_id = request_id.to_str().ok()
         );
         let answer = tokio::time::timeout(self.time_limit, self.inner.call(request));
@@ -110,10 +113,7 @@ where
                 let latency = started.elapsed();
                 let labels = [
                     ("method", method.to_string()),
-                    (
-                        "route",
-                        route.as_ref().map_or("unmatched", MatchedPath::as_str).to_owned(),
-                    ),
+                    ("route", route),
                     ("status", status.as_u16().to_string()),
                 ];
                 metrics::histogram!(crate::metrics::HTTP_REQUEST_DURATION, &labels).record(latency.as_secs_f64());
@@ -166,6 +166,13 @@ mod tests {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
+    async fn answer(time_limit: Duration, request: Request<Body>) -> Response {
+        app(time_limit)
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|never| match never {})
+    }
+
     fn get_request(path: &str, id: Option<&'static str>) -> Request<Body> {
         let mut request = Request::get(path).body(Body::empty()).unwrap_or_default();
         if let Some(id) = id {
@@ -178,10 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_without_an_id_gets_one_that_its_handler_and_its_caller_both_see() {
-        let response = app(Duration::from_secs(5))
-            .oneshot(get_request("/v1/echo/a", None))
-            .await
-            .unwrap_or_else(|never| match never {});
+        let response = answer(Duration::from_secs(5), get_request("/v1/echo/a", None)).await;
         assert_eq!(response.status(), StatusCode::OK);
         let answered = response.headers().get(&REQUEST_ID).cloned();
         let seen = body(response).await;
@@ -191,10 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_callers_request_id_is_kept() {
-        let response = app(Duration::from_secs(5))
-            .oneshot(get_request("/v1/echo/a", Some("trace-me-7")))
-            .await
-            .unwrap_or_else(|never| match never {});
+        let response = answer(Duration::from_secs(5), get_request("/v1/echo/a", Some("trace-me-7"))).await;
         assert_eq!(
             response.headers().get(&REQUEST_ID),
             Some(&HeaderValue::from_static("trace-me-7"))
@@ -204,10 +205,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_handler_past_the_time_limit_is_answered_503_timeout_with_its_request_id() {
-        let response = app(Duration::from_millis(50))
-            .oneshot(get_request("/v1/stuck", Some("slow-1")))
-            .await
-            .unwrap_or_else(|never| match never {});
+        let response = answer(Duration::from_millis(50), get_request("/v1/stuck", Some("slow-1"))).await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(response.headers().contains_key("retry-after"));
         assert_eq!(
@@ -221,10 +219,7 @@ mod tests {
     #[tokio::test]
     async fn every_answer_counts_in_the_latency_histogram_by_route_template() {
         let _ = crate::metrics::handle();
-        let response = app(Duration::from_secs(5))
-            .oneshot(get_request("/v1/echo/counted-42", None))
-            .await
-            .unwrap_or_else(|never| match never {});
+        let response = answer(Duration::from_secs(5), get_request("/v1/echo/counted-42", None)).await;
         assert_eq!(response.status(), StatusCode::OK);
         let rendered = crate::metrics::handle().map(|h| h.render()).unwrap_or_default();
         assert!(
