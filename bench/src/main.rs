@@ -138,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
         workloads::settle(&database).await?;
     }
     if args.only_reads {
+        workloads::vacuum_read_model(&database).await?;
         progress("W5 reads, 64 clients");
         for entries in [false, true] {
             let ours = workloads::reads(&api, entries, 64, ACCOUNTS, timing).await;
@@ -257,6 +258,7 @@ async fn main() -> anyhow::Result<()> {
     ));
 
     // W5: reads.
+    workloads::vacuum_read_model(&database).await?;
     progress("W5 reads, 64 clients");
     let select_only = pgbench.select_only(64, seconds)?;
     let mut w5_worst = f64::MAX;

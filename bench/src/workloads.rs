@@ -214,6 +214,24 @@ pub async fn reads(api: &Api, entries: bool, clients: usize, accounts: u64, timi
     )
 }
 
+/// Vacuums and analyses the live generation's read tables before W5, as pgbench's
+/// initialisation does for its own table before `-S`: both then read tables whose rows are
+/// older than the last vacuum, the steady state of a ledger that has run for a while (an
+/// account's entries page is read from the index alone once the visibility map says so).
+pub async fn vacuum_read_model(database: &sqlx::PgPool) -> anyhow::Result<()> {
+    let generation: i32 = sqlx::query_scalar("SELECT generation FROM projections WHERE name = 'ledger'")
+        .fetch_one(database)
+        .await
+        .context("reading the live generation")?;
+    sqlx::query(&format!(
+        "VACUUM (ANALYZE) ledger_g{generation}.accounts, ledger_g{generation}.entries"
+    ))
+    .execute(database)
+    .await
+    .context("vacuuming the read tables")?;
+    Ok(())
+}
+
 /// Waits until the projection has applied everything written so far (so that runs do not
 /// measure each other's backlog).
 pub async fn settle(database: &sqlx::PgPool) -> anyhow::Result<Duration> {

@@ -19,6 +19,7 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
 
 pub use config::{Cli, Config};
+pub use routes::entries_page_sql;
 
 #[derive(Clone)]
 pub(crate) struct AppState {

@@ -12,6 +12,8 @@ mod projections;
 mod select;
 mod transfers;
 
+pub use accounts::entries_page_sql;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
