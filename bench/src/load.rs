@@ -102,29 +102,39 @@ where
     totals
 }
 
-/// Starts `rate` requests per second for `duration`; each request reports its own latency (for
-/// W3, the time from the write's answer to the read that sees it), or `None` when it was not
-/// measured.
-pub async fn open_loop<F, Fut>(rate: f64, duration: Duration, request: F) -> Sample
+/// Starts `rate` requests per second for `warmup` (not measured), then for `duration`; each
+/// request started in the measured time reports its own latency (for W3, the time from the
+/// write's answer to the read that sees it), or `None` when it was not measured.
+pub async fn open_loop<F, Fut>(rate: f64, warmup: Duration, duration: Duration, request: F) -> Sample
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Option<Duration>, String>> + Send + 'static,
 {
     let request = Arc::new(request);
-    let cpu = crate::cpu::window(Duration::ZERO, duration);
+    let cpu = crate::cpu::window(warmup, duration);
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let start = Instant::now();
-    let mut tasks = Vec::new();
+    let (measure_from, end) = (start + warmup, start + warmup + duration);
+    let (mut warming, mut tasks) = (Vec::new(), Vec::new());
     let mut seq = 0u64;
-    while start.elapsed() < duration {
-        ticker.tick().await;
+    loop {
+        let now = ticker.tick().await.into_std();
+        if now >= end {
+            break;
+        }
         let request = request.clone();
-        tasks.push(tokio::spawn(async move { request(seq).await }));
+        let task = tokio::spawn(async move { request(seq).await });
+        let started_in = if now < measure_from { &mut warming } else { &mut tasks };
+        started_in.push(task);
         seq += 1;
     }
-    let elapsed = start.elapsed();
+    let elapsed = Instant::now().saturating_duration_since(measure_from);
+    // The warm-up's requests end before the sample does, so none spills into the next workload.
+    for task in warming {
+        let _ = task.await;
+    }
     let mut sample = Sample {
         elapsed,
         cpu: join(cpu).await,

@@ -173,7 +173,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(rate) = args.only_lag_rate {
         progress(&format!("W3 projection lag at {rate:.0} transfers/s"));
-        let lag = workloads::projection_lag(&api, rate, ACCOUNTS, timing.measure).await;
+        let lag = workloads::projection_lag(&api, rate, ACCOUNTS, timing).await;
         println!("{}", serde_json::to_string_pretty(&lag)?);
         return Ok(());
     }
@@ -244,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
     let best_w1 = w1.iter().map(|(_, rate, ..)| *rate).fold(0.0, f64::max);
     let rate = (best_w1 / 2.0).max(1.0);
     progress(&format!("W3 projection lag at {rate:.0} transfers/s"));
-    let lag = workloads::projection_lag(&api, rate, ACCOUNTS, timing.measure).await;
+    let lag = workloads::projection_lag(&api, rate, ACCOUNTS, timing).await;
     workloads::settle(&database).await?;
     let lag_p99 = lag.p99_ms;
     report.measurements.push(Measurement::new(

@@ -164,9 +164,9 @@ pub const LAG_SAMPLE_EVERY: u64 = 10;
 /// W3: transfers at `rate` per second; the lag of one in [`LAG_SAMPLE_EVERY`] is the time from
 /// the write's answer until query-api answers a read of its debit account carrying its position
 /// as `min_position`.
-pub async fn projection_lag(api: &Api, rate: f64, accounts: u64, measure: Duration) -> Summary {
+pub async fn projection_lag(api: &Api, rate: f64, accounts: u64, timing: Timing) -> Summary {
     let api = api.clone();
-    let sample = open_loop(rate, measure, move |seq| {
+    let sample = open_loop(rate, timing.warmup, timing.measure, move |seq| {
         let api = api.clone();
         async move {
             let (debit, credit) = XorShift::new(seq ^ 0xA5A5).pair(accounts);
