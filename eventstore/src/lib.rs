@@ -23,7 +23,9 @@ pub use log::{
 pub use pool::{Lease, ReadPool, TRUSTED_IDLE, pool_options};
 pub use probing::{PLAN_LIFETIME, probing_keys};
 pub use rebuild::{RebuildError, WriteSideRebuild, rebuild_write_side};
-pub use time::{datetime_to_micros, format_timestamp, micros_to_datetime, now_micros, parse_timestamp};
+pub use time::{
+    datetime_to_micros, format_timestamp, micros_to_datetime, now_micros, parse_timestamp, with_timestamp_text,
+};
 pub use writer::{AppendError, CommandContext, IdempotencyKey, Reply, Submission, Writer, WriterConfig, WriterTask};
 
 /// Every migration of the product, embedded at build time.

@@ -30,10 +30,16 @@ pub fn datetime_to_micros(at: OffsetDateTime) -> i64 {
 /// lists, and `time`'s interpreter of format descriptions was 2% of the machine under W5's
 /// entries pages. Other years (which the log cannot hold) go through that interpreter.
 pub fn format_timestamp(at: OffsetDateTime) -> String {
+    with_timestamp_text(at, str::to_owned)
+}
+
+/// Calls `write` with `at` as [`format_timestamp`] writes it, from a buffer on the stack: what
+/// writes it into a larger text (a JSON answer) allocates nothing for it.
+pub fn with_timestamp_text<R>(at: OffsetDateTime, write: impl FnOnce(&str) -> R) -> R {
     let at = at.to_offset(::time::UtcOffset::UTC);
     let (year, month, day) = at.to_calendar_date();
     let Ok(year @ 0..=9999) = u32::try_from(year) else {
-        return at.format(RFC3339_MICROS).unwrap_or_default();
+        return write(&at.format(RFC3339_MICROS).unwrap_or_default());
     };
     let (hour, minute, second, micro) = at.to_hms_micro();
     let mut text = *b"0000-00-00T00:00:00.000000Z";
@@ -44,7 +50,8 @@ pub fn format_timestamp(at: OffsetDateTime) -> String {
     put_digits(&mut text[14..16], u32::from(minute));
     put_digits(&mut text[17..19], u32::from(second));
     put_digits(&mut text[20..26], micro);
-    text.iter().map(|&b| char::from(b)).collect()
+    // Digits and ASCII punctuation only: always UTF-8.
+    write(std::str::from_utf8(&text).unwrap_or_default())
 }
 
 /// Writes `value`'s last `digits.len()` decimal digits, zero-padded.

@@ -114,7 +114,7 @@ pub(crate) mod timestamp {
     use time::OffsetDateTime;
 
     pub fn serialize<S: Serializer>(at: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&partida_eventstore::format_timestamp(*at))
+        partida_eventstore::with_timestamp_text(*at, |text| s.serialize_str(text))
     }
 
     /// For optional timestamps (skipped when absent).
