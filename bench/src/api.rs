@@ -71,6 +71,15 @@ impl Service {
         answered.map_err(|e| e.to_string())
     }
 
+    /// Sends `request` on closed-loop client `lane`'s connection, or on an idle one (the open
+    /// loop) when `lane` is `None`.
+    async fn send_on(&self, lane: Option<usize>, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
+        match lane {
+            Some(lane) => self.send(lane, request).await,
+            None => self.send_spare(request).await,
+        }
+    }
+
     /// Sends `request` on an idle connection, or a new one when none is idle; keeps it for the
     /// next request unless it failed.
     async fn send_spare(&self, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
@@ -155,10 +164,7 @@ impl Api {
             .header(CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let (status, bytes) = match lane {
-            Some(lane) => self.0.command.send(lane, request).await?,
-            None => self.0.command.send_spare(request).await?,
-        };
+        let (status, bytes) = self.0.command.send_on(lane, request).await?;
         answer(status, bytes, ok)
     }
 
@@ -168,10 +174,7 @@ impl Api {
             .request(Method::GET, &self.0.query, path)
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
-        let (status, bytes) = match lane {
-            Some(lane) => self.0.query.send(lane, request).await?,
-            None => self.0.query.send_spare(request).await?,
-        };
+        let (status, bytes) = self.0.query.send_on(lane, request).await?;
         answer(status, bytes, &[200]).map(|_| ())
     }
 

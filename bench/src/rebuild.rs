@@ -34,10 +34,8 @@ pub async fn measure(projector: &Path, database_url: &str, database: &PgPool) ->
         bail!("projector rebuild failed: {status}");
     }
     let rebuild = started.elapsed();
-    let generation: i32 = sqlx::query_scalar("SELECT generation FROM projections WHERE name = 'ledger'")
-        .fetch_one(database)
-        .await?;
-    let (rows, copy) = copy_read_rows(database, &format!("ledger_g{generation}")).await?;
+    let schema = crate::workloads::live_schema(database).await?;
+    let (rows, copy) = copy_read_rows(database, &schema).await?;
     Ok(RebuildResult {
         events,
         rebuild,

@@ -219,17 +219,21 @@ pub async fn reads(api: &Api, entries: bool, clients: usize, accounts: u64, timi
 /// older than the last vacuum, the steady state of a ledger that has run for a while (an
 /// account's entries page is read from the index alone once the visibility map says so).
 pub async fn vacuum_read_model(database: &sqlx::PgPool) -> anyhow::Result<()> {
+    let schema = live_schema(database).await?;
+    sqlx::query(&format!("VACUUM (ANALYZE) {schema}.accounts, {schema}.entries"))
+        .execute(database)
+        .await
+        .context("vacuuming the read tables")?;
+    Ok(())
+}
+
+/// The schema of the ledger projection's live generation (`ledger_g<N>`).
+pub async fn live_schema(database: &sqlx::PgPool) -> anyhow::Result<String> {
     let generation: i32 = sqlx::query_scalar("SELECT generation FROM projections WHERE name = 'ledger'")
         .fetch_one(database)
         .await
         .context("reading the live generation")?;
-    sqlx::query(&format!(
-        "VACUUM (ANALYZE) ledger_g{generation}.accounts, ledger_g{generation}.entries"
-    ))
-    .execute(database)
-    .await
-    .context("vacuuming the read tables")?;
-    Ok(())
+    Ok(format!("ledger_g{generation}"))
 }
 
 /// Waits until the projection has applied everything written so far (so that runs do not
