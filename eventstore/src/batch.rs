@@ -2,6 +2,11 @@
 //! everything set-based in one statement that moves the head only from where the load saw it. No
 //! lock is held between the two round trips; if another writer moved the head in between, the
 //! statement writes nothing and the batch is decided again under the head's row lock.
+//!
+//! A batch of plain transfers between accounts the writer knows skips the load: it is decided on
+//! the state the writer's own batches left (`known`), in one round trip. If that is no longer the
+//! log's state (the head moved), a transfer id is already in the log, or a transfer is refused,
+//! nothing is written and the batch takes the loading path.
 
 use std::collections::BTreeSet;
 
@@ -14,7 +19,8 @@ use ledger::{
 use sqlx::{Executor, PgConnection};
 use uuid::Uuid;
 
-use crate::load::{self, KeyRecord, Loaded};
+use crate::known::Known;
+use crate::load::{self, Head, KeyRecord, Loaded};
 use crate::persist;
 use crate::writer::{CommandContext, IdempotencyKey, Reply, Submission, Unit, runs};
 
@@ -63,17 +69,79 @@ impl Failure {
     }
 }
 
-pub(crate) async fn run(conn: &mut PgConnection, units: &[Unit<'_>], clock: i64) -> Result<Vec<Reply>, Failure> {
+pub(crate) async fn run(
+    conn: &mut PgConnection,
+    units: &[Unit<'_>],
+    clock: i64,
+    known: &mut Known,
+) -> Result<Vec<Reply>, Failure> {
+    if let Some(loaded) = known.recall(units) {
+        match from_memory(conn, units, clock, loaded, known).await {
+            Ok(Some(replies)) => return Ok(replies),
+            Ok(None) => {}
+            Err(failure) => {
+                known.forget();
+                return Err(failure);
+            }
+        }
+    }
+    let result = loading(conn, units, clock, known).await;
+    if result.is_err() {
+        known.forget();
+    }
+    result
+}
+
+/// A batch of plain transfers between accounts the writer knows (`Known::recall`), decided on
+/// what it knows. It is written only if every transfer was accepted: a refusal may be a replay
+/// of a transfer the log holds, which only the loading path sees. `None`: nothing was written
+/// (a refusal, the head moved, or a transfer id the log already holds), and the batch takes the
+/// loading path.
+async fn from_memory(
+    conn: &mut PgConnection,
+    units: &[Unit<'_>],
+    clock: i64,
+    loaded: Loaded,
+    known: &mut Known,
+) -> Result<Option<Vec<Reply>>, Failure> {
+    let (replies, loaded, pending) = decide_on(loaded, units, clock);
+    if pending.rows.is_empty() || replies.iter().any(|reply| matches!(reply, Reply::Rejected(_))) {
+        return Ok(None);
+    }
+    match persist::write(conn, &loaded, &pending).await {
+        Ok(Some(xmin)) => {
+            metrics::counter!("partida_writer_decided_from_memory_total").increment(1);
+            known.remember(loaded, Some(pending.head(xmin)));
+            Ok(Some(replies))
+        }
+        // What the writer knew is stale: another writer or a rebuild of the write side moved the head.
+        Ok(None) => Ok(None),
+        Err(error) if persist::is_stream_taken(&error) => Ok(None),
+        Err(error) => Err(Failure::during_commit(error)),
+    }
+}
+
+/// The batch decided on the state it loads, and written if the head has not moved since.
+async fn loading(
+    conn: &mut PgConnection,
+    units: &[Unit<'_>],
+    clock: i64,
+    known: &mut Known,
+) -> Result<Vec<Reply>, Failure> {
     let (replies, loaded, pending) = decide(conn, units, clock).await.map_err(Failure::before_commit)?;
     if pending.rows.is_empty() {
+        known.remember(loaded, None);
         return Ok(replies);
     }
     // Outside a transaction the statement commits itself: an error from it may hide a commit.
     match persist::write(conn, &loaded, &pending).await {
-        Ok(true) => Ok(replies),
-        Ok(false) => {
+        Ok(Some(xmin)) => {
+            known.remember(loaded, Some(pending.head(xmin)));
+            Ok(replies)
+        }
+        Ok(None) => {
             metrics::counter!("partida_writer_head_moved_total").increment(1);
-            under_lock(conn, units, clock).await
+            under_lock(conn, units, clock, known).await
         }
         Err(error) => Err(Failure::during_commit(error)),
     }
@@ -81,7 +149,12 @@ pub(crate) async fn run(conn: &mut PgConnection, units: &[Unit<'_>], clock: i64)
 
 /// The batch again, for when another writer moved the head between its load and its write: the
 /// head's row locked first, so that nobody can move it again before this commit.
-async fn under_lock(conn: &mut PgConnection, units: &[Unit<'_>], clock: i64) -> Result<Vec<Reply>, Failure> {
+async fn under_lock(
+    conn: &mut PgConnection,
+    units: &[Unit<'_>],
+    clock: i64,
+    known: &mut Known,
+) -> Result<Vec<Reply>, Failure> {
     // BEGIN and the lock in one round trip. Under READ COMMITTED each later statement sees
     // everything committed before the lock was granted.
     conn.execute(sqlx::raw_sql(
@@ -96,21 +169,22 @@ async fn under_lock(conn: &mut PgConnection, units: &[Unit<'_>], clock: i64) -> 
         } else {
             Some(persist::write(conn, &loaded, &pending).await?)
         };
-        Ok::<_, sqlx::Error>((replies, written))
+        Ok::<_, sqlx::Error>((replies, loaded, pending, written))
     }
     .await;
     match staged {
-        Ok((replies, Some(true))) => {
+        Ok((replies, loaded, pending, Some(Some(xmin)))) => {
             conn.execute("COMMIT").await.map_err(Failure::during_commit)?;
+            known.remember(loaded, Some(pending.head(xmin)));
             Ok(replies)
         }
-        Ok((replies, None)) => {
+        Ok((replies, _, _, None)) => {
             // Nothing was written, so the answers stand even if ROLLBACK fails; a broken
             // connection shows at the next batch, which is retried on a fresh one.
             let _ = conn.execute("ROLLBACK").await;
             Ok(replies)
         }
-        Ok((_, Some(false))) => {
+        Ok((_, _, _, Some(None))) => {
             let moved = sqlx::Error::Protocol("the event head moved while locked".into());
             rollback(conn, Failure::Transient(moved)).await
         }
@@ -217,6 +291,16 @@ impl Pending {
     pub fn head_position(&self) -> i64 {
         self.next_position - 1
     }
+
+    /// The head this batch leaves once written; `xmin` is its row version's.
+    fn head(&self, xmin: String) -> Head {
+        Head {
+            xmin,
+            position: self.head_position(),
+            hash: self.head_hash,
+            recorded_at: self.recorded_at,
+        }
+    }
 }
 
 /// Loads what `units` touch and decides them in order: the answers, the state they were decided
@@ -226,7 +310,11 @@ async fn decide(
     units: &[Unit<'_>],
     clock: i64,
 ) -> Result<(Vec<Reply>, Loaded, Pending), sqlx::Error> {
-    let mut loaded = load::load(conn, units).await?;
+    Ok(decide_on(load::load(conn, units).await?, units, clock))
+}
+
+/// Decides `units` in order on `loaded`, which holds everything they touch.
+fn decide_on(mut loaded: Loaded, units: &[Unit<'_>], clock: i64) -> (Vec<Reply>, Loaded, Pending) {
     let head = &loaded.head;
     let mut pending = Pending {
         rows: Vec::new(),
@@ -251,7 +339,7 @@ async fn decide(
             Some(key) => replies.extend(decide_keyed(&mut loaded, &mut pending, unit.submissions, key)),
         }
     }
-    Ok((replies, loaded, pending))
+    (replies, loaded, pending)
 }
 
 /// A batch under one `Idempotency-Key`: answered from the key's record when it is a replay,

@@ -7,6 +7,7 @@
 mod batch;
 pub mod checkpoint;
 mod export_line;
+mod known;
 mod load;
 mod log;
 mod persist;

@@ -23,7 +23,7 @@ pub(crate) struct Loaded {
 }
 
 /// The log's last event, as `event_head` holds it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct Head {
     /// The transaction that wrote this version of the row: any update of the row changes it.
     pub xmin: String,

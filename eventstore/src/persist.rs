@@ -21,7 +21,7 @@ use crate::time::micros_to_datetime;
 const WRITE_BATCH: &str = "
 WITH head AS (
     UPDATE event_head SET position = $31, hash = $32, recorded_at = $7
-     WHERE position = $42 AND xmin = $43::text::xid RETURNING 1
+     WHERE position = $42 AND xmin = $43::text::xid RETURNING xmin
 ), new_events AS (
     INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version,
                         data, metadata, recorded_at, prev_hash, hash)
@@ -74,13 +74,17 @@ WITH head AS (
 ), notified AS (
     SELECT pg_notify($33, $31::text) FROM head
 )
-SELECT EXISTS (SELECT FROM notified)";
+SELECT head.xmin::text FROM head, notified";
 
 /// Writes the batch if the head's row is still the version the batch was decided on
 /// (`loaded.head`: the same position, and not updated since), moving it in the same
-/// statement; returns whether it did. Outside a transaction the statement
-/// is its own, committed when it answers.
-pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pending) -> Result<bool, sqlx::Error> {
+/// statement; returns the `xmin` of the head's new version if it did, `None` if it wrote
+/// nothing. Outside a transaction the statement is its own, committed when it answers.
+pub(crate) async fn write(
+    conn: &mut PgConnection,
+    loaded: &Loaded,
+    pending: &Pending,
+) -> Result<Option<String>, sqlx::Error> {
     let rows = &pending.rows;
     let assets = Assets::of(&loaded.state, &loaded.origins, &pending.dirty_assets);
     let (opened, existing): (Vec<&AccountId>, Vec<&AccountId>) = pending
@@ -177,9 +181,17 @@ pub(crate) async fn write(conn: &mut PgConnection, loaded: &Loaded, pending: &Pe
         .bind(balances.revisions)
         // added with the distinct metadata: each event's, as a (1-based) index into $9
         .bind(rows.iter().map(|r| metadata_index(r.metadata)).collect::<Vec<_>>())
-        .fetch_one(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?
-        .try_get(0)
+        .map(|row| row.try_get(0))
+        .transpose()
+}
+
+/// Whether `error` is the log's refusal of a second first event in a stream: a command decided
+/// as new whose stream the log already holds (a transfer id used before).
+pub(crate) fn is_stream_taken(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("23505") && db.constraint() == Some("events_stream_id_stream_version_key"))
 }
 
 /// A row's metadata as a PostgreSQL array subscript: 1-based. A batch holds far fewer than

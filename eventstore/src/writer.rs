@@ -15,6 +15,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection, postgres::PgConnectOptions}
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{self, Failure};
+use crate::known::Known;
 
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -26,6 +27,9 @@ pub struct WriterConfig {
     /// Postings per transaction.
     pub max_batch_postings: usize,
     pub connect_timeout: Duration,
+    /// Accounts the writer keeps in memory as its batches leave them (`known`), so that a batch
+    /// of transfers between them is decided without loading them.
+    pub known_accounts: usize,
 }
 
 impl WriterConfig {
@@ -45,6 +49,8 @@ impl WriterConfig {
             max_batch_commands: 4_000,
             max_batch_postings: 40_000,
             connect_timeout: Duration::from_secs(5),
+            // About 25 MB at most.
+            known_accounts: 100_000,
         }
     }
 }
@@ -197,6 +203,7 @@ impl Writer {
         let (queue, jobs) = mpsc::channel(config.queue_capacity.max(1));
         let connected = Arc::new(AtomicBool::new(false));
         let task = Task {
+            known: Known::new(config.known_accounts),
             config,
             jobs,
             connection: None,
@@ -272,12 +279,13 @@ struct Task {
     connected: Arc<AtomicBool>,
     /// When the connection's statements were last prepared afresh.
     planned_at: Instant,
+    known: Known,
 }
 
 impl Task {
     async fn run(mut self) {
         // Connect eagerly so readiness reflects the database, but a failure here only delays.
-        let _ = self.connection().await;
+        self.connect().await;
         while let Some(first) = self.jobs.recv().await {
             let jobs = self.gather(first);
             let units: Vec<Unit<'_>> = jobs.iter().flat_map(Unit::of).collect();
@@ -356,8 +364,9 @@ impl Task {
     }
 
     async fn attempt(&mut self, units: &[Unit<'_>]) -> Result<Vec<Reply>, Failure> {
-        let connection = self.connection().await.ok_or(Failure::NoConnection)?;
-        let result = batch::run(connection, units, crate::time::now_micros()).await;
+        self.connect().await;
+        let connection = self.connection.as_mut().ok_or(Failure::NoConnection)?;
+        let result = batch::run(connection, units, crate::time::now_micros(), &mut self.known).await;
         if matches!(result, Err(Failure::Disconnected(_) | Failure::CommitUnknown(_))) {
             self.connection = None;
             self.connected.store(false, Ordering::Relaxed);
@@ -381,7 +390,8 @@ impl Task {
         }
     }
 
-    async fn connection(&mut self) -> Option<&mut PgConnection> {
+    /// Connects if the writer has no connection; a failure is logged, and the next batch tries again.
+    async fn connect(&mut self) {
         if self.connection.is_none() {
             let connect = self.config.connect_options.connect();
             match tokio::time::timeout(self.config.connect_timeout, connect).await {
@@ -394,7 +404,6 @@ impl Task {
             }
         }
         self.connected.store(self.connection.is_some(), Ordering::Relaxed);
-        self.connection.as_mut()
     }
 }
 

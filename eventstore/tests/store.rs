@@ -209,6 +209,79 @@ async fn replays_answer_the_original_position_and_conflicts_are_refused() -> Tes
     Ok(())
 }
 
+/// The writer decides a transfer between accounts it knows without loading them, so without
+/// seeing the log's transfers. A transfer sent again after its accounts changed, which decided
+/// afresh would be refused, still answers as the replay it is, and a different one under the
+/// same id as a conflict.
+#[tokio::test]
+async fn a_replay_that_would_now_be_refused_answers_its_first_position() -> TestResult {
+    let db = TestDb::new().await;
+    let (writer, _task) = writer(&db)?;
+    open_books(&writer).await;
+    submit(&writer, transfer("fund", &[("bank", "alice", 5)])).await;
+    let Reply::Written { position } = submit(&writer, transfer("spend", &[("alice", "bob", 5)])).await else {
+        panic!("the spend was not written")
+    };
+    // alice has nothing left: decided again, this spend would overdraw her.
+    assert_eq!(
+        submit(&writer, transfer("spend", &[("alice", "bob", 5)])).await,
+        Reply::Replayed { position }
+    );
+    for (other, code) in [
+        (("alice", "bob", 4), "idempotency_conflict"),
+        (("bank", "bob", 5), "idempotency_conflict"),
+    ] {
+        let reply = submit(&writer, transfer("spend", &[other])).await;
+        assert!(matches!(reply, Reply::Rejected(ref r) if r.code() == code), "{reply:?}");
+    }
+    // The same in a batch with a new transfer: the new one is written, the replay answered.
+    let results = writer
+        .submit_all(vec![
+            Submission::new(transfer("spend", &[("alice", "bob", 5)])),
+            Submission::new(transfer("refund", &[("bob", "alice", 1)])),
+        ])
+        .await;
+    assert_eq!(results[0], Ok(Reply::Replayed { position }));
+    assert!(matches!(results[1], Ok(Reply::Written { .. })), "{results:?}");
+    let events = all_events(&db).await;
+    verify_chain(&events)?;
+    assert_eq!(events.iter().filter(|e| e.stream_id == "transfer:spend").count(), 1);
+    Ok(())
+}
+
+/// Each writer keeps the accounts as its own batches left them. When another writer has written
+/// since, what one keeps is stale (here: alice's unit, which the other spent), and its batch must
+/// be decided again on the log's state.
+#[tokio::test]
+async fn a_writer_decides_again_on_what_another_writer_changed() -> TestResult {
+    let db = TestDb::new().await;
+    let (first, _first_task) = writer(&db)?;
+    let (second, _second_task) = writer(&db)?;
+    open_books(&first).await;
+    submit(&second, transfer("fund", &[("bank", "alice", 1)])).await;
+    assert!(matches!(
+        submit(&first, transfer("to-bob", &[("alice", "bob", 1)])).await,
+        Reply::Written { .. }
+    ));
+    let late = submit(&second, transfer("to-bank", &[("alice", "bank", 1)])).await;
+    assert!(
+        matches!(late, Reply::Rejected(ref r) if r.code() == "limit_exceeded"),
+        "{late:?}"
+    );
+    // And the second writer knows the log's state again: alice, funded anew, can spend.
+    submit(&first, transfer("fund-again", &[("bank", "alice", 2)])).await;
+    assert!(matches!(
+        submit(&second, transfer("to-bank-2", &[("alice", "bank", 2)])).await,
+        Reply::Written { .. }
+    ));
+    verify_chain(&all_events(&db).await)?;
+    let alice: i64 = sqlx::query_scalar("SELECT credits - debits FROM write_accounts WHERE id = 'alice'")
+        .fetch_one(db.pool())
+        .await?;
+    assert_eq!(alice, 0);
+    Ok(())
+}
+
 #[tokio::test]
 async fn idempotency_keys_replay_and_conflict() -> TestResult {
     let db = TestDb::new().await;
