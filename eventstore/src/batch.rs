@@ -108,14 +108,13 @@ async fn from_memory(
     if pending.rows.is_empty() || replies.iter().any(|reply| matches!(reply, Reply::Rejected(_))) {
         return Ok(None);
     }
-    match persist::write(conn, &loaded, &pending).await {
-        Ok(Some(xmin)) => {
+    match write(conn, loaded, &pending, known).await {
+        Ok(true) => {
             metrics::counter!("partida_writer_decided_from_memory_total").increment(1);
-            known.remember(loaded, Some(pending.head(xmin)));
             Ok(Some(replies))
         }
         // What the writer knew is stale: another writer or a rebuild of the write side moved the head.
-        Ok(None) => Ok(None),
+        Ok(false) => Ok(None),
         Err(error) if persist::is_stream_taken(&error) => Ok(None),
         Err(error) => Err(Failure::during_commit(error)),
     }
@@ -134,12 +133,9 @@ async fn loading(
         return Ok(replies);
     }
     // Outside a transaction the statement commits itself: an error from it may hide a commit.
-    match persist::write(conn, &loaded, &pending).await {
-        Ok(Some(xmin)) => {
-            known.remember(loaded, Some(pending.head(xmin)));
-            Ok(replies)
-        }
-        Ok(None) => {
+    match write(conn, loaded, &pending, known).await {
+        Ok(true) => Ok(replies),
+        Ok(false) => {
             metrics::counter!("partida_writer_head_moved_total").increment(1);
             under_lock(conn, units, clock, known).await
         }
@@ -167,29 +163,43 @@ async fn under_lock(
         let written = if pending.rows.is_empty() {
             None
         } else {
-            Some(persist::write(conn, &loaded, &pending).await?)
+            // Remembered before COMMIT: if that fails, `run` forgets it all.
+            Some(write(conn, loaded, &pending, known).await?)
         };
-        Ok::<_, sqlx::Error>((replies, loaded, pending, written))
+        Ok::<_, sqlx::Error>((replies, written))
     }
     .await;
     match staged {
-        Ok((replies, loaded, pending, Some(Some(xmin)))) => {
+        Ok((replies, Some(true))) => {
             conn.execute("COMMIT").await.map_err(Failure::during_commit)?;
-            known.remember(loaded, Some(pending.head(xmin)));
             Ok(replies)
         }
-        Ok((replies, _, _, None)) => {
+        Ok((replies, None)) => {
             // Nothing was written, so the answers stand even if ROLLBACK fails; a broken
             // connection shows at the next batch, which is retried on a fresh one.
             let _ = conn.execute("ROLLBACK").await;
             Ok(replies)
         }
-        Ok((_, _, _, Some(None))) => {
+        Ok((_, Some(false))) => {
             let moved = sqlx::Error::Protocol("the event head moved while locked".into());
             rollback(conn, Failure::Transient(moved)).await
         }
         Err(error) => rollback(conn, Failure::before_commit(error)).await,
     }
+}
+
+/// Writes the batch (`persist::write`); if it was written, remembers the state it leaves.
+async fn write(
+    conn: &mut PgConnection,
+    loaded: Loaded,
+    pending: &Pending,
+    known: &mut Known,
+) -> Result<bool, sqlx::Error> {
+    let Some(xmin) = persist::write(conn, &loaded, pending).await? else {
+        return Ok(false);
+    };
+    known.remember(loaded, Some(pending.head(xmin)));
+    Ok(true)
 }
 
 async fn rollback(conn: &mut PgConnection, failure: Failure) -> Result<Vec<Reply>, Failure> {

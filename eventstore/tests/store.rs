@@ -39,6 +39,14 @@ fn transfer(id: &str, legs: &[(&str, &str, i64)]) -> Command {
     Command::PostTransfer(post_transfer(id, legs))
 }
 
+/// An account's credits less its debits, as the write side holds them.
+async fn write_side_balance(db: &TestDb, id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT credits - debits FROM write_accounts WHERE id = $1")
+        .bind(id)
+        .fetch_one(db.pool())
+        .await
+}
+
 async fn all_events(db: &TestDb) -> Vec<partida_eventstore::StoredEvent> {
     events_after(db.pool(), 0, 1_000_000).await.unwrap_or_default()
 }
@@ -275,10 +283,7 @@ async fn a_writer_decides_again_on_what_another_writer_changed() -> TestResult {
         Reply::Written { .. }
     ));
     verify_chain(&all_events(&db).await)?;
-    let alice: i64 = sqlx::query_scalar("SELECT credits - debits FROM write_accounts WHERE id = 'alice'")
-        .fetch_one(db.pool())
-        .await?;
-    assert_eq!(alice, 0);
+    assert_eq!(write_side_balance(&db, "alice").await?, 0);
     Ok(())
 }
 
@@ -348,10 +353,7 @@ async fn two_writers_keep_one_dense_chain_without_double_spending() -> TestResul
     assert_eq!(spends, 100, "exactly alice's balance was spent, each id once");
     assert_eq!(positions.len(), 100, "both copies of an id answer the same position");
     assert!(written >= 100);
-    let balance: i64 = sqlx::query_scalar("SELECT credits - debits FROM write_accounts WHERE id = 'alice'")
-        .fetch_one(db.pool())
-        .await?;
-    assert_eq!(balance, 0);
+    assert_eq!(write_side_balance(&db, "alice").await?, 0);
     Ok(())
 }
 
@@ -405,10 +407,7 @@ async fn a_batch_decided_on_a_head_that_moved_is_decided_again() -> TestResult {
     assert_eq!((written, refused), (1, vec!["limit_exceeded"]), "{replies:?}");
     let events = all_events(&db).await;
     verify_chain(&events)?;
-    let alice: i64 = sqlx::query_scalar("SELECT credits - debits FROM write_accounts WHERE id = 'alice'")
-        .fetch_one(db.pool())
-        .await?;
-    assert_eq!(alice, 0);
+    assert_eq!(write_side_balance(&db, "alice").await?, 0);
     Ok(())
 }
 
