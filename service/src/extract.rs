@@ -5,19 +5,36 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ApiError;
 
 /// A JSON body: `application/json` only, unknown fields rejected by the target type, errors
 /// naming the offending field, and no string may contain U+0000 (PostgreSQL cannot store it).
+/// As a response, a JSON body written in one pass.
 pub struct Json<T>(pub T);
+
+/// What a response body is first given room for. axum's `Json` starts at 128 bytes and writes
+/// through `BufMut`; under W5's entries pages (about 5 KB each) the growth and copies of that
+/// buffer were about a tenth of query-api's time.
+const RESPONSE_CAPACITY: usize = 4096;
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(RESPONSE_CAPACITY);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(error) => ApiError::internal(&error).into_response(),
+        }
+    }
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
@@ -254,5 +271,22 @@ mod tests {
         assert_eq!(code(br#"{"n": 300}"#), "validation_failed");
         assert_eq!(code(br#"{"n": 1, "m": 2}"#), "validation_failed");
         assert_eq!(code(br#"{"n": 1, "m": "\u0000"}"#), "validation_failed");
+    }
+
+    #[tokio::test]
+    async fn a_response_is_its_value_as_json_however_large() {
+        let page: Vec<String> = (0..1_000).map(|i| format!("entry \"{i}\"")).collect();
+        let response = Json(serde_json::json!({ "page": page })).into_response();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        assert!(
+            body.len() > RESPONSE_CAPACITY,
+            "grown past its first room: {}",
+            body.len()
+        );
+        let back: Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(back["page"][999], "entry \"999\"");
+        assert_eq!(back["page"].as_array().map(Vec::len), Some(1_000));
     }
 }

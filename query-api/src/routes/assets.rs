@@ -1,5 +1,5 @@
-use axum::Json;
 use axum::extract::State;
+use partida_service::Json;
 use partida_service::{ApiError, openapi};
 use serde::Serialize;
 use time::OffsetDateTime;

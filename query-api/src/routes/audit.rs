@@ -9,12 +9,12 @@
 //! part-way aborts the response instead of ending it cleanly: a truncated export never looks
 //! complete.
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use partida_eventstore::checkpoint::{PublicKey, StoredCheckpoint};
+use partida_service::Json;
 use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};

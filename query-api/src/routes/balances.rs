@@ -1,8 +1,8 @@
 //! `GET /v1/balances`: balances summed over a selection of accounts (an id pattern, a metadata
 //! filter, an asset), per asset and optionally per value of a metadata key.
 
-use axum::Json;
 use axum::extract::State;
+use partida_service::Json;
 use partida_service::openapi;
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};

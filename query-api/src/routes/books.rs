@@ -9,9 +9,9 @@
 //! at or before E, among those the log held at the point (bi-temporal: what was known at N about
 //! E). See [`Effective`] for how that stays a few index probes.
 
-use axum::Json;
 use axum::extract::State;
 use partida_eventstore::ReadPool;
+use partida_service::Json;
 use partida_service::openapi;
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};

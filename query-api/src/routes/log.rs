@@ -1,8 +1,8 @@
-use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use ledger::StreamId;
 use partida_eventstore::{LogPage, StoredEvent};
+use partida_service::Json;
 use partida_service::openapi::ErrorBody;
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};

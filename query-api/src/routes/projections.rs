@@ -1,6 +1,6 @@
-use axum::Json;
 use axum::extract::State;
 use partida_service::ApiError;
+use partida_service::Json;
 use partida_service::openapi;
 use serde::Serialize;
 use time::OffsetDateTime;

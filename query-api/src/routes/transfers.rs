@@ -1,7 +1,7 @@
-use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use ledger::TransferId;
+use partida_service::Json;
 use partida_service::openapi::{self, ErrorBody};
 use partida_service::{ApiError, Query};
 use serde::{Deserialize, Serialize};
