@@ -22,8 +22,8 @@ use crate::ApiError;
 pub struct Json<T>(pub T);
 
 /// What a response body is first given room for. axum's `Json` starts at 128 bytes and writes
-/// through `BufMut`; under W5's entries pages (about 5 KB each) the growth and copies of that
-/// buffer were about a tenth of query-api's time.
+/// through `BufMut`; under W5's entries pages (about 5 KB each) `BytesMut::put_slice` alone was
+/// 4% of query-api's samples.
 const RESPONSE_CAPACITY: usize = 4096;
 
 impl<T: Serialize> IntoResponse for Json<T> {
