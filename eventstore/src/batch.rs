@@ -75,17 +75,16 @@ pub(crate) async fn run(
     clock: i64,
     known: &mut Known,
 ) -> Result<Vec<Reply>, Failure> {
-    if let Some(loaded) = known.recall(units) {
-        match from_memory(conn, units, clock, loaded, known).await {
-            Ok(Some(replies)) => return Ok(replies),
-            Ok(None) => {}
-            Err(failure) => {
-                known.forget();
-                return Err(failure);
-            }
-        }
-    }
-    let result = loading(conn, units, clock, known).await;
+    let remembered = match known.recall(units) {
+        Some(loaded) => from_memory(conn, units, clock, loaded, known).await,
+        None => Ok(None),
+    };
+    let result = match remembered {
+        Ok(Some(replies)) => Ok(replies),
+        Ok(None) => loading(conn, units, clock, known).await,
+        Err(failure) => Err(failure),
+    };
+    // What the writer knew may no longer be the log's state.
     if result.is_err() {
         known.forget();
     }
