@@ -23,32 +23,46 @@ pub(crate) struct Move {
     pub to: i64,
 }
 
-/// Parameters are numbered table by table, in the order they are bound in [`write_rows`]; a
-/// guarded statement's move is `$69`-`$71`. Guarded, the statement first moves the pointer
-/// (compare-and-set) and writes every row only if that moved it: a batch is one statement and,
-/// outside a transaction, one commit. Its one result row says whether it moved the pointer (a
-/// rebuild's unguarded statement always says so).
-fn statement(schema: &str, guarded: bool) -> String {
-    let (moved, guard) = if guarded {
-        (
-            format!(
-                "moved AS (
-                    UPDATE projections SET checkpoint = $69, updated_at = now()
-                     WHERE name = '{PROJECTION}' AND generation = $70 AND checkpoint = $71
-                    RETURNING 1
-                ), "
-            ),
-            "EXISTS (SELECT FROM moved)",
-        )
-    } else {
-        (String::new(), "true")
-    };
-    let entries = insert_entries(schema, 34);
-    format!(
-        "WITH {moved}assets AS (
+/// The tables a batch has rows for, by the statement's parts: a part with no rows would write
+/// nothing, but its table and indexes would still be opened and locked at every execution. A
+/// batch of plain transfers writes four of the seven.
+#[derive(Clone, Copy)]
+struct Parts {
+    assets: bool,
+    opened: bool,
+    updated: bool,
+    entries: bool,
+    transfers: bool,
+    earlier: bool,
+    totals: bool,
+}
+
+/// Parameters are numbered table by table, in the order they are bound in [`write_rows`], and
+/// every variant takes them all (those of the parts left out go unreferenced: sqlx sends each
+/// parameter's type); a guarded statement's move is `$69`-`$71`. Guarded, the statement first
+/// moves the pointer (compare-and-set) and writes every row only if that moved it: a batch is one
+/// statement and, outside a transaction, one commit. Its one result row says whether it moved
+/// the pointer (a rebuild's unguarded statement always says so).
+fn statement(schema: &str, guarded: bool, parts: Parts) -> String {
+    let guard = if guarded { "EXISTS (SELECT FROM moved)" } else { "true" };
+    let moved = format!(
+        "moved AS (
+            UPDATE projections SET checkpoint = $69, updated_at = now()
+             WHERE name = '{PROJECTION}' AND generation = $70 AND checkpoint = $71
+            RETURNING 1
+        )"
+    );
+    let assets = || {
+        format!(
+            "assets AS (
             INSERT INTO {schema}.assets (code, scale, position, registered_at)
             SELECT unnest($1::text[]), unnest($2::int2[]), unnest($3::int8[]), unnest($4::timestamptz[]) WHERE {guard}
-        ), opened AS (
+        )"
+        )
+    };
+    let opened = || {
+        format!(
+            "opened AS (
             INSERT INTO {schema}.accounts (id, asset, name, normal_side, debits_must_not_exceed_credits,
                 credits_must_not_exceed_debits, metadata, status, debits, credits, balance, pending_debits,
                 pending_credits, revision, opened_position, last_position, opened_at, updated_at)
@@ -58,7 +72,12 @@ fn statement(schema: &str, guarded: bool) -> String {
                    unnest($17::int8[]), unnest($18::int8[]), unnest($19::int8[]), unnest($20::int8[]),
                    unnest($21::timestamptz[]), unnest($22::timestamptz[])
              WHERE {guard}
-        ), updated AS (
+        )"
+        )
+    };
+    let updated = || {
+        format!(
+            "updated AS (
             UPDATE {schema}.accounts a
                SET status = u.st, debits = u.d, credits = u.c, balance = u.b, pending_debits = u.pd,
                    pending_credits = u.pc, revision = u.rv, last_position = u.lp, updated_at = u.ua,
@@ -68,9 +87,13 @@ fn statement(schema: &str, guarded: bool) -> String {
                            unnest($29::int8[]) AS pc, unnest($30::int8[]) AS rv, unnest($31::int8[]) AS lp,
                            unnest($32::timestamptz[]) AS ua, unnest($33::text[]) AS m) AS u
              WHERE a.id = u.i AND {guard}
-        ), entries AS (
-            {entries} WHERE {guard}
-        ), transfers AS (
+        )"
+        )
+    };
+    let entries = || format!("entries AS ({} WHERE {guard})", insert_entries(schema, 34));
+    let transfers = || {
+        format!(
+            "transfers AS (
             INSERT INTO {schema}.transfers (id, position, postings, metadata, reverses, reversed_by, recorded_at,
                                             effective_at, status, held, expires_at, resolved_position, resolved_at)
             SELECT unnest($45::text[]), unnest($46::int8[]), unnest($47::text[])::jsonb,
@@ -79,7 +102,12 @@ fn statement(schema: &str, guarded: bool) -> String {
                    unnest($54::text[])::jsonb, unnest($55::timestamptz[]), unnest($56::int8[]),
                    unnest($57::timestamptz[])
              WHERE {guard}
-        ), earlier AS (
+        )"
+        )
+    };
+    let earlier = || {
+        format!(
+            "earlier AS (
             UPDATE {schema}.transfers t
                SET status = coalesce(u.st, t.status), postings = coalesce(u.ps::jsonb, t.postings),
                    resolved_position = coalesce(u.rp, t.resolved_position),
@@ -89,15 +117,38 @@ fn statement(schema: &str, guarded: bool) -> String {
                            unnest($61::int8[]) AS rp, unnest($62::timestamptz[]) AS ra,
                            unnest($63::text[]) AS rb, unnest($64::text[]) AS m) AS u
              WHERE t.id = u.i AND {guard}
-        ), totals AS (
+        )"
+        )
+    };
+    let totals = || {
+        format!(
+            "totals AS (
             INSERT INTO {schema}.totals AS t (asset, posted, accounts, transfers)
             SELECT unnest($65::text[]), unnest($66::int8[]), unnest($67::int8[]), unnest($68::int8[]) WHERE {guard}
             ON CONFLICT (asset) DO UPDATE SET posted = t.posted + EXCLUDED.posted,
                                               accounts = t.accounts + EXCLUDED.accounts,
                                               transfers = t.transfers + EXCLUDED.transfers
+        )"
         )
-        SELECT {guard}"
-    )
+    };
+    let ctes: Vec<String> = [
+        guarded.then_some(moved),
+        parts.assets.then(assets),
+        parts.opened.then(opened),
+        parts.updated.then(updated),
+        parts.entries.then(entries),
+        parts.transfers.then(transfers),
+        parts.earlier.then(earlier),
+        parts.totals.then(totals),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if ctes.is_empty() {
+        format!("SELECT {guard}")
+    } else {
+        format!("WITH {} SELECT {guard}", ctes.join(", "))
+    }
 }
 
 /// Binds the 11 arrays of the entries' columns, in the order of the table.
@@ -234,7 +285,16 @@ async fn write_rows(
     let transfers = &changes.transfers;
     let earlier = &changes.earlier;
     let totals = &changes.totals;
-    let sql = statement(schema, guard.is_some());
+    let parts = Parts {
+        assets: !assets.is_empty(),
+        opened: !opened.is_empty(),
+        updated: !updated.is_empty(),
+        entries: !entries.is_empty(),
+        transfers: !transfers.is_empty(),
+        earlier: !earlier.is_empty(),
+        totals: !totals.is_empty(),
+    };
+    let sql = statement(schema, guard.is_some(), parts);
     let query = sqlx::query(&sql)
         // assets
         .bind(assets.iter().map(|r| r.code.as_str()).collect::<Vec<_>>())
@@ -379,4 +439,39 @@ async fn write_rows(
         None => query,
     };
     query.fetch_one(&mut *conn).await?.try_get(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_writes_the_tables_its_batch_has_rows_for_and_no_other() {
+        let transfers_only = Parts {
+            assets: false,
+            opened: false,
+            updated: true,
+            entries: true,
+            transfers: true,
+            earlier: false,
+            totals: true,
+        };
+        let guarded = statement("ledger_g1", true, transfers_only);
+        assert!(guarded.starts_with("WITH moved AS ("));
+        for table in ["updated AS", "entries AS", "transfers AS", "totals AS"] {
+            assert!(guarded.contains(table), "{table} in {guarded}");
+        }
+        for table in ["assets AS", "opened AS", "earlier AS"] {
+            assert!(!guarded.contains(table), "{table} in {guarded}");
+        }
+        let nothing = Parts {
+            updated: false,
+            entries: false,
+            transfers: false,
+            totals: false,
+            ..transfers_only
+        };
+        assert!(statement("ledger_g1", true, nothing).ends_with("SELECT EXISTS (SELECT FROM moved)"));
+        assert_eq!(statement("ledger_g1", false, nothing), "SELECT true");
+    }
 }
