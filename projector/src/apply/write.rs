@@ -45,13 +45,15 @@ struct Parts {
 /// the pointer (a rebuild's unguarded statement always says so).
 fn statement(schema: &str, guarded: bool, parts: Parts) -> String {
     let guard = if guarded { "EXISTS (SELECT FROM moved)" } else { "true" };
-    let moved = format!(
-        "moved AS (
+    let moved = || {
+        format!(
+            "moved AS (
             UPDATE projections SET checkpoint = $69, updated_at = now()
              WHERE name = '{PROJECTION}' AND generation = $70 AND checkpoint = $71
             RETURNING 1
         )"
-    );
+        )
+    };
     let assets = || {
         format!(
             "assets AS (
@@ -132,7 +134,7 @@ fn statement(schema: &str, guarded: bool, parts: Parts) -> String {
         )
     };
     let ctes: Vec<String> = [
-        guarded.then_some(moved),
+        guarded.then(moved),
         parts.assets.then(assets),
         parts.opened.then(opened),
         parts.updated.then(updated),
